@@ -1,0 +1,53 @@
+# One command for every check: `make test`. One for the demo: `make demo`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+TMP := $(CURDIR)/.tmp
+# ansible-playbook and pytest find the collection here (a link to this checkout).
+COLLECTIONS := $(TMP)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lambdalabs/cloud
+# ansible-test needs a real copy at .../ansible_collections/lambdalabs/cloud, outside this git checkout.
+SANITY_TMP := $(or $(TMPDIR),/tmp)/lambdalabs-cloud-sanity
+SANITY_ROOT := $(SANITY_TMP)/ansible_collections/lambdalabs/cloud
+PIP_BOOTSTRAP_VERSION := 24_2
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: test lint sanity unit integration venv collection-link build clean
+
+test: lint sanity unit integration
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-test.txt requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-test.txt -r requirements.txt
+	touch $@
+
+collection-link:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+sanity: venv
+	rm -rf $(SANITY_TMP) && mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
+	mkdir -p $(HOME)/.ansible/test/cache
+	cp tests/sanity/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(PIP_BOOTSTRAP_VERSION).py
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --requirements --python 3.11 --color no
+
+unit: venv collection-link
+	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+integration: venv collection-link
+	$(BIN)/pytest -p no:cacheprovider tests/integration
+
+build: venv
+	mkdir -p $(TMP)/dist
+	$(BIN)/ansible-galaxy collection build --force --output-path $(TMP)/dist .
+
+clean:
+	rm -rf $(TMP) $(VENV)

@@ -1,0 +1,78 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Options shared by every module of the collection.
+    DOCUMENTATION = r"""
+options:
+  api_key:
+    description:
+      - The Lambda Cloud API key.
+      - If not set, the value of the E(LAMBDA_API_KEY) environment variable is used.
+      - Set it once for every module of the collection with
+        C(module_defaults) and the action group C(group/lambdalabs.cloud.lambda).
+    type: str
+    aliases: [api_token]
+  api_url:
+    description:
+      - The base URL of the Lambda Cloud API, including the C(/api/v1) path.
+      - If not set, the value of the E(LAMBDA_API_URL) environment variable is used,
+        and then C(https://cloud.lambda.ai/api/v1).
+      - Point it at the collection's simulator to test without an account.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificate of O(api_url).
+      - Turn this off only for a trusted test endpoint.
+    type: bool
+    default: true
+  request_timeout:
+    description:
+      - Seconds to wait for an answer to one HTTP request before giving up on it.
+    type: float
+    default: 30
+requirements:
+  - requests
+notes:
+  - Calls that are safe to repeat are retried on network errors, HTTP 429, 500, 502, 503 and 504
+    and C(provider/*) errors, with exponential backoff and full jitter, honouring C(Retry-After).
+  - Creating calls are repeated only when the API provably did not process them.
+"""
+
+    # Attributes of the info modules.
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and return the same result as without it.
+    support: full
+    details: The module only reads.
+  diff_mode:
+    description: Will return details on what has changed when in diff mode.
+    support: N/A
+    details: The module only reads.
+  action_group:
+    description: Use C(group/lambdalabs.cloud.lambda) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - lambdalabs.cloud.lambda
+"""
+
+    # Attributes of the modules that change resources.
+    RESOURCE_MODULE = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
+    support: full
+    details: No request that changes anything is sent; the result says what would happen.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+  action_group:
+    description: Use C(group/lambdalabs.cloud.lambda) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - lambdalabs.cloud.lambda
+"""

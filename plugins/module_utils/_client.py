@@ -1,0 +1,394 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one HTTP client of the collection.
+
+Every module and the inventory plugin talk to the Lambda Cloud API through
+:class:`LambdaCloudClient`. It owns the session, authentication, the base URL,
+retries with backoff, the error type, redaction of the API key and the
+User-Agent. Nothing else in the collection imports ``requests``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._version import COLLECTION_VERSION
+
+try:
+    import requests
+    from requests import exceptions as req_exc
+
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the controller's Python
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
+except ImportError:  # pragma: no cover
+    ANSIBLE_VERSION = "unknown"
+
+DEFAULT_API_URL = "https://cloud.lambda.ai/api/v1"
+API_KEY_ENV = "LAMBDA_API_KEY"
+API_URL_ENV = "LAMBDA_API_URL"
+USER_AGENT = f"lambdalabs.cloud/{COLLECTION_VERSION} ansible-core/{ANSIBLE_VERSION}"
+
+# Answers after which a request that is safe to repeat is sent again.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDACTED = "********"
+
+# How a request may be repeated after a failure.
+RETRY_SAFE = "safe"  # reads, deletes and other calls whose repetition changes nothing
+RETRY_CREATE = "create"  # creating calls: repeated only when provably not processed
+RETRY_NEVER = "never"
+
+
+class LambdaCloudError(Exception):
+    """Any failure talking to the API: HTTP errors, bad bodies, network and TLS problems.
+
+    ``str(error)`` is one line a person can act on. ``may_have_processed`` says
+    whether the server may have carried out the request although it failed
+    (a 5xx, a timeout, a dropped connection), which matters for creating calls.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        api_message: str | None = None,
+        suggestion: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        may_have_processed: bool = False,
+        retry_after: float | None = None,
+        kind: str = "http",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.api_message = api_message
+        self.suggestion = suggestion
+        self.method = method
+        self.path = path
+        self.may_have_processed = may_have_processed
+        self.retry_after = retry_after
+        # One of: http, body (non-JSON answer), connect (nothing was sent), tls, timeout, dropped, config.
+        self.kind = kind
+
+    def to_dict(self) -> dict[str, Any]:
+        """The structured ``error`` result of a failed module."""
+        return {
+            "status": self.status,
+            "code": self.code,
+            "message": self.api_message,
+            "suggestion": self.suggestion,
+            "method": self.method,
+            "path": self.path,
+            "kind": self.kind,
+        }
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _describe_api_error(status: int, code: str | None, message: str | None, suggestion: str | None) -> str:
+    text = f"Lambda Cloud API error {status}"
+    if code:
+        text += f" {code}"
+    text += f": {message or 'no message'}"
+    if suggestion:
+        text += f" (suggestion: {suggestion})"
+    return text
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_connect_failure(exc: Exception) -> bool:
+    """True when the connection was never established, so nothing reached the server."""
+    if isinstance(exc, req_exc.ConnectTimeout):
+        return True
+    if not isinstance(exc, req_exc.ConnectionError) or isinstance(exc, req_exc.SSLError):
+        return False
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError", "gaierror"):
+            return True
+        if name in ("ProtocolError", "RemoteDisconnected", "ConnectionResetError"):
+            return False
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+        elif current.args and isinstance(current.args[0], BaseException):
+            current = current.args[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return False
+
+
+class LambdaCloudClient:
+    """A small, retrying client for the Lambda Cloud API v1.
+
+    Methods return the ``data`` member of the API's answer. Every failure is
+    raised as :class:`LambdaCloudError` with the API key redacted.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None,
+        api_url: str | None = None,
+        *,
+        validate_certs: bool = True,
+        request_timeout: float = 30,
+        max_attempts: int = 6,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        user_agent: str = USER_AGENT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not HAS_REQUESTS:
+            raise LambdaCloudError(
+                "The Python library 'requests' is required to talk to the Lambda Cloud API.", kind="config"
+            )
+        if not api_key:
+            raise LambdaCloudError(
+                f"No Lambda Cloud API key: set the api_key option or the {API_KEY_ENV} environment variable.",
+                kind="config",
+            )
+        self._api_key = api_key
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.validate_certs = validate_certs
+        self.request_timeout = request_timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "User-Agent": user_agent,
+            }
+        )
+        self.session.verify = validate_certs
+        # Counters, handy for debugging and benchmarks.
+        self.request_count = 0
+        self.retry_count = 0
+
+    # ------------------------------------------------------------------ helpers
+    def redact(self, text: str) -> str:
+        """Remove the API key from any text that could reach a person or a log."""
+        if self._api_key and self._api_key in text:
+            text = text.replace(self._api_key, REDACTED)
+        return text
+
+    def _error(self, message: str, **kwargs: Any) -> LambdaCloudError:
+        for key in ("api_message", "suggestion"):
+            if kwargs.get(key):
+                kwargs[key] = self.redact(kwargs[key])
+        return LambdaCloudError(self.redact(message), **kwargs)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter for the given (1-based) failed attempt."""
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1))))
+
+    # ------------------------------------------------------------------ requests
+    def _send_once(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> Any:
+        url = self.api_url + path
+        where = f"{method} {path}"
+        self.request_count += 1
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=body,
+                params=params,
+                timeout=self.request_timeout,
+            )
+        except req_exc.SSLError as exc:
+            raise self._error(
+                f"TLS verification failed for {self.api_url}: {_one_line(str(exc))}. "
+                "Fix the certificate chain, or set validate_certs=false only for a trusted test endpoint.",
+                method=method,
+                path=path,
+                kind="tls",
+            ) from None
+        except req_exc.ConnectTimeout:
+            raise self._error(
+                f"Timed out connecting to the Lambda Cloud API at {self.api_url} for {where} "
+                f"(request_timeout={self.request_timeout}s). Check api_url and your network.",
+                method=method,
+                path=path,
+                kind="connect",
+            ) from None
+        except req_exc.Timeout:
+            raise self._error(
+                f"The Lambda Cloud API did not answer {where} within {self.request_timeout}s (request_timeout). "
+                "The request may still have been processed; raise request_timeout if this persists.",
+                method=method,
+                path=path,
+                may_have_processed=True,
+                kind="timeout",
+            ) from None
+        except req_exc.ConnectionError as exc:
+            if _is_connect_failure(exc):
+                raise self._error(
+                    f"Cannot connect to the Lambda Cloud API at {self.api_url}: {_one_line(str(exc), 200)}. "
+                    f"Check api_url (or {API_URL_ENV}) and your network.",
+                    method=method,
+                    path=path,
+                    kind="connect",
+                ) from None
+            raise self._error(
+                f"The connection to the Lambda Cloud API was lost during {where} before an answer arrived. "
+                "The request may have been processed.",
+                method=method,
+                path=path,
+                may_have_processed=True,
+                kind="dropped",
+            ) from None
+        except req_exc.RequestException as exc:
+            raise self._error(
+                f"Request {where} to the Lambda Cloud API failed: {_one_line(str(exc))}",
+                method=method,
+                path=path,
+                may_have_processed=True,
+                kind="dropped",
+            ) from None
+        return self._decode(response, method, path)
+
+    def _decode(self, response: Any, method: str, path: str) -> Any:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            content_type = response.headers.get("Content-Type", "unknown content type").split(";")[0]
+            snippet = _one_line(response.text or "", 80)
+            raise self._error(
+                f"The Lambda Cloud API answered {method} {path} with HTTP {status} and a non-JSON body "
+                f"({content_type}): {snippet!r}. A proxy or an outage may be in the way; try again later.",
+                status=status,
+                method=method,
+                path=path,
+                may_have_processed=status >= 500,
+                retry_after=retry_after,
+                kind="body",
+            )
+        if 200 <= status < 300 and "error" not in payload:
+            return payload.get("data")
+        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        code = error.get("code")
+        api_message = error.get("message") or response.reason
+        suggestion = error.get("suggestion")
+        raise self._error(
+            _describe_api_error(status, code, api_message, suggestion),
+            status=status,
+            code=code,
+            api_message=api_message,
+            suggestion=suggestion,
+            method=method,
+            path=path,
+            may_have_processed=status >= 500,
+            retry_after=retry_after,
+        )
+
+    def _may_retry(self, error: LambdaCloudError, retry: str) -> bool:
+        if retry == RETRY_NEVER:
+            return False
+        if error.status == 429:
+            return True
+        if retry == RETRY_CREATE:
+            # Only when provably not processed: the connection was never made.
+            return error.kind == "connect"
+        if error.status in RETRYABLE_STATUSES:
+            return True
+        if error.code and error.code.startswith("provider/"):
+            return True
+        return error.kind in ("connect", "timeout", "dropped")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        retry: str | None = None,
+        default_retry_after: float | None = None,
+    ) -> Any:
+        """Send one API call, retrying according to ``retry``; return the answer's ``data``.
+
+        ``retry`` defaults to :data:`RETRY_SAFE` for GET, PUT and DELETE, and to
+        :data:`RETRY_CREATE` for POST. ``default_retry_after`` is the wait after a
+        429 that carries no ``Retry-After`` header (backoff when not given).
+        """
+        method = method.upper()
+        if retry is None:
+            retry = RETRY_CREATE if method == "POST" else RETRY_SAFE
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._send_once(method, path, body, params)
+            except LambdaCloudError as error:
+                if attempt >= self.max_attempts or not self._may_retry(error, retry):
+                    raise
+                if error.retry_after is not None:
+                    wait = min(error.retry_after, 120.0)
+                elif error.status == 429 and default_retry_after is not None:
+                    wait = default_retry_after
+                else:
+                    wait = self._backoff(attempt)
+                self.retry_count += 1
+                self._sleep(wait)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, body, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("PUT", path, body, **kwargs)
+
+    def patch(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lambda_instance_type_info
+short_description: List Lambda Cloud instance types, their prices and where they have capacity
+version_added: 0.1.0
+description:
+  - Lists the instance types that Lambda Cloud offers, cheapest first, with their specs, price and
+    the regions that have capacity for them right now.
+  - Makes one API request.
+author:
+  - Lambda Cloud collection maintainers (@lambdalabs)
+extends_documentation_fragment:
+  - lambdalabs.cloud.lambda_cloud
+  - lambdalabs.cloud.lambda_cloud.info_module
+options:
+  name:
+    description:
+      - Only this instance type, for example V(gpu_1x_a100_sxm4).
+      - The module fails when no instance type has this name.
+    type: str
+  region:
+    description:
+      - Only instance types with capacity in this region.
+    type: str
+  available:
+    description:
+      - Only instance types with capacity in at least one region.
+    type: bool
+    default: false
+  min_gpus:
+    description:
+      - Only instance types with at least this many GPUs.
+    type: int
+  max_price_cents_per_hour:
+    description:
+      - Only instance types that cost at most this many US cents per hour.
+    type: int
+  gpu:
+    description:
+      - Only instance types whose GPU description contains this text, ignoring case, for example V(h100).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Find the cheapest instance type with an H100 that has capacity somewhere
+  lambdalabs.cloud.lambda_instance_type_info:
+    gpu: h100
+    available: true
+  register: h100
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ h100.instance_types[0].name }} in {{ h100.instance_types[0].regions_with_capacity_available | map(attribute='name') }}"
+
+- name: 8-GPU types under 30 USD per hour with capacity in us-south-1
+  lambdalabs.cloud.lambda_instance_type_info:
+    region: us-south-1
+    min_gpus: 8
+    max_price_cents_per_hour: 3000
+"""
+
+RETURN = r"""
+instance_types:
+  description: The instance types that match every filter, cheapest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The instance type's name.
+      type: str
+      sample: gpu_1x_a100_sxm4
+    description:
+      description: A description of the instance type.
+      type: str
+      sample: 1x A100 (40 GB SXM4)
+    gpu_description:
+      description: The GPU of the instance type.
+      type: str
+      sample: A100 (40 GB SXM4)
+    price_cents_per_hour:
+      description: The price in US cents per hour.
+      type: int
+      sample: 129
+    specs:
+      description: The hardware of the instance type.
+      type: dict
+      sample: {"vcpus": 30, "memory_gib": 200, "storage_gib": 512, "gpus": 1}
+    regions_with_capacity_available:
+      description: The regions that have capacity for this type now, each with C(name) and C(description).
+      type: list
+      elements: dict
+      sample: [{"name": "us-west-2", "description": "Arizona, USA"}]
+"""
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
+    capacity_regions,
+    check_choice,
+    check_regions,
+    list_instance_types,
+)
+
+
+def _validate(params, types):
+    check_choice("name", params["name"], (t["name"] for t in types), "instance type")
+    check_regions("region", params["region"])
+
+
+def main():
+    run_info_module(
+        "instance_types",
+        {
+            "name": {"type": "str"},
+            "region": {"type": "str"},
+            "available": {"type": "bool", "default": False},
+            "min_gpus": {"type": "int"},
+            "max_price_cents_per_hour": {"type": "int"},
+            "gpu": {"type": "str"},
+        },
+        lambda client, params: list_instance_types(client),
+        {
+            "name": lambda t, v: t["name"] == v,
+            "region": lambda t, v: v in capacity_regions(t),
+            "available": lambda t, v: not v or bool(capacity_regions(t)),
+            "min_gpus": lambda t, v: t.get("specs", {}).get("gpus", 0) >= v,
+            "max_price_cents_per_hour": lambda t, v: t.get("price_cents_per_hour", 0) <= v,
+            "gpu": lambda t, v: v.lower() in (t.get("gpu_description") or "").lower(),
+        },
+        _validate,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Run real ansible-playbook and ansible-inventory processes against the simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Run:
+    """One finished ansible-playbook (or ansible-inventory) process."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def task(self, name: str) -> dict[str, Any]:
+        """The recorded result of the last task with this name."""
+        matches = [entry for entry in self.results if entry["task"] == name]
+        assert matches, f"task {name!r} did not run; ran: {[e['task'] for e in self.results]}\n{self.output[-3000:]}"
+        return matches[-1]["result"] | {"_status": matches[-1]["status"]}
+
+    def tasks(self, name: str) -> list[dict[str, Any]]:
+        return [entry["result"] | {"_status": entry["status"]} for entry in self.results if entry["task"] == name]
+
+
+def ansible_env(sim, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "LAMBDA_API_URL": sim.url,
+            "LAMBDA_API_KEY": sim.api_key,
+            "ANSIBLE_CALLBACKS_ENABLED": "record_results",
+            "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+class Ansible:
+    """Runs playbooks against one simulator; each run records its task results."""
+
+    def __init__(self, sim, tmp_path: Path) -> None:
+        self.sim = sim
+        self.tmp_path = tmp_path
+        self._count = 0
+
+    def playbook(
+        self,
+        tasks: list[dict[str, Any]] | None = None,
+        *,
+        plays: list[dict[str, Any]] | None = None,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        diff: bool = False,
+        verbosity: int = 0,
+        extra_vars: dict[str, Any] | None = None,
+        inventory: str | None = None,
+        timeout: float = 300,
+    ) -> Run:
+        """Run ``tasks`` on localhost (or the given ``plays``) and return the recorded results."""
+        self._count += 1
+        if plays is None:
+            plays = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": tasks or []}]
+        playbook = self.tmp_path / f"playbook{self._count}.yml"
+        playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
+        record = self.tmp_path / f"results{self._count}.jsonl"
+        command = [str(BIN / "ansible-playbook"), str(playbook)]
+        command += ["-i", inventory or "localhost,", "-c", "local"]
+        command += ["-e", "ansible_python_interpreter=" + sys.executable]
+        if extra_vars:
+            command += ["-e", json.dumps(extra_vars)]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        if verbosity:
+            command.append("-" + "v" * verbosity)
+        command += args or []
+        proc = subprocess.run(
+            command,
+            env=ansible_env(self.sim, (env or {}) | {"RECORD_RESULTS_FILE": str(record)}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        results = []
+        if record.exists():
+            results = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+        return Run(proc.returncode, proc.stdout, proc.stderr, results)
+
+    def command(self, argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> Run:
+        """Run another ansible command (ansible-inventory, ansible-doc, ...) from the virtualenv."""
+        proc = subprocess.run(
+            [str(BIN / argv[0]), *argv[1:]],
+            env=ansible_env(self.sim, env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.tmp_path,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def ansible(simulator, tmp_path) -> Ansible:
+    return Ansible(simulator, tmp_path)

@@ -1,0 +1,318 @@
+"""lambda_instance through real ansible-playbook runs: idempotency, placement, launch safety, waiting, bad input."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+LAUNCH = "/api/v1/instance-operations/launch"
+
+
+def instance(title, /, **args):
+    """A lambda_instance task; launches are not paced unless a test asks for it."""
+    args.setdefault("launch_interval", 0)
+    return {"name": title, "lambdalabs.cloud.lambda_instance": args, "register": "out", "ignore_errors": True}
+
+
+def launch(title="launch", /, **args):
+    args = {"name": "trainer", "instance_type": "gpu_1x_a10", "region": "us-east-1", "ssh_key_name": "deploy"} | args
+    return instance(title, **args)
+
+
+def add_key(simulator, name="deploy"):
+    status, _ = simulator.api("POST", "/ssh-keys", {"name": name, "public_key": PUBLIC_KEY})
+    assert status == 200
+
+
+def existing(simulator, name=None):
+    return [
+        i
+        for i in simulator.state()["instances"]
+        if i["status"] in ("booting", "active", "unhealthy") and (name is None or i["name"] == name)
+    ]
+
+
+@pytest.fixture
+def account(simulator):
+    add_key(simulator)
+    simulator.clear_requests()
+    return simulator
+
+
+# ------------------------------------------------------------------ present, idempotency, check mode
+def test_launch_waits_for_active_and_second_run_only_reads(ansible, account):
+    run = ansible.playbook([launch(tags={"team": "research"}, hostname="trainer-1")])
+    result = run.task("launch")
+    assert result["_status"] == "changed", run.output
+    assert result["instance"]["status"] == "active" and result["instance"]["ip"]
+    assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-east-1"}
+    assert {"key": "team", "value": "research"} in result["instance"]["tags"]
+    assert len(account.requests("POST", LAUNCH)) == 1
+
+    account.clear_requests()
+    again = ansible.playbook([launch(tags={"team": "research"}, hostname="trainer-1")]).task("launch")
+    assert again["_status"] == "ok" and again["instance"]["id"] == result["instance"]["id"]
+    assert [(r["method"], r["path"]) for r in account.requests()] == [("GET", "/api/v1/instances")]
+    assert len(existing(account)) == 1
+
+
+def test_check_mode_sends_no_change(ansible, account):
+    run = ansible.playbook([launch()], check=True, diff=True)
+    result = run.task("launch")
+    assert result["_status"] == "changed" and "Would have launched" in result["msg"]
+    assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-east-1"}
+    assert result["diff"]["before"] == {} and result["diff"]["after"]["name"] == "trainer"
+    assert {r["method"] for r in account.requests()} == {"GET"}
+    assert existing(account) == []
+
+    ansible.playbook([launch(wait=False)])
+    account.clear_requests()
+    run = ansible.playbook([instance("remove", name="trainer", state="absent")], check=True)
+    assert run.task("remove")["_status"] == "changed"
+    assert {r["method"] for r in account.requests()} == {"GET"}
+    assert len(existing(account)) == 1
+
+
+# ------------------------------------------------------------------ placement
+def test_failover_to_the_first_pair_with_capacity(ansible, account):
+    run = ansible.playbook(
+        [
+            launch(
+                instance_type=["gpu_8x_a100_80gb_sxm4", "gpu_1x_h100_pcie", "gpu_1x_a10"],
+                region=["us-west-2", "us-west-1"],
+            )
+        ]
+    )
+    result = run.task("launch")
+    assert result["_status"] == "changed", run.output
+    assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-west-1"}
+    assert len(account.requests("GET", "/instance-types")) == 1
+    assert len(account.requests("POST", LAUNCH)) == 1
+
+
+def test_launch_moves_on_when_capacity_vanished(ansible, account):
+    account.fault(
+        method="POST",
+        path=LAUNCH,
+        status=400,
+        code="instance-operations/launch/insufficient-capacity",
+        message="Not enough capacity to fulfill launch request.",
+        count=1,
+    )
+    run = ansible.playbook([launch(region=["us-east-1", "us-west-1"], wait=False)])
+    result = run.task("launch")
+    assert result["_status"] == "changed", run.output
+    assert result["placement"]["region"] == "us-west-1"
+    assert [a["result"] for a in result["attempts"]] == ["insufficient-capacity", "launched"]
+    assert len(existing(account)) == 1
+
+
+def test_no_capacity_anywhere_lists_what_was_tried(ansible, account):
+    run = ansible.playbook(
+        [launch(instance_type=["gpu_8x_a100_80gb_sxm4", "gpu_1x_a10"], region=["us-south-1", "europe-central-1"])]
+    )
+    result = run.task("launch")
+    assert result["_status"] == "failed"
+    assert "gpu_8x_a100_80gb_sxm4 in us-south-1" in result["msg"]
+    assert "gpu_1x_a10 in europe-central-1" in result["msg"]
+    assert "gpu_8x_a100_80gb_sxm4: no region" in result["msg"]
+    assert "gpu_1x_a10: " in result["msg"] and "us-east-1" in result["msg"]
+    assert account.requests("POST", LAUNCH) == []
+
+
+def test_file_system_pins_the_region(ansible, account):
+    account.api("POST", "/filesystems", {"name": "datasets", "region": "us-west-1"})
+    run = ansible.playbook([launch(region=None, file_system_names=["datasets"], wait=False)])
+    result = run.task("launch")
+    assert result["_status"] == "changed", run.output
+    assert result["placement"]["region"] == "us-west-1"
+    assert result["instance"]["file_system_names"] == ["datasets"]
+
+
+# ------------------------------------------------------------------ launch safety
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500, "code": "global/internal-error", "after_processing": True},
+        {"drop_connection": True, "after_processing": True},
+        {"status": 502, "body": "<html>502 Bad Gateway</html>", "after_processing": True},
+    ],
+    ids=["500-after-processing", "dropped-after-processing", "html-502-after-processing"],
+)
+def test_lost_launch_response_is_adopted_not_repeated(ansible, account, fault):
+    account.fault(method="POST", path=LAUNCH, count=1, **fault)
+    result = ansible.playbook([launch()]).task("launch")
+    assert result["_status"] == "changed", result
+    assert len(existing(account, "trainer")) == 1
+    assert len(account.requests("POST", LAUNCH)) == 1
+    assert result["instance"]["status"] == "active"
+
+
+def test_failed_launch_that_did_nothing_is_tried_again(ansible, account):
+    account.fault(method="POST", path=LAUNCH, status=500, code="global/internal-error", count=1)
+    result = ansible.playbook([launch(wait=False)]).task("launch")
+    assert result["_status"] == "changed", result
+    assert len(existing(account, "trainer")) == 1
+    assert len(account.requests("POST", LAUNCH)) == 2
+
+
+def test_parallel_forks_respect_the_launch_limit(ansible, simulator_factory):
+    sim = simulator_factory("--launch-interval", "12", "--boot-seconds", "1")
+    add_key(sim)
+    plays = [
+        {
+            "hosts": "nodes",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "launch",
+                    "lambdalabs.cloud.lambda_instance": {
+                        "name": "node-{{ inventory_hostname }}",
+                        "instance_type": "gpu_1x_a10",
+                        "region": "us-east-1",
+                        "ssh_key_name": "deploy",
+                        "api_url": sim.url,
+                    },
+                }
+            ],
+        }
+    ]
+    inventory = ansible.tmp_path / "hosts.ini"
+    inventory.write_text("[nodes]\n" + "\n".join(f"n{i} ansible_connection=local" for i in range(4)) + "\n")
+    run = ansible.playbook(plays=plays, inventory=str(inventory), args=["--forks", "4"])
+    assert run.rc == 0, run.output
+    assert sorted(e["host"] for e in run.results if e["status"] == "changed") == ["n0", "n1", "n2", "n3"]
+    assert sorted(i["name"] for i in existing(sim)) == [f"node-n{i}" for i in range(4)]
+    launches = sim.requests("POST", LAUNCH)
+    assert sum(1 for r in launches if r["status"] == 200) == 4
+    # Paced on the controller: at most a stray 429, never a storm.
+    assert sum(1 for r in launches if r["status"] == 429) <= 1
+
+
+def test_launch_429_is_waited_out(ansible, account):
+    account.fault(method="POST", path=LAUNCH, status=429, retry_after=1, count=1)
+    result = ansible.playbook([launch(wait=False)]).task("launch")
+    assert result["_status"] == "changed", result
+    assert [r["status"] for r in account.requests("POST", LAUNCH)] == [429, 200]
+
+
+# ------------------------------------------------------------------ waiting
+def test_wait_timeout_leaves_the_instance_and_names_it(ansible, simulator_factory):
+    sim = simulator_factory("--boot-seconds", "60")
+    add_key(sim)
+    result = ansible.playbook([launch(api_url=sim.url, wait_timeout=3)]).task("launch")
+    assert result["_status"] == "failed"
+    [node] = existing(sim, "trainer")
+    assert node["id"] in result["msg"] and "'booting'" in result["msg"]
+    assert "left in place" in result["msg"]
+    assert sim.requests("POST", "/instance-operations/terminate") == []
+
+
+def test_instance_ended_while_waiting_fails_with_the_reason(ansible, simulator_factory):
+    sim = simulator_factory("--boot-seconds", "60", "--terminate-seconds", "0")
+
+    add_key(sim)
+
+    def terminate_soon():
+        for node in existing(sim, "trainer"):
+            sim.api("POST", "/instance-operations/terminate", {"instance_ids": [node["id"]]})
+
+    timer = threading.Timer(4, terminate_soon)
+    timer.start()
+    try:
+        result = ansible.playbook([launch(api_url=sim.url, wait_timeout=60)]).task("launch")
+    finally:
+        timer.cancel()
+    assert result["_status"] == "failed"
+    assert "while waiting for it to become active" in result["msg"]
+    assert "terminat" in result["msg"]
+
+
+def test_rename_restart_and_absent(ansible, account):
+    created = ansible.playbook([launch()]).task("launch")["instance"]
+    run = ansible.playbook(
+        [
+            instance("rename", id=created["id"], name="trainer-renamed"),
+            instance("rename again", id=created["id"], name="trainer-renamed"),
+            instance("restart", name="trainer-renamed", state="restarted"),
+            instance("absent", name="trainer-renamed", state="absent"),
+            instance("absent again", name="trainer-renamed", state="absent"),
+            instance("restart missing", name="trainer-renamed", state="restarted"),
+        ],
+        diff=True,
+    )
+    rename = run.task("rename")
+    assert rename["_status"] == "changed" and rename["instance"]["name"] == "trainer-renamed"
+    assert rename["diff"]["before"]["name"] == "trainer" and rename["diff"]["after"]["name"] == "trainer-renamed"
+    assert run.task("rename again")["_status"] == "ok"
+    restart = run.task("restart")
+    assert restart["_status"] == "changed" and restart["instance"]["status"] == "active"
+    assert len(account.requests("POST", "/instance-operations/restart")) == 1
+    absent = run.task("absent")
+    assert absent["_status"] == "changed" and absent["diff"]["after"] == {}
+    assert absent["instance"]["status"] == "terminated"
+    assert run.task("absent again")["_status"] == "ok"
+    missing = run.task("restart missing")
+    assert missing["_status"] == "failed" and "no existing instance 'trainer-renamed'" in missing["msg"]
+    assert existing(account) == []
+
+
+def test_differences_warn_and_never_relaunch(ansible, account):
+    ansible.playbook([launch(wait=False)])
+    account.clear_requests()
+    result = ansible.playbook([launch(instance_type="gpu_1x_a100_sxm4", region="us-west-2", tags={"team": "x"})]).task(
+        "launch"
+    )
+    assert result["_status"] == "ok"
+    warning = " ".join(result.get("warnings", []))
+    assert "instance_type is 'gpu_1x_a10'" in warning and "region is 'us-east-1'" in warning and "tags" in warning
+    assert account.requests("POST") == []
+
+
+# ------------------------------------------------------------------ bad input
+BAD_INPUT = [
+    ("two keys", {"ssh_key_name": ["deploy", "other"]}, "parameter ssh_key_name: the API takes exactly one SSH key"),
+    ("long name", {"name": "n" * 65}, "parameter name: must be at most 64 characters"),
+    ("bad hostname", {"hostname": "Bad_Host"}, "parameter hostname: 'Bad_Host' is not a valid hostname"),
+    ("bad tag", {"tags": {"Team": "x"}}, "parameter tags: tag key 'Team' is invalid"),
+    ("big user data", {"user_data": "x" * (1024 * 1024 + 1)}, "parameter user_data: is 1048577 bytes"),
+    (
+        "unknown type",
+        {"instance_type": "gpu_9x_nothing"},
+        "parameter instance_type: unknown instance type 'gpu_9x_nothing'",
+    ),
+    ("unknown region", {"region": "mars-1"}, "parameter region: unknown region 'mars-1'"),
+    ("unknown image", {"image": {"id": "no-such-image"}}, "parameter image: unknown image id 'no-such-image'"),
+    ("unknown family", {"image": {"family": "windows-95"}}, "parameter image: unknown image family 'windows-95'"),
+    ("unknown key", {"ssh_key_name": "nobody"}, "parameter ssh_key_name: unknown SSH key 'nobody'"),
+    ("unknown fs", {"file_system_names": ["nope"]}, "parameter file_system_names: unknown file system 'nope'"),
+    ("fs elsewhere", {"file_system_names": ["west"]}, "parameter region: file system west is in us-west-1"),
+    ("no type", {"instance_type": None}, "parameter instance_type: is required to launch"),
+]
+
+
+def test_bad_input_fails_clearly_and_launches_nothing(ansible, account):
+    account.api("POST", "/filesystems", {"name": "west", "region": "us-west-1"})
+    account.seed(
+        instances=[
+            {"name": "twin", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
+            {"name": "twin", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
+        ]
+    )
+    tasks = [launch(title, **args) for title, args, _ in BAD_INPUT]
+    tasks.append(launch("ambiguous", name="twin"))
+    tasks.append(instance("wrong type", name="x", wait_timeout="soon"))
+    run = ansible.playbook(tasks)
+    for title, _args, expected in BAD_INPUT:
+        result = run.task(title)
+        assert result["_status"] == "failed", title
+        assert expected in result["msg"], (title, result["msg"])
+        assert "\n" not in result["msg"]
+    twins = [i["id"] for i in existing(account, "twin")]
+    ambiguous = run.task("ambiguous")["msg"]
+    assert "parameter name: 2 instances are named 'twin'" in ambiguous and all(i in ambiguous for i in twins)
+    assert "wait_timeout" in run.task("wrong type")["msg"]
+    assert "Traceback" not in run.output
+    assert account.requests("POST", LAUNCH) == []

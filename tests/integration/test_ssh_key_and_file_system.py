@@ -1,0 +1,175 @@
+"""lambda_ssh_key and lambda_file_system through real ansible-playbook runs."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy@laptop"
+OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other"
+
+
+def ssh_key(title, /, **args):
+    return {"name": title, "lambdalabs.cloud.lambda_ssh_key": args, "ignore_errors": True}
+
+
+def file_system(title, /, **args):
+    return {"name": title, "lambdalabs.cloud.lambda_file_system": args, "ignore_errors": True}
+
+
+# ------------------------------------------------------------------ lambda_ssh_key
+def test_add_is_idempotent_ignoring_the_comment(ansible, simulator):
+    run = ansible.playbook(
+        [
+            ssh_key("add", name="deploy", public_key=PUBLIC_KEY),
+            ssh_key("again", name="deploy", public_key=PUBLIC_KEY.replace("deploy@laptop", "another comment")),
+            ssh_key("no key given", name="deploy"),
+        ]
+    )
+    add = run.task("add")
+    assert add["_status"] == "changed" and add["ssh_key"]["name"] == "deploy" and add["ssh_key"]["id"]
+    assert run.task("again")["_status"] == "ok"
+    assert run.task("no key given")["_status"] == "ok"
+    assert len(simulator.requests("POST", "/ssh-keys")) == 1
+
+
+def test_different_key_needs_force(ansible, simulator):
+    run = ansible.playbook(
+        [
+            ssh_key("add", name="deploy", public_key=PUBLIC_KEY),
+            ssh_key("differs", name="deploy", public_key=OTHER_KEY),
+            ssh_key("forced", name="deploy", public_key=OTHER_KEY, force=True),
+        ]
+    )
+    differs = run.task("differs")
+    assert differs["_status"] == "failed"
+    assert "parameter public_key: SSH key 'deploy' exists with a different public key" in differs["msg"]
+    assert "force" in differs["msg"]
+    forced = run.task("forced")
+    assert forced["_status"] == "changed" and forced["ssh_key"]["public_key"].split()[:2] == OTHER_KEY.split()[:2]
+    keys = simulator.state()["ssh_keys"]
+    assert [k["public_key"].split()[1] for k in keys] == [OTHER_KEY.split()[1]]
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
+def test_generated_key_is_written_0600_and_never_shown(ansible, simulator, tmp_path):
+    path = tmp_path / "cluster-key"
+    run = ansible.playbook(
+        [
+            ssh_key("generate", name="cluster", private_key_path=str(path)),
+            ssh_key("again", name="cluster", private_key_path=str(path)),
+        ],
+        verbosity=4,
+        diff=True,
+    )
+    generate = run.task("generate")
+    assert generate["_status"] == "changed", run.output
+    assert generate["private_key_path"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(path)], capture_output=True, text=True, check=True)
+    assert derived.stdout.split()[:2] == generate["ssh_key"]["public_key"].split()[:2]
+    private = path.read_text()
+    body = "".join(private.strip().splitlines()[1:-1])
+    assert body[:40] not in run.output and body[:40] not in str(run.results)
+    assert "PRIVATE KEY" not in run.output
+    assert run.task("again")["_status"] == "ok"
+
+
+def test_generation_never_overwrites_and_needs_a_path(ansible, simulator, tmp_path):
+    path = tmp_path / "taken"
+    path.write_text("precious")
+    run = ansible.playbook(
+        [
+            ssh_key("exists", name="cluster", private_key_path=str(path)),
+            ssh_key("no path", name="cluster"),
+            ssh_key("bad key", name="cluster", public_key="not a key"),
+        ]
+    )
+    assert (
+        "parameter private_key_path:" in run.task("exists")["msg"] and "never overwritten" in run.task("exists")["msg"]
+    )
+    assert path.read_text() == "precious"
+    assert "parameter private_key_path: is required to generate a key pair" in run.task("no path")["msg"]
+    assert "parameter public_key: is not an OpenSSH public key" in run.task("bad key")["msg"]
+    assert simulator.requests("POST") == []
+
+
+def test_absent_and_check_mode(ansible, simulator):
+    ansible.playbook([ssh_key("add", name="deploy", public_key=PUBLIC_KEY)])
+    simulator.clear_requests()
+    check = ansible.playbook([ssh_key("remove", name="deploy", state="absent")], check=True)
+    assert check.task("remove")["_status"] == "changed"
+    assert simulator.requests("DELETE") == []
+    run = ansible.playbook(
+        [ssh_key("remove", name="deploy", state="absent"), ssh_key("again", name="deploy", state="absent")]
+    )
+    assert run.task("remove")["_status"] == "changed" and run.task("again")["_status"] == "ok"
+    assert simulator.state()["ssh_keys"] == []
+
+
+# ------------------------------------------------------------------ lambda_file_system
+def test_file_system_lifecycle(ansible, simulator):
+    run = ansible.playbook(
+        [
+            file_system("create", name="datasets", region="us-west-1"),
+            file_system("again", name="datasets", region="us-west-1"),
+            file_system("elsewhere", name="datasets", region="us-east-1"),
+            file_system("delete", name="datasets", state="absent"),
+            file_system("delete again", name="datasets", state="absent"),
+        ],
+        diff=True,
+    )
+    create = run.task("create")
+    assert create["_status"] == "changed" and create["file_system"]["region"]["name"] == "us-west-1"
+    assert create["file_system"]["mount_point"]
+    assert run.task("again")["_status"] == "ok"
+    elsewhere = run.task("elsewhere")
+    assert elsewhere["_status"] == "failed"
+    assert "parameter region: file system 'datasets' exists in us-west-1, not us-east-1" in elsewhere["msg"]
+    assert run.task("delete")["_status"] == "changed" and run.task("delete")["diff"]["after"] == {}
+    assert run.task("delete again")["_status"] == "ok"
+    assert simulator.state()["file_systems"] == []
+
+
+def test_file_system_check_mode_and_bad_input(ansible, simulator):
+    run = ansible.playbook(
+        [
+            file_system("create", name="datasets", region="us-west-1"),
+            file_system("bad name", name="1-starts-with-digit", region="us-west-1"),
+            file_system("no region", name="datasets2"),
+            file_system("unknown region", name="datasets2", region="moon-1"),
+        ],
+        check=True,
+    )
+    assert run.task("create")["_status"] == "changed"
+    assert "parameter name: '1-starts-with-digit' is not a valid file system name" in run.task("bad name")["msg"]
+    assert "region" in run.task("no region")["msg"]
+    assert "parameter region: unknown region 'moon-1'" in run.task("unknown region")["msg"]
+    assert simulator.requests("POST") == [] and simulator.state()["file_systems"] == []
+
+
+def test_file_system_in_use_is_explained(ansible, simulator):
+    simulator.api("POST", "/ssh-keys", {"name": "deploy", "public_key": PUBLIC_KEY})
+    simulator.api("POST", "/filesystems", {"name": "datasets", "region": "us-west-1"})
+    status, data = simulator.api(
+        "POST",
+        "/instance-operations/launch",
+        {
+            "region_name": "us-west-1",
+            "instance_type_name": "gpu_1x_a10",
+            "ssh_key_names": ["deploy"],
+            "file_system_names": ["datasets"],
+            "name": "reader",
+        },
+    )
+    assert status == 200
+    result = ansible.playbook([file_system("delete", name="datasets", state="absent")]).task("delete")
+    assert result["_status"] == "failed"
+    assert result["error"]["code"] == "filesystems/filesystem-in-use"
+    assert "filesystems/filesystem-in-use" in result["msg"]
+    assert f"mounted by reader ({data['data']['instance_ids'][0]})" in result["msg"]
+    assert "terminate those instances first" in result["msg"]
+    assert len(simulator.state()["file_systems"]) == 1

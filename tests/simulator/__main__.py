@@ -1,0 +1,120 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Offline Lambda Cloud API (v1.8.3) simulator, standard library only.
+
+Run ``python3 tests/simulator --port 8080`` and point clients at
+``http://127.0.0.1:8080/api/v1`` with the API key ``sim-api-key``.
+The first line written to stdout gives the address actually bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+# Running ``python3 tests/simulator`` puts this directory first on sys.path; make
+# the sibling modules importable when the file is run any other way too.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from sim_server import Settings, Simulator, SimulatorServer  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0 or math.isnan(value) or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number: {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer: {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python3 tests/simulator",
+        description="Offline simulator of the Lambda Cloud API v1.8.3 for tests and demos.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--api-key", default="sim-api-key", help="the API key accepted (default: %(default)s)")
+    parser.add_argument(
+        "--boot-seconds", type=non_negative_float, default=5.0, help="booting time of instances (default: 5)"
+    )
+    parser.add_argument(
+        "--terminate-seconds", type=non_negative_float, default=2.0, help="terminating time of instances (default: 2)"
+    )
+    parser.add_argument(
+        "--launch-interval",
+        type=non_negative_float,
+        default=0.0,
+        help="minimum seconds between two launches, else 429 (default: 0, off)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=non_negative_int,
+        default=0,
+        help="maximum API requests per second, else 429 (default: 0, off)",
+    )
+    parser.add_argument("--state", metavar="FILE", help="load the account from FILE and save it there on changes")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = Settings(
+        api_key=args.api_key,
+        boot_seconds=args.boot_seconds,
+        terminate_seconds=args.terminate_seconds,
+        launch_interval=args.launch_interval,
+        rate_limit=args.rate_limit,
+        state_file=args.state,
+        verbose=args.verbose,
+    )
+    try:
+        simulator = Simulator(settings)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        print(f"Cannot load the state file {args.state}: {error}", file=sys.stderr)
+        return 2
+    try:
+        server = SimulatorServer((args.host, args.port), simulator)
+    except OSError as error:
+        print(f"Cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    host, port = server.server_address[:2]
+    shown_host = f"[{host}]" if ":" in str(host) else host
+    print(f"Lambda Cloud simulator listening on http://{shown_host}:{port}/api/v1", flush=True)
+
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    with simulator.lock:
+        simulator.save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The collection's metadata stays consistent with its code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import USER_AGENT
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._version import COLLECTION_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_version_matches_galaxy_yml():
+    galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+    assert galaxy["version"] == COLLECTION_VERSION
+    assert USER_AGENT.startswith(f"lambdalabs.cloud/{COLLECTION_VERSION} ansible-core/")
+
+
+def test_action_group_lists_every_module():
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
+    modules = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("lambda_*.py"))
+    assert modules, "no modules found"
+    assert sorted(runtime["action_groups"]["lambda"]) == modules
+
+
+def test_every_module_uses_the_shared_fragment():
+    for path in (ROOT / "plugins" / "modules").glob("lambda_*.py"):
+        text = path.read_text()
+        assert "lambdalabs.cloud.lambda_cloud" in text, path.name
+        assert "import requests" not in text, f"{path.name} must use the shared client"
