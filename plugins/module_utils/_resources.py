@@ -14,7 +14,6 @@ import fnmatch
 import hashlib
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -167,7 +166,8 @@ def check_choice(param: str, value: Any, known: Iterable[str], what: str) -> Non
     known = sorted(set(known))
     for item in value if isinstance(value, (list, tuple)) else [value]:
         if item not in known:
-            raise InvalidParameter(param, f"unknown {what} '{item}'; known: {', '.join(known)}.")
+            choices = f"known: {', '.join(known)}" if known else f"there is no {what} at all"
+            raise InvalidParameter(param, f"unknown {what} '{item}'; {choices}.")
 
 
 def check_regions(param: str, value: Any) -> None:
@@ -272,8 +272,23 @@ class LaunchPacer:
 
     def __init__(self, api_url: str, interval: float, directory: str | None = None) -> None:
         digest = hashlib.sha256(api_url.encode("utf-8")).hexdigest()[:16]
-        self.path = os.path.join(directory or tempfile.gettempdir(), f"lambdalabs-cloud-launch-{digest}.lock")
+        self.path = os.path.join(directory or self.shared_directory(), f"lambdalabs-cloud-launch-{digest}.lock")
         self.interval = interval
+
+    @staticmethod
+    def shared_directory() -> str:
+        """A directory that every module run of this user sees.
+
+        Not ``tempfile.gettempdir()``: Ansible points that at a per-task directory.
+        """
+        candidate = os.path.join(os.path.expanduser("~"), ".ansible", "tmp")
+        try:
+            os.makedirs(candidate, mode=0o700, exist_ok=True)
+            if os.access(candidate, os.W_OK):
+                return candidate
+        except OSError:
+            pass
+        return "/tmp"
 
     @contextlib.contextmanager
     def turn(self, sleep: Callable[[float], None] = time.sleep):

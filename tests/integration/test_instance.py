@@ -22,7 +22,7 @@ def launch(title="launch", /, **args):
 
 
 def add_key(simulator, name="deploy"):
-    status, _ = simulator.api("POST", "/ssh-keys", {"name": name, "public_key": PUBLIC_KEY})
+    status, _body = simulator.api("POST", "/ssh-keys", {"name": name, "public_key": PUBLIC_KEY})
     assert status == 200
 
 
@@ -187,8 +187,8 @@ def test_parallel_forks_respect_the_launch_limit(ansible, simulator_factory):
     assert sorted(i["name"] for i in existing(sim)) == [f"node-n{i}" for i in range(4)]
     launches = sim.requests("POST", LAUNCH)
     assert sum(1 for r in launches if r["status"] == 200) == 4
-    # Paced on the controller: at most a stray 429, never a storm.
-    assert sum(1 for r in launches if r["status"] == 429) <= 1
+    # Paced on the controller: the API never had to refuse a launch.
+    assert [r["status"] for r in launches] == [200] * 4
 
 
 def test_launch_429_is_waited_out(ansible, account):
@@ -301,7 +301,7 @@ def test_bad_input_fails_clearly_and_launches_nothing(ansible, account):
             {"name": "twin", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
         ]
     )
-    tasks = [launch(title, **args) for title, args, _ in BAD_INPUT]
+    tasks = [launch(title, **args) for title, args, _expected in BAD_INPUT]
     tasks.append(launch("ambiguous", name="twin"))
     tasks.append(instance("wrong type", name="x", wait_timeout="soon"))
     run = ansible.playbook(tasks)
