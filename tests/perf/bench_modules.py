@@ -78,7 +78,7 @@ class BenchSimulator(Simulator):
 
 def idempotent_rerun() -> None:
     with BenchSimulator("--boot-seconds", "1") as sim:
-        rc, _, out = playbook(sim, launch_play(launch_interval=0))
+        rc, _seconds, out = playbook(sim, launch_play(launch_interval=0))
         assert rc == 0, out
         sim.clear_requests()
         rc, seconds, out = playbook(sim, launch_play(launch_interval=0))
