@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -185,6 +186,8 @@ class LambdaCloudClient:
                 kind="config",
             )
         self._api_key = api_key
+        bound = (r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])") if len(api_key) < 8 else ("", "")
+        self._key_pattern = re.compile(bound[0] + re.escape(api_key) + bound[1])
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.validate_certs = validate_certs
         self.request_timeout = request_timeout
@@ -207,9 +210,13 @@ class LambdaCloudClient:
 
     # ------------------------------------------------------------------ helpers
     def redact(self, text: str) -> str:
-        """Remove the API key from any text that could reach a person or a log."""
+        """Remove the API key from any text that could reach a person or a log.
+
+        A real key is removed wherever it appears. A key shorter than 8 characters (a test key)
+        is matched as a whole token only, so that a key such as "x" does not mangle ordinary words.
+        """
         if self._api_key and self._api_key in text:
-            text = text.replace(self._api_key, REDACTED)
+            text = self._key_pattern.sub(REDACTED, text)
         return text
 
     def _error(self, message: str, **kwargs: Any) -> LambdaCloudError:

@@ -249,3 +249,11 @@ def test_retry_after_in_seconds_and_as_http_date():
     assert parse_retry_after("soon") is None
     assert 9 <= parse_retry_after(formatdate(now + 10, usegmt=True), now=now) <= 10
     assert parse_retry_after(formatdate(now - 100, usegmt=True), now=now) == 0
+
+
+def test_redaction_matches_the_key_as_a_token():
+    client = LambdaCloudClient("x", "http://127.0.0.1:9/api/v1")
+    assert client.redact("Max retries exceeded; key=x") == "Max retries exceeded; key=********"
+    long_key = LambdaCloudClient("secret_abc.123", "http://127.0.0.1:9/api/v1")
+    assert long_key.redact("url?token=secret_abc.123&x=1") == "url?token=********&x=1"
+    assert long_key.redact("q=%3Dsecret_abc.123") == "q=%3D********"
