@@ -179,10 +179,13 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import La
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import client_from_options
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
     INSTANCE_STATUSES,
+    JUPYTER_FIELDS,
     instance_type_name,
     list_instances,
     region_name,
+    tag_value,
     tags_to_dict,
+    without_secrets,
 )
 
 if hasattr(BaseInventoryPlugin, "trusted_by_default"):
@@ -192,7 +195,6 @@ else:  # pragma: no cover - older ansible-core: values from the API must be mark
     from ansible.utils.unsafe_proxy import wrap_var
 
 HOSTNAME_FIELDS = ("name", "hostname", "id", "ip", "private_ip")
-JUPYTER_FIELDS = ("jupyter_token", "jupyter_url")
 DEFAULT_USER = "ubuntu"
 CACHE_FORMAT = 1
 
@@ -241,11 +243,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "regions": frozenset(self._list_of_strings("regions")),
             "instance_types": frozenset(self._list_of_strings("instance_types")),
             "names": self._list_of_strings("names"),
-            # Tag values are strings in the API; YAML true means 'true'.
-            "tags": {
-                str(k): None if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-                for k, v in tags.items()
-            },
+            # Tag values are strings in the API; YAML true means 'true', as for lambda_instance.
+            "tags": {str(k): None if v is None else tag_value(v) for k, v in tags.items()},
             "include_filters": self._list_of_strings("include_filters"),
             "exclude_filters": self._list_of_strings("exclude_filters"),
             "hostnames": hostnames,
@@ -282,17 +281,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # ------------------------------------------------------------------ source data
     def _fetch(self) -> list[dict[str, Any]]:
         """The instance list: exactly one API request."""
-        url = self.get_option("api_url")
-        if url is not None and not str(url).startswith(("http://", "https://")):
-            self._fail("api_url", f"'{url}' must start with http:// or https://.")
-        timeout = self.get_option("request_timeout")
-        if timeout is None or timeout <= 0:
-            self._fail("request_timeout", "expected a number of seconds greater than 0.")
         options = {
             "api_key": self._api_key(),
-            "api_url": url,
+            "api_url": self.get_option("api_url"),
             "validate_certs": self.get_option("validate_certs"),
-            "request_timeout": timeout,
+            "request_timeout": self.get_option("request_timeout"),
         }
         try:
             client = client_from_options(options)
@@ -327,12 +320,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             update_cache = True
         instances = self._fetch()
         if not include_jupyter:
-            instances = [
-                {k: v for k, v in item.items() if k not in JUPYTER_FIELDS}
-                if "jupyter_token" in item or "jupyter_url" in item
-                else item
-                for item in instances
-            ]
+            instances = [without_secrets(item) for item in instances]
         if update_cache:
             self._cache[cache_key] = {"format": CACHE_FORMAT, "jupyter": include_jupyter, "instances": instances}
         return instances

@@ -180,15 +180,32 @@ class LambdaCloudClient:
             raise LambdaCloudError(
                 "The Python library 'requests' is required to talk to the Lambda Cloud API.", kind="config"
             )
+        api_key = (api_key or "").strip()
         if not api_key:
             raise LambdaCloudError(
                 f"No Lambda Cloud API key: set the api_key option or the {API_KEY_ENV} environment variable.",
                 kind="config",
             )
+        if not all(33 <= ord(char) < 127 for char in api_key):
+            # Never quote the key: say only what is wrong with it.
+            raise LambdaCloudError(
+                "The Lambda Cloud API key contains spaces, control or non-ASCII characters, which an HTTP header "
+                f"cannot carry; check the api_key option or the {API_KEY_ENV} environment variable.",
+                kind="config",
+            )
+        url = (api_url or DEFAULT_API_URL).strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise LambdaCloudError(
+                f"api_url must be an http:// or https:// URL such as {DEFAULT_API_URL}, got {url!r}.", kind="config"
+            )
+        if not isinstance(request_timeout, (int, float)) or request_timeout <= 0:
+            raise LambdaCloudError(
+                f"request_timeout must be a number of seconds greater than 0, got {request_timeout!r}.", kind="config"
+            )
         self._api_key = api_key
         bound = (r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])") if len(api_key) < 8 else ("", "")
         self._key_pattern = re.compile(bound[0] + re.escape(api_key) + bound[1])
-        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.api_url = url
         self.validate_certs = validate_certs
         self.request_timeout = request_timeout
         self.max_attempts = max(1, max_attempts)
@@ -204,9 +221,6 @@ class LambdaCloudClient:
             }
         )
         self.session.verify = validate_certs
-        # Counters, handy for debugging and benchmarks.
-        self.request_count = 0
-        self.retry_count = 0
 
     # ------------------------------------------------------------------ helpers
     def redact(self, text: str) -> str:
@@ -233,7 +247,6 @@ class LambdaCloudClient:
     def _send_once(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> Any:
         url = self.api_url + path
         where = f"{method} {path}"
-        self.request_count += 1
         try:
             response = self.session.request(
                 method,
@@ -244,7 +257,7 @@ class LambdaCloudClient:
             )
         except req_exc.SSLError as exc:
             raise self._error(
-                f"TLS verification failed for {self.api_url}: {_one_line(str(exc))}. "
+                f"TLS verification failed for {self.api_url}: {_one_line(self.redact(str(exc)))}. "
                 "Fix the certificate chain, or set validate_certs=false only for a trusted test endpoint.",
                 method=method,
                 path=path,
@@ -269,8 +282,9 @@ class LambdaCloudClient:
             ) from None
         except req_exc.ConnectionError as exc:
             if _is_connect_failure(exc):
+                reason = _one_line(self.redact(str(exc)), 200)
                 raise self._error(
-                    f"Cannot connect to the Lambda Cloud API at {self.api_url}: {_one_line(str(exc), 200)}. "
+                    f"Cannot connect to the Lambda Cloud API at {self.api_url}: {reason}. "
                     f"Check api_url (or {API_URL_ENV}) and your network.",
                     method=method,
                     path=path,
@@ -284,9 +298,16 @@ class LambdaCloudClient:
                 may_have_processed=True,
                 kind="dropped",
             ) from None
+        except (req_exc.InvalidURL, req_exc.InvalidSchema, req_exc.MissingSchema, req_exc.InvalidHeader) as exc:
+            raise self._error(
+                f"Cannot send {where} to {self.api_url}: {_one_line(self.redact(str(exc)))}. Check api_url.",
+                method=method,
+                path=path,
+                kind="config",
+            ) from None
         except req_exc.RequestException as exc:
             raise self._error(
-                f"Request {where} to the Lambda Cloud API failed: {_one_line(str(exc))}",
+                f"Request {where} to the Lambda Cloud API failed: {_one_line(self.redact(str(exc)))}",
                 method=method,
                 path=path,
                 may_have_processed=True,
@@ -303,7 +324,7 @@ class LambdaCloudClient:
             payload = None
         if not isinstance(payload, dict):
             content_type = response.headers.get("Content-Type", "unknown content type").split(";")[0]
-            snippet = _one_line(response.text or "", 80)
+            snippet = _one_line(self.redact(response.text or ""), 80)
             raise self._error(
                 f"The Lambda Cloud API answered {method} {path} with HTTP {status} and a non-JSON body "
                 f"({content_type}): {snippet!r}. A proxy or an outage may be in the way; try again later.",
@@ -379,7 +400,6 @@ class LambdaCloudClient:
                     wait = default_retry_after
                 else:
                     wait = self._backoff(attempt)
-                self.retry_count += 1
                 self._sleep(wait)
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:

@@ -45,7 +45,7 @@ def client_from_options(options: dict[str, Any]) -> LambdaCloudClient:
         options.get("api_key"),
         options.get("api_url"),
         validate_certs=options.get("validate_certs", True),
-        request_timeout=options.get("request_timeout") or 30,
+        request_timeout=30 if options.get("request_timeout") is None else options["request_timeout"],
     )
 
 

@@ -112,12 +112,31 @@ def capacity_regions(instance_type: dict[str, Any]) -> list[str]:
     return [r["name"] if isinstance(r, dict) else r for r in instance_type.get("regions_with_capacity_available", [])]
 
 
+def tag_value(value: Any) -> str:
+    """A tag value as the API stores it: a string; YAML booleans become 'true'/'false'."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def tags_to_dict(tags: Iterable[dict[str, Any]] | None) -> dict[str, str]:
-    return {tag["key"]: tag.get("value", "") for tag in tags or []}
+    return {tag["key"]: tag.get("value", "") for tag in tags or [] if isinstance(tag, dict) and "key" in tag}
 
 
 def dict_to_tags(tags: dict[str, Any] | None) -> list[dict[str, str]]:
-    return [{"key": str(key), "value": "" if value is None else str(value)} for key, value in (tags or {}).items()]
+    return [{"key": str(key), "value": tag_value(value)} for key, value in (tags or {}).items()]
+
+
+JUPYTER_FIELDS = ("jupyter_token", "jupyter_url")
+
+
+def without_secrets(instance: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The instance without its JupyterLab token and URL, which are credentials."""
+    if not isinstance(instance, dict):
+        return instance
+    return {key: value for key, value in instance.items() if key not in JUPYTER_FIELDS}
 
 
 def is_existing(instance: dict[str, Any]) -> bool:
@@ -179,13 +198,25 @@ def find_by_name(items: Iterable[dict[str, Any]], name: str) -> list[dict[str, A
     return [item for item in items if item.get("name") == name]
 
 
-def find_one_by_name(items: Iterable[dict[str, Any]], name: str, what: str) -> dict[str, Any] | None:
+def find_one_by_name(
+    items: Iterable[dict[str, Any]], name: str, what: str, hint: str = "remove the extra ones in the console"
+) -> dict[str, Any] | None:
     """The one item with this name, None when there is none; more than one is an error."""
     found = find_by_name(items, name)
     if len(found) > 1:
         ids = ", ".join(str(item.get("id")) for item in found)
-        raise InvalidParameter("name", f"{len(found)} {what}s are named '{name}' ({ids}); give id to choose one.")
+        raise InvalidParameter("name", f"{len(found)} {what}s are named '{name}' ({ids}); {hint}.")
     return found[0] if found else None
+
+
+def delete_confirmed(client: LambdaCloudClient, path: str, still_there: Callable[[], bool]) -> None:
+    """DELETE ``path``; an error after which the resource is gone anyway (a retried delete) is success."""
+    try:
+        client.delete(path)
+    except LambdaCloudError as error:
+        if error.status in (400, 404) and not still_there():
+            return
+        raise
 
 
 # --------------------------------------------------------------------- launching
@@ -272,7 +303,9 @@ class LaunchPacer:
 
     def __init__(self, api_url: str, interval: float, directory: str | None = None) -> None:
         digest = hashlib.sha256(api_url.encode("utf-8")).hexdigest()[:16]
-        self.path = os.path.join(directory or self.shared_directory(), f"lambdalabs-cloud-launch-{digest}.lock")
+        directory = directory or self.shared_directory()
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self.path = os.path.join(directory, f"lambdalabs-cloud-launch-{digest}.lock")
         self.interval = interval
 
     @staticmethod
@@ -288,7 +321,7 @@ class LaunchPacer:
                 return candidate
         except OSError:
             pass
-        return "/tmp"
+        return f"/tmp/lambdalabs-cloud-{os.getuid()}"
 
     @contextlib.contextmanager
     def turn(self, sleep: Callable[[float], None] = time.sleep):

@@ -91,6 +91,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import La
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
     InvalidParameter,
     check_regions,
+    delete_confirmed,
     find_one_by_name,
     is_existing,
     list_file_systems,
@@ -146,7 +147,11 @@ class FileSystemModule(LambdaCloudModule):
         if self.check_mode:
             return {"changed": True, "file_system": existing, "msg": f"Would have deleted file system {name}."}
         try:
-            self.client.delete(f"/filesystems/{existing['id']}")
+            delete_confirmed(
+                self.client,
+                f"/filesystems/{existing['id']}",
+                lambda: any(fs["id"] == existing["id"] for fs in list_file_systems(self.client)),
+            )
         except LambdaCloudError as error:
             if error.code != IN_USE:
                 raise

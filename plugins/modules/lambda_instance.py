@@ -269,7 +269,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import
     check_user_data,
     describe_capacity,
     dict_to_tags,
-    find_by_name,
+    find_one_by_name,
     get_instance,
     instance_type_name,
     is_existing,
@@ -280,8 +280,10 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import
     list_instances,
     list_ssh_keys,
     region_name,
+    tag_value,
     tags_to_dict,
     wait_for_instance,
+    without_secrets,
 )
 
 
@@ -311,7 +313,7 @@ class InstanceModule(LambdaCloudModule):
             "mutually_exclusive": [["id", "family"]],
             "required_one_of": [["id", "family"]],
         },
-        "user_data": {"type": "str"},
+        "user_data": {"type": "str", "no_log": True},
         "tags": {"type": "dict"},
         "hostname": {"type": "str"},
         "firewall_ruleset_ids": {"type": "list", "elements": "str"},
@@ -324,27 +326,26 @@ class InstanceModule(LambdaCloudModule):
     def __init__(self):
         super().__init__()
         self.before = None
-        self.warnings = []
 
     # ------------------------------------------------------------------ finding
     def find(self):
-        """The existing instance (or None) and every instance read while looking for it."""
-        if self.params["id"]:
+        """The existing instance, or None: by id when given (one GET), else by its unique name."""
+        if self.params["id"] is not None:
             instance = get_instance(self.client, self.params["id"])
-            return (instance if instance and is_existing(instance) else None), []
-        instances = list_instances(self.client)
-        existing = [i for i in find_by_name(instances, self.params["name"]) if is_existing(i)]
-        if len(existing) > 1:
-            ids = ", ".join(i["id"] for i in existing)
-            raise InvalidParameter(
-                "name", f"{len(existing)} instances are named '{self.params['name']}' ({ids}); give id to choose one."
-            )
-        return (existing[0] if existing else None), instances
+            return instance if instance and is_existing(instance) else None
+        return self.find_by_name()
+
+    def find_by_name(self):
+        existing = [i for i in list_instances(self.client) if is_existing(i)]
+        return find_one_by_name(existing, self.params["name"], "instance", "give id to choose one")
 
     # ------------------------------------------------------------------ checks
     def check_input(self):
         """Everything that can be checked without the API, before any request."""
         p = self.params
+        for param in ("id", "name"):
+            if p[param] is not None and not p[param].strip():
+                raise InvalidParameter(param, "must not be empty.")
         check_instance_name("name", p["name"])
         check_hostname("hostname", p["hostname"])
         check_tags("tags", p["tags"])
@@ -361,8 +362,6 @@ class InstanceModule(LambdaCloudModule):
     def check_launch(self):
         """Read what a launch needs and refuse requests the API would refuse; return the request's parts."""
         p = self.params
-        if p["id"] and not p["name"]:
-            raise InvalidParameter("id", f"no instance has id {p['id']}; to launch one, give name instead of id.")
         for param in ("instance_type", "ssh_key_name"):
             if not p[param]:
                 raise InvalidParameter(param, "is required to launch an instance.")
@@ -432,7 +431,7 @@ class InstanceModule(LambdaCloudModule):
         if p["file_system_names"] and sorted(instance.get("file_system_names") or []) != sorted(p["file_system_names"]):
             differ("file_system_names", instance.get("file_system_names"), p["file_system_names"])
         actual_tags = tags_to_dict(instance.get("tags"))
-        wanted_tags = {k: "" if v is None else str(v) for k, v in (p["tags"] or {}).items()}
+        wanted_tags = {str(k): tag_value(v) for k, v in (p["tags"] or {}).items()}
         if wanted_tags and any(actual_tags.get(k) != v for k, v in wanted_tags.items()):
             differ("tags", actual_tags, wanted_tags)
         if p["hostname"] and instance.get("hostname") and instance["hostname"] != p["hostname"]:
@@ -440,9 +439,14 @@ class InstanceModule(LambdaCloudModule):
         return found
 
     # ------------------------------------------------------------------ states
-    def present(self, instance, seen):
+    def present(self, instance):
         if instance is None:
-            return self.launch(seen)
+            if self.params["id"] is not None:
+                # Never launch on an id: the instance it named is gone, and a name may match another one.
+                raise InvalidParameter(
+                    "id", f"no existing instance has id {self.params['id']}; to launch a new one, give name without id."
+                )
+            return self.launch()
         result = {"changed": False, "instance": instance}
         if self.params["id"] and self.params["name"] is not None and instance.get("name") != self.params["name"]:
             result = self.rename(instance)
@@ -454,7 +458,7 @@ class InstanceModule(LambdaCloudModule):
                 "replace it."
             )
         if self.params["wait"] and not self.check_mode and result["instance"].get("status") == "booting":
-            result["instance"] = self.wait(result["instance"], "active")
+            result["instance"] = self.wait(result["instance"], "active", changed=result["changed"])
         result.setdefault("msg", f"Instance {instance.get('name')} ({instance['id']}) exists.")
         return result
 
@@ -466,7 +470,7 @@ class InstanceModule(LambdaCloudModule):
         updated = self.client.post(f"/instances/{instance['id']}", {"name": name}, retry=RETRY_SAFE)
         return {"changed": True, "instance": updated, "msg": msg}
 
-    def launch(self, seen):
+    def launch(self):
         p = self.params
         types, regions, mounts = self.check_launch()
         pairs, available = launch_candidates(types, p["instance_type"], regions)
@@ -492,11 +496,10 @@ class InstanceModule(LambdaCloudModule):
                 "placement": {"instance_type": type_name, "region": region},
                 "msg": f"Would have launched instance {p['name']} ({type_name} in {region}).",
             }
-        known_ids = {i["id"] for i in seen}
         attempts = []
         for type_name, region in available:
             try:
-                instance_id = self.launch_one(dict(body, instance_type_name=type_name, region_name=region), known_ids)
+                instance_id = self.launch_one(dict(body, instance_type_name=type_name, region_name=region))
             except LambdaCloudError as error:
                 if error.code == INSUFFICIENT_CAPACITY:
                     attempts.append({"instance_type": type_name, "region": region, "result": "insufficient-capacity"})
@@ -506,7 +509,7 @@ class InstanceModule(LambdaCloudModule):
             attempts.append({"instance_type": type_name, "region": region, "result": "launched"})
             instance = get_instance(self.client, instance_id) or {"id": instance_id, "status": "booting"}
             if p["wait"]:
-                instance = self.wait(instance, "active", attempts=attempts)
+                instance = self.wait(instance, "active", changed=True, attempts=attempts)
             return {
                 "changed": True,
                 "instance": instance,
@@ -541,32 +544,33 @@ class InstanceModule(LambdaCloudModule):
             body["firewall_rulesets"] = [{"id": ruleset} for ruleset in p["firewall_ruleset_ids"]]
         return body
 
-    def launch_one(self, body, known_ids):
-        """Launch once; after a failure that may have launched anyway, adopt what appeared instead of retrying."""
+    def launch_one(self, body):
+        """Launch in this controller's turn, unless an instance of this name exists by then: adopt it.
+
+        Looking again inside the turn catches a launch by a parallel run (another fork with the same
+        name) and a launch whose answer was lost, however late it shows up in the list.
+        """
         pacer = LaunchPacer(self.client.api_url, self.params["launch_interval"])
         attempt = 0
         while True:
             attempt += 1
-            try:
-                with pacer.turn():
+            with pacer.turn():
+                adopted = self.find_by_name()
+                if adopted:
+                    self.module.warn(
+                        f"Adopted instance {adopted['id']} named {self.params['name']!r}, launched by an earlier "
+                        "request whose answer was lost or by a parallel run, instead of launching another."
+                    )
+                    return adopted["id"]
+                try:
                     data = self.client.post(
                         "/instance-operations/launch", body, default_retry_after=self.params["launch_interval"]
                     )
-                return data["instance_ids"][0]
-            except LambdaCloudError as error:
-                if not error.may_have_processed:
-                    raise
-                # The launch may have happened: look before launching again.
-                appeared = [
-                    i
-                    for i in find_by_name(list_instances(self.client), self.params["name"])
-                    if i["id"] not in known_ids and is_existing(i)
-                ]
-                if appeared:
-                    self.warnings.append(f"The launch request failed ({error}), but it launched {appeared[0]['id']}.")
-                    return appeared[0]["id"]
-                if attempt >= 3:
-                    raise
+                    return data["instance_ids"][0]
+                except LambdaCloudError as error:
+                    # Launching is not idempotent: try again only after looking again, in the next turn.
+                    if not error.may_have_processed or attempt >= 3:
+                        raise
 
     def absent(self, instance):
         if instance is None:
@@ -578,7 +582,7 @@ class InstanceModule(LambdaCloudModule):
         terminated = (data or {}).get("terminated_instances") or [dict(instance, status="terminating")]
         instance = terminated[0]
         if self.params["wait"]:
-            instance = self.wait(instance, "gone") or dict(instance, status="terminated")
+            instance = self.wait(instance, "gone", changed=True) or dict(instance, status="terminated")
         return {"changed": True, "instance": instance, "msg": f"Terminated instance {label}."}
 
     def restarted(self, instance):
@@ -591,10 +595,10 @@ class InstanceModule(LambdaCloudModule):
         self.client.post("/instance-operations/restart", {"instance_ids": [instance["id"]]})
         instance = get_instance(self.client, instance["id"]) or instance
         if self.params["wait"]:
-            instance = self.wait(instance, "active")
+            instance = self.wait(instance, "active", changed=True)
         return {"changed": True, "instance": instance, "msg": f"Restarted instance {label}."}
 
-    def wait(self, instance, target, **result):
+    def wait(self, instance, target, changed, **result):
         try:
             final, _polls = wait_for_instance(
                 self.client, instance["id"], target, self.params["wait_timeout"], last=instance
@@ -604,37 +608,39 @@ class InstanceModule(LambdaCloudModule):
             self.module.fail_json(
                 msg=f"Timed out: {error}. The instance was left in place; run again to keep waiting, or raise "
                 "wait_timeout.",
-                instance=error.instance,
+                instance=without_secrets(error.instance),
+                changed=changed,
                 **result,
             )
         except InstanceLost as error:
             self.module.fail_json(
                 msg=f"Instance {instance.get('name')} ({instance['id']}) became '{error.status}' while waiting "
-                "for it to become active; Lambda Cloud ended it (terminated or preempted).",
-                instance=error.instance,
+                "for it to become active; Lambda Cloud ended it.",
+                instance=without_secrets(error.instance),
+                changed=changed,
                 **result,
             )
         return instance
 
     def run(self):
         self.check_input()
-        instance, seen = self.find()
-        self.before = instance
+        instance = self.find()
+        self.before = without_secrets(instance)
         state = self.params["state"]
         if state == "present":
-            result = self.present(instance, seen)
+            result = self.present(instance)
         elif state == "absent":
             result = self.absent(instance)
         else:
             result = self.restarted(instance)
-        after = result.get("instance")
+        after = without_secrets(result.get("instance"))
+        if after:
+            result["instance"] = after
         if state == "absent" and result["changed"]:
             after = None
         result["diff"] = {"before": self.before or {}, "after": after or {}}
         if after:
             result.setdefault("placement", {"instance_type": instance_type_name(after), "region": region_name(after)})
-        for warning in self.warnings:
-            self.module.warn(warning)
         return result
 
 

@@ -40,6 +40,12 @@ options:
     type: list
     elements: str
     choices: [booting, active, unhealthy, terminating, terminated, preempted]
+  include_jupyter:
+    description:
+      - Also return each instance's C(jupyter_token) and C(jupyter_url).
+      - They are credentials for the instance's JupyterLab, so they are left out by default.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -134,10 +140,12 @@ instances:
       sample: {"restart": {"available": true}, "terminate": {"available": true}}
     jupyter_token:
       description: The JupyterLab token of the instance. It is a credential.
+      returned: when O(include_jupyter=true)
       type: str
       sample: 03b7d30d9d3e4d8fa41657bc0d478c1b
     jupyter_url:
       description: The JupyterLab URL of the instance, with its token.
+      returned: when O(include_jupyter=true)
       type: str
       sample: https://jupyter-249e1ccff1894822af39ac822637f881.lambdaspaces.com/?token=03b7d30d9d3e4d8fa41657bc0d478c1b
 """
@@ -152,14 +160,17 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import
     instance_type_name,
     list_instances,
     region_name,
+    without_secrets,
 )
 
 
 def _fetch(client, params):
     if params["id"]:
         instance = get_instance(client, params["id"])
-        return [instance] if instance else []
-    return list_instances(client)
+        instances = [instance] if instance else []
+    else:
+        instances = list_instances(client)
+    return instances if params["include_jupyter"] else [without_secrets(i) for i in instances]
 
 
 def main():
@@ -171,6 +182,7 @@ def main():
             "region": {"type": "str"},
             "instance_type": {"type": "str"},
             "status": {"type": "list", "elements": "str", "choices": list(INSTANCE_STATUSES)},
+            "include_jupyter": {"type": "bool", "default": False},
         },
         _fetch,
         {

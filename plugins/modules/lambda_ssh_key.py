@@ -104,9 +104,11 @@ msg:
 import os
 import tempfile
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
     InvalidParameter,
+    delete_confirmed,
     find_one_by_name,
     list_ssh_keys,
 )
@@ -161,7 +163,7 @@ class SSHKeyModule(LambdaCloudModule):
         if self.check_mode:
             return {"changed": True, "ssh_key": {"name": name, "public_key": public_key}}
         if existing:
-            self.client.delete(f"/ssh-keys/{existing['id']}")
+            self.delete(existing)
         return {
             "changed": True,
             "ssh_key": public_only(self.client.post("/ssh-keys", {"name": name, "public_key": public_key})),
@@ -180,16 +182,44 @@ class SSHKeyModule(LambdaCloudModule):
             raise InvalidParameter("private_key_path", f"the directory of {path} does not exist.")
         if self.check_mode:
             return {"changed": True, "ssh_key": {"name": name}, "private_key_path": path}
-        created = self.client.post("/ssh-keys", {"name": name})
+        try:
+            created = self.client.post("/ssh-keys", {"name": name})
+        except LambdaCloudError as error:
+            if error.may_have_processed:
+                self.fail_error(
+                    error,
+                    msg=f"{error} The key '{name}' may have been created without its private key reaching this "
+                    "machine; remove it with state=absent and run again.",
+                )
+            raise
         try:
             write_private_key(path, created["private_key"])
         except OSError as error:
             # Leave nothing behind: the private key exists nowhere else.
-            self.client.delete(f"/ssh-keys/{created['id']}")
-            self.module.fail_json(
-                msg=f"Could not write the private key to {path} ({error.strerror}); the generated key was removed again."
-            )
+            msg = f"Could not write the private key to {path} ({error.strerror})"
+            try:
+                self.delete(created)
+            except LambdaCloudError as cleanup:
+                self.fail_error(cleanup, msg=f"{msg}; removing the generated key failed too: {cleanup}")
+            self.module.fail_json(msg=f"{msg}; the generated key was removed again.")
         return {"changed": True, "ssh_key": public_only(created), "private_key_path": path}
+
+    def delete(self, key):
+        delete_confirmed(
+            self.client,
+            f"/ssh-keys/{key['id']}",
+            lambda: any(k["id"] == key["id"] for k in list_ssh_keys(self.client)),
+        )
+
+    def check_generated(self, existing):
+        """A generated key whose private key never arrived cannot be recovered: say so."""
+        path = self.params["private_key_path"]
+        if self.params["public_key"] is None and path and not os.path.lexists(path):
+            raise InvalidParameter(
+                "private_key_path",
+                f"SSH key '{existing['name']}' exists, but {path} does not: its private key is not on this machine. "
+                "Remove the key with state=absent to generate a new pair, or give public_key.",
+            )
 
     def run(self):
         self.check_input()
@@ -199,7 +229,7 @@ class SSHKeyModule(LambdaCloudModule):
         if self.params["state"] == "absent":
             result = {"changed": existing is not None, "msg": f"SSH key {name} is absent."}
             if existing and not self.check_mode:
-                self.client.delete(f"/ssh-keys/{existing['id']}")
+                self.delete(existing)
             if existing:
                 result["msg"] = ("Would have removed" if self.check_mode else "Removed") + f" SSH key {name}."
         elif existing is None:
@@ -208,6 +238,7 @@ class SSHKeyModule(LambdaCloudModule):
         elif self.params["public_key"] is None or key_material(existing["public_key"]) == key_material(
             self.params["public_key"]
         ):
+            self.check_generated(existing)
             result = {"changed": False, "ssh_key": before, "msg": f"SSH key {name} is present."}
         elif not self.params["force"]:
             raise InvalidParameter(

@@ -36,6 +36,17 @@ class Run:
         assert matches, f"task {name!r} did not run; ran: {[e['task'] for e in self.results]}\n{self.output[-3000:]}"
         return matches[-1]["result"] | {"_status": matches[-1]["status"]}
 
+    def assert_ok(self) -> None:
+        """No task failed (also none whose failure was ignored) and the run succeeded."""
+        failed = [entry for entry in self.results if entry["status"] in ("failed", "unreachable")]
+        assert self.rc == 0 and not failed, (failed, self.output[-3000:])
+
+    def failure(self, name: str, *expected: str) -> dict[str, Any]:
+        """The result of a task that failed cleanly: one line of our own (containing ``expected``), no crash."""
+        result = self.task(name)
+        assert_clean_failure(result, *expected)
+        return result
+
     def tasks(self, name: str) -> list[dict[str, Any]]:
         return [entry["result"] | {"_status": entry["status"]} for entry in self.results if entry["task"] == name]
 
@@ -132,3 +143,15 @@ class Ansible:
 @pytest.fixture
 def ansible(simulator, tmp_path) -> Ansible:
     return Ansible(simulator, tmp_path)
+
+
+def assert_clean_failure(result: dict[str, Any], *expected: str) -> None:
+    """A failed task whose msg is one line of our own (containing ``expected``), not a crash."""
+    assert result["_status"] == "failed", result
+    msg = result.get("msg", "")
+    assert msg and "\n" not in msg, msg
+    # ansible-core reports an unhandled exception as "Module failed: ..." with its traceback.
+    assert not msg.startswith("Module failed"), msg
+    assert "Traceback" not in str(result.get("exception", "")) and "module_stderr" not in result, result
+    for text in expected:
+        assert text in msg, (text, msg)

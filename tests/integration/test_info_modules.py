@@ -39,7 +39,7 @@ def test_instance_type_info_filters_and_sorting(ansible, simulator):
             task("combined", "lambda_instance_type_info", gpu="a100", available=True, min_gpus=1),
         ]
     )
-    assert run.rc == 0, run.output
+    run.assert_ok()
     everything = run.task("all")["instance_types"]
     prices = [t["price_cents_per_hour"] for t in everything]
     assert prices == sorted(prices) and len(everything) >= 10
@@ -53,8 +53,10 @@ def test_instance_type_info_filters_and_sorting(ansible, simulator):
         assert "us-south-1" in [r["name"] for r in entry["regions_with_capacity_available"]]
     available = [t["name"] for t in run.task("available")["instance_types"]]
     assert "gpu_1x_a10" in available and "gpu_8x_a100_80gb_sxm4" not in available
-    assert all(t["specs"]["gpus"] >= 8 for t in run.task("min gpus")["instance_types"])
-    assert all(t["price_cents_per_hour"] <= 100 for t in run.task("max price")["instance_types"])
+    eight = run.task("min gpus")["instance_types"]
+    assert eight and all(t["specs"]["gpus"] >= 8 for t in eight)
+    cheap = run.task("max price")["instance_types"]
+    assert cheap and all(t["price_cents_per_hour"] <= 100 for t in cheap)
     h100 = run.task("gpu")["instance_types"]
     assert h100 and all("h100" in t["gpu_description"].lower() for t in h100)
     combined = run.task("combined")["instance_types"]
@@ -85,7 +87,7 @@ def test_resource_info_modules_make_one_request_each(ansible, simulator):
             task("keys by name", "lambda_ssh_key_info", name="deploy"),
         ]
     )
-    assert run.rc == 0, run.output
+    run.assert_ok()
     assert len(run.task("instances")["instances"]) == 3
     assert [i["name"] for i in run.task("instances by name")["instances"]] == ["a10-1"]
     assert [i["name"] for i in run.task("instances by region")["instances"]] == ["a10-2"]
@@ -95,7 +97,8 @@ def test_resource_info_modules_make_one_request_each(ansible, simulator):
     assert images and {"id", "name", "family", "architecture", "region", "version"} <= set(images[0])
     filtered = run.task("images filtered")["images"]
     assert filtered and all(i["architecture"] == "arm64" and i["region"]["name"] == "us-east-3" for i in filtered)
-    assert all(i["family"] == "ubuntu-22-04" for i in run.task("images by family")["images"])
+    family = run.task("images by family")["images"]
+    assert family and all(i["family"] == "ubuntu-22-04" for i in family)
     assert sorted(f["name"] for f in run.task("file systems")["file_systems"]) == ["datasets", "scratch"]
     assert [f["name"] for f in run.task("file systems by name")["file_systems"]] == ["datasets"]
     assert [f["name"] for f in run.task("file systems by region")["file_systems"]] == ["scratch"]
@@ -114,7 +117,7 @@ def test_instance_info_by_id_reads_one_instance(ansible, simulator):
     run = ansible.playbook(
         [task("by id", "lambda_instance_info", id=instance_id), task("unknown id", "lambda_instance_info", id="0" * 32)]
     )
-    assert run.rc == 0, run.output
+    run.assert_ok()
     assert [i["id"] for i in run.task("by id")["instances"]] == [instance_id]
     assert run.task("unknown id")["instances"] == []
     assert [r["path"] for r in simulator.requests()] == [
@@ -126,7 +129,7 @@ def test_instance_info_by_id_reads_one_instance(ansible, simulator):
 def test_check_mode_gives_the_same_answers(ansible, simulator):
     seed_account(simulator)
     run = ansible.playbook([task("keys", "lambda_ssh_key_info"), task("fs", "lambda_file_system_info")], check=True)
-    assert run.rc == 0, run.output
+    run.assert_ok()
     assert len(run.task("keys")["ssh_keys"]) == 2 and len(run.task("fs")["file_systems"]) == 2
     assert run.task("keys")["changed"] is False
 
@@ -153,11 +156,9 @@ def test_bad_input_fails_with_one_clear_message(ansible, simulator):
     assert "sleeping" in run.task("bad status")["msg"]
     assert "min_gpus" in run.task("wrong type")["msg"]
     assert "colour" in run.task("unknown option")["msg"]
+    assert len(run.results) == 7
     for entry in run.results:
-        assert entry["status"] == "failed"
-        assert "Traceback" not in entry["result"].get("msg", "")
-        assert "module_stderr" not in entry["result"]
-    assert "Traceback" not in run.output
+        run.failure(entry["task"])
 
 
 def test_wrong_key_and_unreachable_url(ansible, simulator):
@@ -179,29 +180,25 @@ def test_wrong_key_and_unreachable_url(ansible, simulator):
         env={"LAMBDA_API_KEY": "", "LAMBDA_API_URL": simulator.url},
         verbosity=4,
     )
-    wrong = run.task("wrong key")
-    assert wrong["_status"] == "failed"
+    wrong = run.failure("wrong key")
     assert wrong["msg"].startswith("Lambda Cloud API error 401 global/invalid-api-key: ")
     assert wrong["error"]["code"] == "global/invalid-api-key"
-    unreachable = run.task("unreachable")
+    unreachable = run.failure("unreachable")
     assert unreachable["msg"].startswith(f"Cannot connect to the Lambda Cloud API at http://127.0.0.1:{port}/api/v1")
-    assert "Traceback" not in run.output
     assert secret not in run.output
     assert secret not in str(run.results)
 
 
 def test_missing_key_names_option_and_variable(ansible, simulator):
     run = ansible.playbook([task("no key", "lambda_instance_info")], env={"LAMBDA_API_KEY": ""})
-    result = run.task("no key")
-    assert result["_status"] == "failed"
-    assert "api_key" in result["msg"] and "LAMBDA_API_KEY" in result["msg"]
+    run.failure("no key", "api_key", "LAMBDA_API_KEY")
     assert simulator.requests() == []
 
 
 def test_key_never_in_verbose_output(ansible, simulator):
     seed_account(simulator)
     run = ansible.playbook([task("instances", "lambda_instance_info")], verbosity=4)
-    assert run.rc == 0, run.output
+    run.assert_ok()
     assert simulator.api_key not in run.output
 
 
@@ -220,5 +217,5 @@ def test_module_defaults_group_sets_the_key_once(ansible, simulator):
         }
     ]
     run = ansible.playbook(plays=plays, env={"LAMBDA_API_KEY": "", "LAMBDA_API_URL": "http://127.0.0.1:9/api/v1"})
-    assert run.rc == 0, run.output
+    run.assert_ok()
     assert run.task("types")["instance_types"][0]["name"] == "gpu_1x_a10"

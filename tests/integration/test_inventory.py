@@ -436,9 +436,9 @@ def test_errors_are_one_clear_message(inventory, simulator):
         "connect_with": ({"connect_with": "public"}, "connect_with"),
         "hostnames": ({"hostnames": ["name", "address"]}, "'address' is neither one of name"),
         "statuses": ({"statuses": ["running"]}, "unknown status running"),
-        "api_url": ({"api_url": "cloud.lambda.ai/api/v1"}, "must start with http:// or https://"),
+        "api_url": ({"api_url": "cloud.lambda.ai/api/v1"}, "api_url must be an http:// or https:// URL"),
         "tags": ({"tags": ["team"]}, "tags"),
-        "timeout": ({"request_timeout": 0}, "request_timeout"),
+        "timeout": ({"request_timeout": 0}, "request_timeout must be a number of seconds greater than 0"),
     }
     for name, (config, message) in malformed.items():
         output = inventory.fail(inventory.write(f"bad_{name}", config))

@@ -44,10 +44,7 @@ def test_different_key_needs_force(ansible, simulator):
             ssh_key("forced", name="deploy", public_key=OTHER_KEY, force=True),
         ]
     )
-    differs = run.task("differs")
-    assert differs["_status"] == "failed"
-    assert "parameter public_key: SSH key 'deploy' exists with a different public key" in differs["msg"]
-    assert "force" in differs["msg"]
+    run.failure("differs", "parameter public_key: SSH key 'deploy' exists with a different public key", "force")
     forced = run.task("forced")
     assert forced["_status"] == "changed" and forced["ssh_key"]["public_key"].split()[:2] == OTHER_KEY.split()[:2]
     keys = simulator.state()["ssh_keys"]
@@ -173,3 +170,44 @@ def test_file_system_in_use_is_explained(ansible, simulator):
     assert f"mounted by reader ({data['data']['instance_ids'][0]})" in result["msg"]
     assert "terminate those instances first" in result["msg"]
     assert len(simulator.state()["file_systems"]) == 1
+
+
+def test_creating_calls_are_not_repeated_and_deletes_are(ansible, simulator):
+    simulator.fault(method="POST", path="/api/v1/ssh-keys", status=500, count=1)
+    simulator.fault(method="POST", path="/api/v1/filesystems", status=500, count=1)
+    run = ansible.playbook(
+        [
+            ssh_key("add", name="deploy", public_key=PUBLIC_KEY),
+            file_system("create", name="datasets", region="us-west-1"),
+        ]
+    )
+    run.failure("add", "Lambda Cloud API error 500")
+    run.failure("create", "Lambda Cloud API error 500")
+    assert len(simulator.requests("POST", "/ssh-keys")) == 1
+    assert len(simulator.requests("POST", "/filesystems")) == 1
+
+    ansible.playbook(
+        [
+            ssh_key("add", name="deploy", public_key=PUBLIC_KEY),
+            file_system("create", name="datasets", region="us-west-1"),
+        ]
+    ).assert_ok()
+    # The answers to these deletes are lost after the work is done: the retry meets "not found".
+    simulator.fault(method="DELETE", path="/api/v1/ssh-keys/*", status=502, after_processing=True, count=1)
+    simulator.fault(method="DELETE", path="/api/v1/filesystems/*", status=502, after_processing=True, count=1)
+    run = ansible.playbook(
+        [ssh_key("remove", name="deploy", state="absent"), file_system("delete", name="datasets", state="absent")]
+    )
+    run.assert_ok()
+    assert run.task("remove")["_status"] == "changed" and run.task("delete")["_status"] == "changed"
+    assert simulator.state()["ssh_keys"] == [] and simulator.state()["file_systems"] == []
+
+
+def test_lost_generated_key_is_reported_not_hidden(ansible, simulator, tmp_path):
+    path = tmp_path / "cluster-key"
+    simulator.fault(method="POST", path="/api/v1/ssh-keys", status=500, after_processing=True, count=1)
+    first = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))])
+    first.failure("generate", "may have been created without its private key", "state=absent")
+    assert not path.exists()
+    second = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))])
+    second.failure("generate", "parameter private_key_path: SSH key 'cluster' exists, but", "state=absent")

@@ -257,3 +257,34 @@ def test_redaction_matches_the_key_as_a_token():
     long_key = LambdaCloudClient("secret_abc.123", "http://127.0.0.1:9/api/v1")
     assert long_key.redact("url?token=secret_abc.123&x=1") == "url?token=********&x=1"
     assert long_key.redact("q=%3Dsecret_abc.123") == "q=%3D********"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"api_key": "sim-api-key-SECRETPART\nx"}, "contains spaces, control or non-ASCII characters"),
+        ({"api_key": "sim-api-key-SECRETPART\u20ac"}, "contains spaces, control or non-ASCII characters"),
+        ({"api_url": "cloud.lambda.ai/api/v1"}, "api_url must be an http:// or https:// URL"),
+        ({"request_timeout": 0}, "request_timeout must be a number of seconds greater than 0"),
+        ({"request_timeout": -1}, "request_timeout must be a number of seconds greater than 0"),
+    ],
+)
+def test_bad_settings_fail_before_any_request_without_the_key(simulator, kwargs, expected):
+    settings = {"api_key": simulator.api_key, "api_url": simulator.url} | kwargs
+    key = settings.pop("api_key")
+    with pytest.raises(LambdaCloudError) as info:
+        LambdaCloudClient(key, **settings)
+    assert info.value.kind == "config"
+    assert expected in str(info.value)
+    assert "SECRETPART" not in str(info.value)
+    assert simulator.requests() == []
+
+
+def test_key_is_redacted_before_the_message_is_shortened(simulator, sleeps):
+    client = LambdaCloudClient(simulator.api_key, simulator.url, max_attempts=1, sleep=sleeps)
+    # The key starts just before the 80-character cut of the body snippet.
+    body = "x" * 70 + " Bearer " + simulator.api_key + " and more text after it"
+    simulator.fault(method="GET", path=INSTANCES, status=502, body=body, count=1)
+    with pytest.raises(LambdaCloudError) as info:
+        client.get("/instances")
+    assert "sim-" not in str(info.value)
