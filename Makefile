@@ -13,9 +13,9 @@ PIP_BOOTSTRAP_VERSION := 24_2
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test lint sanity unit integration venv collection-link build clean
+.PHONY: test lint lint-ansible sanity unit integration demo venv collection-link build clean
 
-test: lint sanity unit integration
+test: lint lint-ansible sanity unit integration
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# ansible-lint, production profile, over the roles, the playbooks and the demo (settings in .ansible-lint).
+lint-ansible: venv collection-link
+	$(BIN)/ansible-lint roles playbooks tests/demo
+
 sanity: venv
 	rm -rf $(SANITY_TMP) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
@@ -44,6 +48,10 @@ unit: venv collection-link
 
 integration: venv collection-link
 	$(BIN)/pytest -p no:cacheprovider tests/integration
+
+# The whole flow against the simulator, with no account: provision, inventory, configure, reap, teardown.
+demo:
+	@export DEMO_STARTED=$$(date +%s) && $(MAKE) --no-print-directory venv && tests/demo/run.sh
 
 build: venv
 	mkdir -p $(TMP)/dist

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The whole flow in one command, against the offline simulator: `make demo`.
+#
+# Builds and installs the collection into .tmp/demo/collections, starts the simulator on a free loopback port,
+# provisions a 3-node cluster (with capacity failover), shows the dynamic inventory, configures the nodes, reaps an
+# expired instance and tears the cluster down. Needs the virtual environment that `make venv` creates.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DEMO="$ROOT/tests/demo"
+WORK="$ROOT/.tmp/demo"
+BIN="${VENV_BIN:-$ROOT/.venv/bin}"
+PYTHON="$BIN/python"
+START=$SECONDS
+SIM_PID=""
+
+section() {
+    printf '\n\033[1m==> [%ss] %s\033[0m\n' "$((SECONDS - START))" "$*"
+}
+
+stop_simulator() {
+    if [[ -n "$SIM_PID" ]] && kill -0 "$SIM_PID" 2>/dev/null; then
+        kill "$SIM_PID" 2>/dev/null || true
+        wait "$SIM_PID" 2>/dev/null || true
+    fi
+}
+
+finish() {
+    local status=$?
+    stop_simulator
+    if [[ $status -ne 0 ]]; then
+        printf '\nThe demo failed (exit status %s) after %ss.\n' "$status" "$((SECONDS - START))" >&2
+        if [[ -s "$WORK/simulator.log" ]]; then
+            printf 'Simulator log (%s):\n' "$WORK/simulator.log" >&2
+            tail -n 20 "$WORK/simulator.log" >&2
+        fi
+    fi
+    exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+if [[ ! -x "$BIN/ansible-playbook" ]]; then
+    echo "No virtual environment at $BIN; run 'make demo', which creates it." >&2
+    exit 1
+fi
+
+export PATH="$BIN:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$WORK/collections"
+export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml
+export ANSIBLE_LOCALHOST_WARNING=False
+export ANSIBLE_INVENTORY_UNPARSED_WARNING=False
+export ANSIBLE_RETRY_FILES_ENABLED=False
+
+section "Build the collection and install it into ${WORK#"$ROOT"/}/collections"
+rm -rf "$WORK"
+mkdir -p "$WORK/dist" "$WORK/collections"
+ansible-galaxy collection build --force --output-path "$WORK/dist" "$ROOT"
+ansible-galaxy collection install --offline --force -p "$WORK/collections" "$WORK"/dist/lambdalabs-cloud-*.tar.gz
+
+section "Start the Lambda Cloud simulator (3 s boots; one launch per second instead of one per 12 s)"
+"$PYTHON" "$ROOT/tests/simulator" --host 127.0.0.1 --port 0 --boot-seconds 3 --terminate-seconds 1 \
+    --launch-interval 1 >"$WORK/simulator.out" 2>"$WORK/simulator.log" &
+SIM_PID=$!
+for _ in $(seq 1 100); do
+    if grep -q "listening on" "$WORK/simulator.out" 2>/dev/null || ! kill -0 "$SIM_PID" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+API_URL="$(sed -n 's/^Lambda Cloud simulator listening on //p' "$WORK/simulator.out" | head -n 1)"
+if [[ -z "$API_URL" ]]; then
+    echo "The simulator did not start." >&2
+    exit 1
+fi
+echo "Simulator: $API_URL"
+# The collection reads these like a real key; without them it would talk to https://cloud.lambda.ai/api/v1.
+export LAMBDA_API_URL="$API_URL" LAMBDA_API_KEY=sim-api-key
+
+section "Prepare the account: an SSH key, and an instance someone forgot (expired an hour ago)"
+ansible-playbook "$DEMO/setup.yml" -e demo_dir="$WORK"
+
+section "Provision a 3-node cluster: ansible-playbook lambdalabs.cloud.provision -e @tests/demo/cluster.yml"
+ansible-playbook lambdalabs.cloud.provision -e @"$DEMO/cluster.yml"
+
+section "Provision again: nothing changes"
+AGAIN="$(ansible-playbook lambdalabs.cloud.provision -e @"$DEMO/cluster.yml")"
+printf '%s\n' "$AGAIN" | grep -E '^localhost +:'
+if ! printf '%s\n' "$AGAIN" | grep -qE '^localhost +:.* changed=0 '; then
+    echo "The second run changed something." >&2
+    exit 1
+fi
+
+section "The dynamic inventory: ansible-inventory -i tests/demo/inventory --graph"
+ansible-inventory -i "$DEMO/inventory" --graph
+
+section "Configure the nodes: ansible-playbook lambdalabs.cloud.configure -i tests/demo/inventory -e configure_hosts=lambda_cluster_demo"
+ansible-playbook lambdalabs.cloud.configure -i "$DEMO/inventory" -e configure_hosts=lambda_cluster_demo
+
+section "Reap expired instances, dry run: ansible-playbook lambdalabs.cloud.reap"
+ansible-playbook lambdalabs.cloud.reap
+
+section "Reap for real: ansible-playbook lambdalabs.cloud.reap -e reap_confirm=true"
+ansible-playbook lambdalabs.cloud.reap -e reap_confirm=true
+
+section "Tear the cluster down: ansible-playbook lambdalabs.cloud.teardown -e lambda_cluster_name=demo"
+ansible-playbook lambdalabs.cloud.teardown -e lambda_cluster_name=demo -e lambda_cluster_poll_interval=1
+
+section "Left in the account"
+"$PYTHON" - "$API_URL" <<'PY'
+import json, sys, urllib.request
+
+request = urllib.request.Request(sys.argv[1] + "/instances", headers={"Authorization": "Bearer sim-api-key"})
+with urllib.request.urlopen(request, timeout=10) as response:
+    instances = json.load(response)["data"]
+running = [i for i in instances if i["status"] in ("booting", "active", "unhealthy")]
+print(f"{len(running)} running instance(s); {len(instances) - len(running)} terminating or terminated.")
+sys.exit(1 if running else 0)
+PY
+
+stop_simulator
+TOTAL=""
+if [[ "${DEMO_STARTED:-}" =~ ^[0-9]+$ ]]; then
+    TOTAL=" ($(($(date +%s) - DEMO_STARTED)) s with the virtual environment)"
+fi
+section "Done in $((SECONDS - START)) s${TOTAL}: provisioned, inventoried, configured, reaped and torn down, no account."
+

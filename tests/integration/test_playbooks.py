@@ -1,0 +1,559 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection's playbooks and roles (provision, configure, teardown, reap) against the simulator.
+
+Each test runs the real playbooks (``import_playbook: lambdalabs.cloud.<name>``) in ansible-playbook processes.
+The gpu_node role runs with a local connection and a stand-in ``nvidia-smi`` (a small script put first on PATH)
+that answers like the real one and remembers the persistence mode it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+LAUNCH = "/api/v1/instance-operations/launch"
+TERMINATE = "/api/v1/instance-operations/terminate"
+LIVE = ("booting", "active", "unhealthy")
+NO_CAPACITY = "gpu_8x_a100_80gb_sxm4"
+
+
+def play(name: str) -> list[dict[str, Any]]:
+    return [{"ansible.builtin.import_playbook": f"lambdalabs.cloud.{name}"}]
+
+
+def cluster_vars(**overrides: Any) -> dict[str, Any]:
+    """Role variables for a 3-node cluster whose first-choice type has no capacity."""
+    values = {
+        "lambda_cluster_name": "demo",
+        "lambda_cluster_nodes": {"count": 3},
+        "lambda_cluster_defaults": {
+            "instance_type": [NO_CAPACITY, "gpu_1x_a10"],
+            "region": ["us-west-1", "us-east-1"],
+            "ssh_key_name": "deploy",
+            "tags": {"team": "research"},
+        },
+        "lambda_cluster_wait_for_ssh": False,
+        "lambda_cluster_launch_interval": 0,
+        "lambda_cluster_poll_interval": 1,
+    }
+    values.update(overrides)
+    return values
+
+
+def role_task(run, name: str) -> dict[str, Any]:
+    """The result of the last task called ``name``, inside a role or not."""
+    matches = [e for e in run.results if e["task"] == name or e["task"].endswith(f" : {name}")]
+    assert matches, f"task {name!r} did not run; ran: {[e['task'] for e in run.results]}\n{run.output[-3000:]}"
+    return matches[-1]["result"] | {"_status": matches[-1]["status"], "_host": matches[-1]["host"]}
+
+
+def role_tasks(run, name: str) -> list[dict[str, Any]]:
+    return [
+        e["result"] | {"_status": e["status"], "_host": e["host"]}
+        for e in run.results
+        if e["task"] == name or e["task"].endswith(f" : {name}")
+    ]
+
+
+def changed_tasks(run) -> list[str]:
+    return [f"{e['host']}: {e['task']}" for e in run.results if e["status"] == "changed"]
+
+
+def tags_of(instance: dict[str, Any]) -> dict[str, str]:
+    return {tag["key"]: tag["value"] for tag in instance.get("tags") or []}
+
+
+def live(simulator, name_prefix: str = "") -> list[dict[str, Any]]:
+    return sorted(
+        (i for i in simulator.state()["instances"] if i["status"] in LIVE and i["name"].startswith(name_prefix)),
+        key=lambda i: i["name"],
+    )
+
+
+def utc(delta_hours: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(hours=delta_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def account(simulator):
+    status, _answer = simulator.api("POST", "/ssh-keys", {"name": "deploy", "public_key": PUBLIC_KEY})
+    assert status == 200
+    simulator.clear_requests()
+    return simulator
+
+
+# ------------------------------------------------------------------ provision and teardown
+def test_provision_twice_changes_nothing_the_second_time_then_teardown(ansible, account):
+    before = datetime.now(timezone.utc)
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_ttl_hours=2))
+    assert run.rc == 0, run.output
+    nodes = live(account, "demo-")
+    assert [n["name"] for n in nodes] == ["demo-1", "demo-2", "demo-3"]
+    assert all(n["status"] == "active" for n in nodes)
+    # Capacity failover: the first choice has none, so every node is the second choice, in the first region.
+    assert {(n["instance_type"]["name"], n["region"]["name"]) for n in nodes} == {("gpu_1x_a10", "us-west-1")}
+    assert len(account.requests("POST", LAUNCH)) == 3
+
+    # Cost tags: cluster and expires-at (UTC, TTL hours after the launch), plus the defaults' tags.
+    for node in nodes:
+        tags = tags_of(node)
+        assert tags["cluster"] == "demo" and tags["team"] == "research"
+        expires = datetime.strptime(tags["expires-at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert timedelta(hours=2) - timedelta(minutes=1) <= expires - before <= timedelta(hours=2, minutes=1)
+
+    # The waits run together, after every launch: no node is polled on its own (one read of each after its
+    # launch), and the instance list is read again only once the last launch is sent.
+    log = account.requests()
+    last_launch = max(i for i, r in enumerate(log) if r["method"] == "POST" and r["path"] == LAUNCH)
+    for node in nodes:
+        assert [r["method"] for r in log if r["path"] == f"/api/v1/instances/{node['id']}"] == ["GET"]
+    assert any(r["method"] == "GET" and r["path"] == "/api/v1/instances" for r in log[last_launch + 1 :])
+
+    # The summary: name, id, type, region, IP of each node, and the total price per hour.
+    summary = "\n".join(role_task(run, "Show the cluster")["msg"])
+    for node in nodes:
+        assert re.search(
+            rf"{node['name']}\s+{node['id']}\s+gpu_1x_a10\s+us-west-1\s+{re.escape(node['ip'])}\s+0\.75", summary
+        )
+    assert "3 node(s), $2.25 per hour, inventory group lambda_cluster_demo" in summary
+    assert f"{NO_CAPACITY} in us-west-1 had no capacity; launched as gpu_1x_a10 in us-west-1" in summary
+    result = role_task(run, "Record the cluster")["ansible_facts"]["lambda_cluster_result"]
+    assert result["launched"] == ["demo-1", "demo-2", "demo-3"] and result["price_cents_per_hour"] == 225
+
+    # Second run: nothing changes, nothing is launched, one read of the instance list.
+    account.clear_requests()
+    again = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_ttl_hours=2))
+    assert again.rc == 0, again.output
+    assert changed_tasks(again) == []
+    assert re.search(r"localhost\s+:.* changed=0 ", again.output)
+    assert [(r["method"], r["path"]) for r in account.requests()] == [("GET", "/api/v1/instances")]
+    assert [tags_of(n)["expires-at"] for n in live(account, "demo-")] == [tags_of(n)["expires-at"] for n in nodes]
+
+    # Teardown terminates every node of the cluster and nothing else; a second teardown changes nothing.
+    account.seed(instances=[{"name": "other", "tags": [{"key": "cluster", "value": "other"}]}])
+    down = ansible.playbook(plays=play("teardown"), extra_vars={"lambda_cluster_name": "demo"})
+    assert down.rc == 0, down.output
+    assert live(account, "demo-") == [] and [i["name"] for i in live(account)] == ["other"]
+    assert len(account.requests("POST", TERMINATE)) == 3
+    assert (
+        "Terminated 3 node(s) of cluster demo (demo-1, demo-2, demo-3), which cost $2.25 per hour."
+        in (role_task(down, "Show what was removed")["msg"])
+    )
+    again = ansible.playbook(plays=play("teardown"), extra_vars={"lambda_cluster_name": "demo"})
+    assert again.rc == 0 and changed_tasks(again) == [], again.output
+    assert "has no nodes; nothing to terminate" in role_task(again, "Show what was removed")["msg"]
+
+
+def test_provision_adds_the_nodes_to_the_inventory_and_launches_only_missing_ones(ansible, account):
+    first = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_nodes={"count": 1}))
+    assert first.rc == 0, first.output
+    account.clear_requests()
+    plays = [
+        *play("provision"),
+        {
+            "name": "use the group",
+            "hosts": "lambda_cluster_my_demo",
+            "gather_facts": False,
+            "tasks": [{"name": "vars", "ansible.builtin.debug": {"msg": "{{ lambda_id }} {{ lambda_gpus }}"}}],
+        },
+    ]
+    grow = cluster_vars(
+        lambda_cluster_name="my-demo",
+        lambda_cluster_nodes={"count": 2, "name_pattern": "{cluster}-gpu-{index}"},
+    )
+    run = ansible.playbook(plays=plays, extra_vars=grow)
+    assert run.rc == 0, run.output
+    names = [n["name"] for n in live(account, "my-demo")]
+    assert names == ["my-demo-gpu-1", "my-demo-gpu-2"]
+    hosts = {e["_host"]: e["msg"] for e in role_tasks(run, "vars")}
+    ids = {n["name"]: n["id"] for n in live(account, "my-demo")}
+    assert hosts == {name: f"{ids[name]} 1" for name in names}
+
+    # A third node joins: only it is launched; the others are left as they are.
+    account.clear_requests()
+    grow["lambda_cluster_nodes"]["count"] = 3
+    run = ansible.playbook(plays=play("provision"), extra_vars=grow)
+    assert run.rc == 0, run.output
+    assert len(account.requests("POST", LAUNCH)) == 1
+    assert role_task(run, "Record the cluster")["ansible_facts"]["lambda_cluster_result"]["launched"] == [
+        "my-demo-gpu-3"
+    ]
+    # The first cluster is untouched.
+    assert [n["name"] for n in live(account, "demo-")] == ["demo-1"]
+
+
+def test_node_list_with_per_node_settings(ansible, account):
+    nodes = [
+        "head",
+        {"name": "worker-a100", "instance_type": ["gpu_1x_a100_sxm4"], "region": ["us-west-2"], "tags": {"role": "w"}},
+    ]
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_nodes=nodes))
+    assert run.rc == 0, run.output
+    found = {n["name"]: n for n in live(account)}
+    assert set(found) == {"head", "worker-a100"}
+    assert found["head"]["instance_type"]["name"] == "gpu_1x_a10"
+    assert found["worker-a100"]["instance_type"]["name"] == "gpu_1x_a100_sxm4"
+    assert found["worker-a100"]["region"]["name"] == "us-west-2"
+    assert tags_of(found["worker-a100"]) == {"team": "research", "role": "w", "cluster": "demo"}
+    assert "expires-at" not in tags_of(found["head"])
+
+
+def test_check_mode_launches_nothing(ansible, account):
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(), check=True)
+    assert run.rc == 0, run.output
+    assert account.requests("POST") == [] and live(account) == []
+    summary = "\n".join(role_task(run, "Show the cluster")["msg"])
+    assert "Would launch: demo-1, demo-2, demo-3." in summary
+
+
+def test_launch_rate_limit_is_respected_without_failing(ansible, account, simulator_factory):
+    limited = simulator_factory("--launch-interval", "2", "--boot-seconds", "1")
+    status, _answer = limited.api("POST", "/ssh-keys", {"name": "deploy", "public_key": PUBLIC_KEY})
+    assert status == 200
+    # The role paces more tightly than the API allows: the API answers 429, and the module waits and retries.
+    run = ansible.playbook(
+        plays=play("provision"),
+        extra_vars=cluster_vars(lambda_cluster_launch_interval=0.5),
+        env=limited.env,
+    )
+    assert run.rc == 0, run.output
+    assert len(live(limited, "demo-")) == 3
+    launches = limited.requests("POST", LAUNCH)
+    assert [r["status"] for r in launches].count(200) == 3
+    assert 429 in [r["status"] for r in launches]
+
+
+def test_node_name_taken_by_an_instance_outside_the_cluster_fails_before_any_launch(ansible, account):
+    account.seed(instances=[{"name": "demo-2", "tags": [{"key": "team", "value": "other"}]}])
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars())
+    assert run.rc != 0
+    failed = role_task(run, "Check that no other instance has the name of a node")
+    assert failed["_status"] == "failed" and "demo-2" in failed["msg"] and "not tagged" in failed["msg"]
+    assert account.requests("POST", LAUNCH) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lambda_cluster_name": "no spaces"}, "lambda_cluster_name must be"),
+        ({"lambda_cluster_nodes": {"count": "three"}}, "lambda_cluster_nodes must be"),
+        ({"lambda_cluster_nodes": {"count": 2, "name_pattern": "same"}}, "must contain {index}"),
+        ({"lambda_cluster_nodes": ["a", "a"]}, "unique name"),
+        ({"lambda_cluster_nodes": [{"name": "a", "flavour": "x"}]}, "only the keys"),
+        ({"lambda_cluster_ttl_hours": -1}, "must be more than 0"),
+        (
+            {
+                "lambda_cluster_defaults": {
+                    "instance_type": "gpu_1x_a10",
+                    "ssh_key_name": "deploy",
+                    "tags": {"Team": "x"},
+                }
+            },
+            "tag keys must match",
+        ),
+        (
+            {
+                "lambda_cluster_defaults": {
+                    "instance_type": "gpu_1x_a10",
+                    "ssh_key_name": "deploy",
+                    "tags": {"cluster": "x"},
+                }
+            },
+            "sets the tags cluster and expires-at itself",
+        ),
+        ({"lambda_cluster_defaults": {"ssh_key_name": "deploy"}}, "needs instance_type and ssh_key_name"),
+        ({"lambda_cluster_defaults": {"instance_typ": "gpu_1x_a10"}}, "instance_typ"),
+        ({"lambda_cluster_state": "gone"}, "lambda_cluster_state"),
+    ],
+)
+def test_bad_input_fails_before_any_launch(ansible, account, overrides, message):
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(**overrides))
+    assert run.rc != 0
+    assert message in run.output, run.output[-3000:]
+    assert account.requests("POST") == []
+
+
+def test_wait_for_ssh_fails_on_unreachable_nodes_and_leaves_them(ansible, account):
+    run = ansible.playbook(
+        plays=play("provision"),
+        extra_vars=cluster_vars(
+            lambda_cluster_nodes={"count": 1}, lambda_cluster_wait_for_ssh=True, lambda_cluster_ssh_timeout=2
+        ),
+    )
+    assert run.rc != 0
+    assert role_task(run, "Wait for SSH on every node")["_status"] == "failed"
+    assert [n["name"] for n in live(account)] == ["demo-1"]
+
+
+# ------------------------------------------------------------------ reap
+def test_reap_dry_run_lists_and_confirm_terminates_only_expired(ansible, account):
+    account.seed(
+        instances=[
+            {
+                "name": "old",
+                "instance_type": "gpu_1x_a100_sxm4",
+                "region": "us-west-2",
+                "tags": [{"key": "expires-at", "value": utc(-1)}],
+            },
+            {"name": "old-date", "tags": [{"key": "expires-at", "value": "2020-01-31"}]},
+            {"name": "fresh", "tags": [{"key": "expires-at", "value": utc(+1)}]},
+            {"name": "unreadable", "tags": [{"key": "expires-at", "value": "next tuesday"}]},
+            {"name": "untagged"},
+            {"name": "gone", "status": "terminated", "tags": [{"key": "expires-at", "value": utc(-5)}]},
+        ]
+    )
+    ids = {i["name"]: i["id"] for i in account.state()["instances"]}
+    account.clear_requests()
+
+    dry = ansible.playbook(plays=play("reap"))
+    assert dry.rc == 0, dry.output
+    assert changed_tasks(dry) == []
+    assert account.requests("POST") == []
+    listing = "\n".join(role_task(dry, "List what is expired")["msg"])
+    assert "Dry run: would terminate 2 expired instance(s), saving $2.04 per hour" in listing
+    assert f"old ({ids['old']}): gpu_1x_a100_sxm4 in us-west-2" in listing and "$1.29 per hour" in listing
+    assert f"old-date ({ids['old-date']})" in listing
+    assert "Left alone: unreadable" in listing
+    for name in ("fresh", "untagged", "gone"):
+        assert f"{name} (" not in listing
+
+    confirmed = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
+    assert confirmed.rc == 0, confirmed.output
+    assert [t["item"]["name"] for t in role_task(confirmed, "Terminate the expired instances")["results"]] == [
+        "old",
+        "old-date",
+    ]
+    assert [i["name"] for i in live(account)] == ["fresh", "unreadable", "untagged"]
+    assert "Terminated 2 instance(s), saving $2.04 per hour." in role_task(confirmed, "Show what was terminated")["msg"]
+
+    # Nothing left to reap: a scheduled run reports no change.
+    again = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": "true"})
+    assert again.rc == 0 and changed_tasks(again) == [], again.output
+    assert "Nothing to reap" in role_task(again, "List what is expired")["msg"][0]
+
+
+def test_reap_terminates_a_cluster_whose_ttl_has_passed(ansible, account):
+    run = ansible.playbook(
+        plays=play("provision"),
+        extra_vars=cluster_vars(lambda_cluster_nodes={"count": 2}, lambda_cluster_ttl_hours=0.0003),
+    )
+    assert run.rc == 0, run.output
+    time.sleep(1.5)  # the TTL (about one second) passes
+    reaped = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
+    assert reaped.rc == 0, reaped.output
+    assert live(account) == []
+
+
+# ------------------------------------------------------------------ configure (gpu_node)
+FAKE_NVIDIA_SMI = textwrap.dedent(
+    """\
+    #!{python}
+    # Answers like nvidia-smi, from the JSON state file named by FAKE_NVIDIA_SMI_STATE.
+    import json, os, sys
+
+    path = os.environ["FAKE_NVIDIA_SMI_STATE"]
+    with open(path) as handle:
+        state = json.load(handle)
+    args = sys.argv[1:]
+    state.setdefault("calls", []).append(args)
+    if not state["gpus"]:
+        print("No devices were found")
+        code = 6
+    elif args and args[0].startswith("--query-gpu="):
+        for index, gpu in enumerate(state["gpus"]):
+            mode = "Enabled" if gpu["persistence"] else "Disabled"
+            fields = [str(index), gpu["name"], str(gpu["memory"]), "535.129.03", mode]
+            print(", ".join(fields + [f"GPU-{{index:08d}}-4e1f", f"00000000:{{index:02X}}:00.0"]))
+        code = 0
+    elif args and args[0].startswith("--persistence-mode="):
+        for index, gpu in enumerate(state["gpus"]):
+            gpu["persistence"] = args[0].endswith("=1")
+            print(f"Enabled persistence mode for GPU 00000000:{{index:02X}}:00.0.")
+        code = 0
+    else:
+        print("Thu Nov 28 10:00:00 2024")
+        print("+---------------------------------------------------------------------------------------+")
+        print("| NVIDIA-SMI 535.129.03             Driver Version: 535.129.03   CUDA Version: 12.2     |")
+        print("|-----------------------------------------+----------------------+----------------------+")
+        code = 0
+    with open(path, "w") as handle:
+        json.dump(state, handle)
+    sys.exit(code)
+    """
+)
+
+
+class FakeGpus:
+    """A stand-in nvidia-smi first on PATH, with its GPUs in a JSON file."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.bin = tmp_path / "fakebin"
+        self.bin.mkdir()
+        self.state = tmp_path / "gpus.json"
+        script = self.bin / "nvidia-smi"
+        script.write_text(FAKE_NVIDIA_SMI.format(python=sys.executable))
+        script.chmod(0o755)
+        self.set(count=1)
+
+    def set(self, count: int, name: str = "NVIDIA A10", memory: int = 23028, persistence: bool = False) -> None:
+        gpus = [{"name": name, "memory": memory, "persistence": persistence} for _index in range(count)]
+        self.state.write_text(json.dumps({"gpus": gpus}))
+
+    def read(self) -> dict[str, Any]:
+        return json.loads(self.state.read_text())
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", "FAKE_NVIDIA_SMI_STATE": str(self.state)}
+
+
+@pytest.fixture
+def gpus(tmp_path) -> FakeGpus:
+    return FakeGpus(tmp_path)
+
+
+def inventory(tmp_path: Path, **host_vars: Any) -> str:
+    """An inventory directory: the plugin's file plus group_vars that run everything locally."""
+    directory = tmp_path / "inventory"
+    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
+    (directory / "test.lambda_cloud.yml").write_text(yaml.safe_dump({"plugin": "lambdalabs.cloud.lambda_cloud"}))
+    variables = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **host_vars}
+    (directory / "group_vars" / "lambda.yml").write_text(yaml.safe_dump(variables))
+    return str(directory)
+
+
+def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account, gpus, tmp_path):
+    account.seed(
+        instances=[
+            {"name": "eight", "instance_type": "gpu_8x_a100_80gb_sxm4"},
+            {"name": "pending", "status": "booting"},
+        ]
+    )
+    gpus.set(count=8, name="NVIDIA A100-SXM4-80GB", memory=81920)
+    run = ansible.playbook(
+        plays=play("configure"),
+        inventory=inventory(tmp_path),
+        extra_vars={"gpu_node_persistence_mode": True, "gpu_node_become": False},
+        env=gpus.env,
+    )
+    assert run.rc == 0, run.output
+    facts = role_task(run, "Record the new persistence mode")["ansible_facts"]["lambda_gpu_facts"]
+    assert role_task(run, "Record the new persistence mode")["_host"] == "eight"  # booting hosts are not listed
+    assert facts["present"] is True and facts["count"] == 8 and facts["expected_count"] == 8
+    assert facts["model"] == "NVIDIA A100-SXM4-80GB" and facts["models"] == ["NVIDIA A100-SXM4-80GB"]
+    assert facts["memory_mib"] == 81920 and facts["memory_total_mib"] == 8 * 81920
+    assert facts["driver_version"] == "535.129.03" and facts["cuda_version"] == "12.2"
+    assert facts["persistence_mode"] is True
+    assert facts["gpus"][7] == {
+        "index": 7,
+        "name": "NVIDIA A100-SXM4-80GB",
+        "memory_mib": 81920,
+        "driver_version": "535.129.03",
+        "persistence_mode": True,
+        "uuid": "GPU-00000007-4e1f",
+        "pci_bus_id": "00000000:07:00.0",
+    }
+    assert ["--persistence-mode=1"] in gpus.read()["calls"]
+    assert (
+        "eight: 8x NVIDIA A100-SXM4-80GB, 81920 MiB each, driver 535.129.03, CUDA 12.2"
+        in (role_task(run, "Show the GPUs")["msg"])
+    )
+
+    # Second run: the mode is already on, so nothing changes.
+    again = ansible.playbook(
+        plays=play("configure"),
+        inventory=inventory(tmp_path),
+        extra_vars={"gpu_node_persistence_mode": True, "gpu_node_become": False},
+        env=gpus.env,
+    )
+    assert again.rc == 0 and changed_tasks(again) == [], again.output
+    assert sum(call[:1] == ["--persistence-mode=1"] for call in gpus.read()["calls"]) == 1
+
+
+def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path):
+    account.seed(instances=[{"name": "eight", "instance_type": "gpu_8x_a100_80gb_sxm4"}])
+    gpus.set(count=7)
+    run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    assert run.rc != 0
+    failed = role_task(run, "Check the number of GPUs against the instance type")
+    assert failed["_status"] == "failed"
+    assert "eight shows 7 GPU(s) but its instance type gpu_8x_a100_80gb_sxm4 has 8" in failed["msg"]
+
+
+def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus, tmp_path):
+    account.seed(instances=[{"name": "cpu-only"}])
+    gpus.set(count=0)
+    run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    assert run.rc != 0
+    failed = role_task(run, "Check that the node has a GPU")
+    assert failed["_status"] == "failed" and "No devices were found" in failed["msg"]
+
+    reported = ansible.playbook(
+        plays=play("configure"), inventory=inventory(tmp_path, gpu_node_require_gpu=False), env=gpus.env
+    )
+    assert reported.rc == 0, reported.output
+    assert (
+        "cpu-only has no working GPU (No devices were found)"
+        in role_task(reported, "Report a node without a GPU")["msg"]
+    )
+    assert role_task(reported, "Record the GPU facts")["ansible_facts"]["lambda_gpu_facts"]["present"] is False
+    assert role_task(reported, "Check the number of GPUs against the instance type")["_status"] == "skipped"
+
+    # Without any nvidia-smi at all.
+    missing = ansible.playbook(
+        plays=play("configure"),
+        inventory=inventory(tmp_path, gpu_node_require_gpu=False),
+        extra_vars={"gpu_node_nvidia_smi": "no-such-nvidia-smi"},
+    )
+    assert missing.rc == 0, missing.output
+    assert "no-such-nvidia-smi was not found" in role_task(missing, "Report a node without a GPU")["msg"]
+
+
+def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, tmp_path):
+    fs_id = "f" * 32
+    account.seed(
+        instances=[
+            {
+                "name": "mounted",
+                "file_system_names": ["root"],
+                "file_system_mounts": [{"mount_point": "/", "file_system_id": fs_id}],
+            },
+            {
+                "name": "unmounted",
+                "file_system_names": ["datasets"],
+                "file_system_mounts": [{"mount_point": "/lambda/nfs/no-such-datasets", "file_system_id": fs_id}],
+            },
+        ]
+    )
+    run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    assert run.rc != 0
+    checks = {t["_host"]: t for t in role_tasks(run, "Check that every file system is mounted")}
+    assert checks["mounted"]["_status"] == "ok"
+    assert checks["unmounted"]["_status"] == "failed"
+    assert "/lambda/nfs/no-such-datasets" in checks["unmounted"]["msg"]
+
+
+def test_provision_can_configure_the_new_nodes(ansible, account, gpus):
+    run = ansible.playbook(
+        plays=play("provision"),
+        extra_vars=cluster_vars(lambda_cluster_nodes={"count": 2}, provision_configure=True),
+        env=gpus.env,
+    )
+    assert run.rc == 0, run.output
+    shown = {t["_host"]: t["msg"] for t in role_tasks(run, "Show the GPUs")}
+    assert sorted(shown) == ["demo-1", "demo-2"]
+    assert all("1x NVIDIA A10" in msg for msg in shown.values())
+    counted = role_tasks(run, "Check the number of GPUs against the instance type")
+    assert [t["_status"] for t in counted] == ["ok", "ok"]
