@@ -599,27 +599,24 @@ class InstanceModule(LambdaCloudModule):
         return {"changed": True, "instance": instance, "msg": f"Restarted instance {label}."}
 
     def wait(self, instance, target, changed, **result):
+        """Wait for ``target``; on a timeout or a lost instance, fail and leave the instance as it is."""
         try:
             final, _polls = wait_for_instance(
                 self.client, instance["id"], target, self.params["wait_timeout"], last=instance
             )
             return final
-        except WaitTimeout as error:
-            self.module.fail_json(
-                msg=f"Timed out: {error}. The instance was left in place; run again to keep waiting, or raise "
-                "wait_timeout.",
-                instance=without_secrets(error.instance),
-                changed=changed,
-                **result,
-            )
-        except InstanceLost as error:
-            self.module.fail_json(
-                msg=f"Instance {instance.get('name')} ({instance['id']}) became '{error.status}' while waiting "
-                "for it to become active; Lambda Cloud ended it.",
-                instance=without_secrets(error.instance),
-                changed=changed,
-                **result,
-            )
+        except (WaitTimeout, InstanceLost) as error:
+            if isinstance(error, WaitTimeout):
+                msg = (
+                    f"Timed out: {error}. The instance was left in place; run again to keep waiting, or raise "
+                    "wait_timeout."
+                )
+            else:
+                msg = (
+                    f"Instance {instance.get('name')} ({instance['id']}) became '{error.status}' while waiting "
+                    "for it to become active; Lambda Cloud ended it."
+                )
+            self.module.fail_json(msg=msg, instance=without_secrets(error.instance), changed=changed, **result)
         return instance
 
     def run(self):
