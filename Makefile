@@ -13,9 +13,9 @@ PIP_BOOTSTRAP_VERSION := 24_2
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test lint lint-ansible sanity unit integration demo venv collection-link build clean
+.PHONY: test lint lint-ansible docs-lint sanity unit integration demo venv collection-link build clean
 
-test: lint lint-ansible sanity unit integration
+test: lint lint-ansible docs-lint sanity unit integration
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ lint: venv
 # ansible-lint, production profile, over the roles, the playbooks and the demo (settings in .ansible-lint).
 lint-ansible: venv collection-link
 	$(BIN)/ansible-lint roles playbooks tests/demo
+
+# The collection's documentation, as docs.ansible.com would render it: references, markup, semantic links.
+docs-lint: venv collection-link
+	cd $(COLLECTION_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 sanity: venv
 	rm -rf $(SANITY_TMP) && mkdir -p $(SANITY_ROOT)
