@@ -129,7 +129,8 @@ options:
   launch_interval:
     description:
       - Least number of seconds between two launches from this controller (the API allows one per 12 seconds).
-      - A launch answered with HTTP 429 is retried after C(Retry-After) seconds, or after this many.
+      - A launch answered with HTTP 429 is retried after C(Retry-After) seconds, or after this many, until
+        O(wait_timeout) has passed.
     type: float
     default: 12
 notes:
@@ -252,6 +253,8 @@ msg:
   type: str
   sample: Launched instance trainer-1 (gpu_1x_a100_sxm4 in us-west-2).
 """
+
+import time
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import RETRY_SAFE, LambdaCloudError
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule
@@ -548,12 +551,13 @@ class InstanceModule(LambdaCloudModule):
         """Launch in this controller's turn, unless an instance of this name exists by then: adopt it.
 
         Looking again inside the turn catches a launch by a parallel run (another fork with the same
-        name) and a launch whose answer was lost, however late it shows up in the list.
+        name) and a launch whose answer was lost, however late it shows up in the list. Rate-limit
+        answers (429) are waited out, turn after turn, until wait_timeout has passed.
         """
         pacer = LaunchPacer(self.client.api_url, self.params["launch_interval"])
-        attempt = 0
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        unanswered = 0
         while True:
-            attempt += 1
             with pacer.turn():
                 adopted = self.find_by_name()
                 if adopted:
@@ -569,7 +573,10 @@ class InstanceModule(LambdaCloudModule):
                     return data["instance_ids"][0]
                 except LambdaCloudError as error:
                     # Launching is not idempotent: try again only after looking again, in the next turn.
-                    if not error.may_have_processed or attempt >= 3:
+                    if error.status == 429 and time.monotonic() < deadline:
+                        continue
+                    unanswered += 1
+                    if not error.may_have_processed or unanswered >= 3:
                         raise
 
     def absent(self, instance):

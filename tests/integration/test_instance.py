@@ -200,6 +200,18 @@ def test_launch_429_is_waited_out(ansible, account):
     assert [r["status"] for r in account.requests("POST", LAUNCH)] == [429, 200]
 
 
+def test_a_long_run_of_429_is_waited_out_until_wait_timeout(ansible, account):
+    # More refusals than the client's own attempts: the module keeps taking turns.
+    account.fault(method="POST", path=LAUNCH, status=429, retry_after=0, count=8)
+    result = ansible.playbook([launch(wait=False)]).task("launch")
+    assert result["_status"] == "changed", result
+    assert [r["status"] for r in account.requests("POST", LAUNCH)] == [429] * 8 + [200]
+    account.fault(method="POST", path=LAUNCH, status=429, retry_after=0, count=100)
+    failed = ansible.playbook([launch(name="other", wait=False, wait_timeout=0)])
+    failed.failure("launch", "Lambda Cloud API error 429")
+    assert len(existing(account)) == 1
+
+
 # ------------------------------------------------------------------ waiting
 def test_wait_timeout_leaves_the_instance_and_names_it(ansible, simulator_factory):
     sim = simulator_factory("--boot-seconds", "60")
