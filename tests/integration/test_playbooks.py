@@ -67,6 +67,16 @@ def role_tasks(run, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def role_failure(run, name: str, *expected: str) -> dict[str, Any]:
+    """The failed task ``name``: one line of our own that contains ``expected``."""
+    failed = role_task(run, name)
+    assert failed["_status"] == "failed", failed
+    assert "\n" not in failed["msg"], failed["msg"]
+    for text in expected:
+        assert text in failed["msg"], (text, failed["msg"])
+    return failed
+
+
 def changed_tasks(run) -> list[str]:
     return [f"{e['host']}: {e['task']}" for e in run.results if e["status"] == "changed"]
 
@@ -253,6 +263,7 @@ def test_node_name_taken_by_an_instance_outside_the_cluster_fails_before_any_lau
         ({"lambda_cluster_nodes": ["a", "a"]}, "unique name"),
         ({"lambda_cluster_nodes": [{"name": "a", "flavour": "x"}]}, "only the keys"),
         ({"lambda_cluster_ttl_hours": -1}, "must be more than 0"),
+        ({"lambda_cluster_ttl_hours": 0}, "must be more than 0"),
         (
             {
                 "lambda_cluster_defaults": {
@@ -294,6 +305,108 @@ def test_wait_for_ssh_fails_on_unreachable_nodes_and_leaves_them(ansible, accoun
     )
     assert run.rc != 0
     assert role_task(run, "Wait for SSH on every node")["_status"] == "failed"
+    assert [n["name"] for n in live(account)] == ["demo-1"]
+
+
+def test_user_data_stays_out_of_the_output_even_verbose_and_on_a_failed_launch(ansible, account):
+    secret = "K7-not-for-logs"
+    defaults = cluster_vars()["lambda_cluster_defaults"] | {"user_data": f"#cloud-config\n# {secret} (defaults)\n"}
+    nodes = [
+        {"name": "demo-1", "user_data": f"#cloud-config\n# {secret} (node)\n"},
+        {"name": "demo-2", "ssh_key_name": "nobody"},  # unknown key: this launch fails
+    ]
+    run = ansible.playbook(
+        plays=play("provision"),
+        extra_vars=cluster_vars(lambda_cluster_nodes=nodes, lambda_cluster_defaults=defaults),
+        verbosity=1,
+    )
+    assert run.rc != 0
+    assert "unknown SSH key 'nobody'" in run.output, run.output[-3000:]
+    assert secret not in run.output
+    # Nor in any result a callback sees (AWX keeps those as job events).
+    assert secret not in json.dumps(run.results)
+    # Both launches were given user_data; the module hides its value.
+    launches = role_tasks(run, "Launch the node")
+    assert [t["_status"] for t in launches] == ["changed", "failed"]
+    hidden = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert [t["invocation"]["module_args"]["user_data"] for t in launches] == [hidden, hidden]
+
+
+def test_a_failed_launch_stops_the_launches_and_is_reported(ansible, account):
+    nodes = ["demo-1", {"name": "demo-2", "instance_type": [NO_CAPACITY]}, "demo-3"]
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_nodes=nodes))
+    assert run.rc != 0
+    # demo-1 was launched, demo-2 found no capacity, and demo-3 was not tried.
+    assert len(account.requests("POST", LAUNCH)) == 1
+    assert [n["name"] for n in live(account)] == ["demo-1"]
+    assert [t["_status"] for t in role_tasks(run, "Launch the node")] == ["changed", "failed", "skipped"]
+    # A summary first, then one line that says what happened and what to do.
+    summary = "\n".join(role_task(run, "Show the cluster")["msg"])
+    assert "Launched: demo-1." in summary
+    assert "Launch failed for demo-2: No capacity for demo-2" in summary
+    assert "Not launched, as the role stops at the first failed launch: demo-3." in summary
+    result = role_task(run, "Record the cluster")["ansible_facts"]["lambda_cluster_result"]
+    assert result["launched"] == ["demo-1"] and result["not_launched"] == ["demo-3"]
+    assert result["failed_launch"]["name"] == "demo-2"
+    role_failure(
+        run,
+        "Check that every missing node was launched",
+        "Launching node demo-2 of cluster demo failed: No capacity for demo-2",
+        "No further node was launched (demo-3).",
+        "Launched before the failure, and left running: demo-1.",
+        "run the role again",
+    )
+
+
+def test_unhealthy_node_is_reported_and_not_waited_for(ansible, account):
+    account.seed(
+        instances=[
+            {
+                "name": "demo-1",
+                "status": "unhealthy",
+                "region": "us-east-1",
+                "instance_type": "gpu_1x_a10",
+                "tags": [{"key": "cluster", "value": "demo"}],
+            }
+        ]
+    )
+    wanted = cluster_vars(lambda_cluster_nodes={"count": 2}, lambda_cluster_wait_timeout=120)
+    started = time.monotonic()
+    run = ansible.playbook(plays=play("provision"), extra_vars=wanted)
+    assert run.rc == 0, run.output
+    assert time.monotonic() - started < 60  # only demo-2, just launched, was waited for
+    assert len(account.requests("POST", LAUNCH)) == 1
+    assert {n["name"]: n["status"] for n in live(account)} == {"demo-1": "unhealthy", "demo-2": "active"}
+    assert "Warning: unhealthy, not waited for: demo-1." in role_task(run, "Show the cluster")["msg"]
+    warning = role_task(run, "Warn about unhealthy nodes")["msg"]
+    assert "demo-1 of cluster demo is unhealthy" in warning and "state=restarted" in warning
+
+    # Again: nothing changes, one read of the instance list, no wait, and the same warning.
+    account.clear_requests()
+    again = ansible.playbook(plays=play("provision"), extra_vars=wanted)
+    assert again.rc == 0, again.output
+    assert changed_tasks(again) == []
+    assert re.search(r"localhost\s+:.* changed=0 ", again.output)
+    assert [(r["method"], r["path"]) for r in account.requests()] == [("GET", "/api/v1/instances")]
+    assert "demo-1 of cluster demo is unhealthy" in role_task(again, "Warn about unhealthy nodes")["msg"]
+
+
+def test_provision_and_teardown_refuse_another_state_from_extra_vars(ansible, account):
+    account.seed(instances=[{"name": "demo-1", "tags": [{"key": "cluster", "value": "demo"}]}])
+    account.clear_requests()
+    # A file passed with -e that says absent would have turned provision into a teardown.
+    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_state="absent"))
+    assert run.rc != 0
+    run.failure(
+        "Check that the variables ask to provision", "only provisions", "lambda_cluster_state is 'absent'", "teardown"
+    )
+    # And -e lambda_cluster_state=present would have turned teardown into a launch.
+    run = ansible.playbook(plays=play("teardown"), extra_vars=cluster_vars(lambda_cluster_state="present"))
+    assert run.rc != 0
+    run.failure(
+        "Check that the variables ask to tear down", "only removes", "lambda_cluster_state is 'present'", "provision"
+    )
+    assert account.requests() == []
     assert [n["name"] for n in live(account)] == ["demo-1"]
 
 
@@ -354,6 +467,39 @@ def test_reap_terminates_a_cluster_whose_ttl_has_passed(ansible, account):
     reaped = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
     assert reaped.rc == 0, reaped.output
     assert live(account) == []
+
+
+def test_reap_leaves_times_that_are_not_real_dates_alone(ansible, account):
+    not_dates = {
+        "no-such-month": "2030-13-01",
+        "no-such-anything": "2020-99-99T99:99",
+        "not-a-leap-year": "2021-02-29",
+        "hour-24": "2020-01-01T24:00:00Z",
+        "year-zero": "0000-01-01",
+    }
+    account.seed(
+        instances=[{"name": name, "tags": [{"key": "expires-at", "value": value}]} for name, value in not_dates.items()]
+        + [{"name": "leap-day", "tags": [{"key": "expires-at", "value": "2024-02-29T23:59:59+00:00"}]}]
+    )
+    account.clear_requests()
+
+    # Check mode says what it would do, and does nothing.
+    checked = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True}, check=True)
+    assert checked.rc == 0, checked.output
+    listing = role_task(checked, "List what is expired")["msg"]
+    assert listing[0].startswith("Check mode: would terminate 1 expired instance(s)")
+    assert account.requests("POST") == []
+
+    confirmed = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
+    assert confirmed.rc == 0, confirmed.output
+    listing = "\n".join(role_task(confirmed, "List what is expired")["msg"])
+    assert listing.startswith("Terminating 1 expired instance(s)")
+    for name, value in not_dates.items():
+        assert f"Left alone: {name} (" in listing and f"expires-at={value}, which is not a valid UTC time" in listing
+    assert [t["item"]["name"] for t in role_task(confirmed, "Terminate the expired instances")["results"]] == [
+        "leap-day"
+    ]
+    assert [n["name"] for n in live(account)] == sorted(not_dates)
 
 
 # ------------------------------------------------------------------ configure (gpu_node)
@@ -535,14 +681,30 @@ def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, 
                 "file_system_names": ["datasets"],
                 "file_system_mounts": [{"mount_point": "/lambda/nfs/no-such-datasets", "file_system_id": fs_id}],
             },
+            # Two file systems, one reported mount: the other one is expected at <root>/<its name>. With the root
+            # "" below, that is /proc (mounted on any Linux host) for mixed-ok, and nothing mounted for mixed-bad.
+            {
+                "name": "mixed-ok",
+                "file_system_names": ["proc", "datasets"],
+                "file_system_mounts": [{"mount_point": "/", "file_system_id": fs_id}],
+            },
+            {
+                "name": "mixed-bad",
+                "file_system_names": ["no-such-fs", "datasets"],
+                "file_system_mounts": [{"mount_point": "/", "file_system_id": fs_id}],
+            },
         ]
     )
-    run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    run = ansible.playbook(
+        plays=play("configure"), inventory=inventory(tmp_path, gpu_node_default_mount_root=""), env=gpus.env
+    )
     assert run.rc != 0
     checks = {t["_host"]: t for t in role_tasks(run, "Check that every file system is mounted")}
-    assert checks["mounted"]["_status"] == "ok"
+    assert checks["mounted"]["_status"] == "ok" and checks["mixed-ok"]["_status"] == "ok"
     assert checks["unmounted"]["_status"] == "failed"
-    assert "/lambda/nfs/no-such-datasets" in checks["unmounted"]["msg"]
+    assert "/lambda/nfs/no-such-datasets" in checks["unmounted"]["msg"] and "\n" not in checks["unmounted"]["msg"]
+    assert checks["mixed-bad"]["_status"] == "failed"
+    assert "1 of /no-such-fs, /datasets should be mounted, but none is" in checks["mixed-bad"]["msg"]
 
 
 def test_provision_can_configure_the_new_nodes(ansible, account, gpus):
