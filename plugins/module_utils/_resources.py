@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import fnmatch
 import hashlib
 import os
 import re
@@ -161,15 +160,6 @@ def field_equals(getter: Callable[[dict[str, Any]], Any]) -> Matcher:
 
 def field(name: str) -> Callable[[dict[str, Any]], Any]:
     return lambda item: item.get(name)
-
-
-def glob_match(getter: Callable[[dict[str, Any]], Any]) -> Matcher:
-    def match(item: dict[str, Any], patterns: Any) -> bool:
-        value = getter(item) or ""
-        patterns = patterns if isinstance(patterns, (list, tuple)) else [patterns]
-        return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
-
-    return match
 
 
 def apply_filters(items: Iterable[dict[str, Any]], matchers: dict[str, Matcher], values: dict[str, Any]) -> list:

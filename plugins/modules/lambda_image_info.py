@@ -102,6 +102,7 @@ images:
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
+    IMAGE_ARCHITECTURES,
     check_choice,
     check_regions,
     field,
@@ -122,7 +123,7 @@ def main():
         {
             "region": {"type": "str"},
             "family": {"type": "str"},
-            "architecture": {"type": "str", "choices": ["x86_64", "arm64"]},
+            "architecture": {"type": "str", "choices": list(IMAGE_ARCHITECTURES)},
             "name": {"type": "str"},
         },
         lambda client, params: list_images(client),
