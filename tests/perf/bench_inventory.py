@@ -16,7 +16,7 @@ the growth of the uncached time from N=1,000 to N=10,000.
 
 Run it from the repository root with the project's virtualenv::
 
-    .venv/bin/python tests/perf/bench_inventory.py [--sizes 100 1000 10000] [--repeat 5]
+    .venv/bin/python -m tests.perf.bench_inventory [--sizes 100 1000 10000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ from typing import Any
 
 import yaml
 
+from tests.simulator.client import Simulator
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import Simulator  # noqa: E402  (the simulator helper of the test suite)
 
 REGIONS = ("us-east-1", "us-west-1", "us-west-2", "us-south-1", "europe-central-1", "asia-northeast-1")
 TYPES = ("gpu_1x_a10", "gpu_1x_a100", "gpu_8x_a100", "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5", "gpu_1x_gh200")

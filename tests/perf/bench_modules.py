@@ -2,7 +2,7 @@
 
 Run from the repository root after `make venv collection-link`:
 
-    ANSIBLE_COLLECTIONS_PATH=.tmp/collections .venv/bin/python tests/perf/bench_modules.py
+    ANSIBLE_COLLECTIONS_PATH=.tmp/collections .venv/bin/python -m tests.perf.bench_modules
 
 It measures
 1. the API requests of an idempotent re-run of state=present (target: 1 GET, 0 writes);
@@ -22,10 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS))
-
-from conftest import Simulator  # noqa: E402  (the test suite's simulator wrapper)
+from tests.simulator.client import Simulator
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T bench"
 BIN = Path(sys.executable).parent
