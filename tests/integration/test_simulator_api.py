@@ -185,7 +185,8 @@ def test_lifecycle(sim):
 
     active = sim.wait_for_status(instance_id, "active", timeout=5)
     assert active["hostname"] == "node-1"
-    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", active["ip"]) and active["private_ip"].startswith("10.")
+    assert re.fullmatch(r"127\.18\.\d+\.\d+", active["ip"])
+    assert active["private_ip"] == "127.10." + active["ip"].split(".", 2)[2]
     assert active["jupyter_token"] in active["jupyter_url"]
     assert all(action == {"available": True} for action in active["actions"].values())
 
@@ -223,6 +224,9 @@ def test_default_hostname_and_duplicate_names(sim):
     instance = sim.api("GET", f"/instances/{first}")[1]["data"]
     assert instance["status"] == "active"
     assert instance["hostname"] == instance["ip"].replace(".", "-")
+    other = sim.api("GET", f"/instances/{second}")[1]["data"]
+    assert instance["ip"].startswith("127.18.") and other["ip"].startswith("127.18.")
+    assert len({instance["ip"], other["ip"], instance["private_ip"], other["private_ip"]}) == 4
 
 
 def test_launch_with_file_systems_rulesets_and_image(sim):

@@ -23,6 +23,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+from sim_nodes import FabricUnavailable, NodeFabric  # noqa: E402  pylint: disable=wrong-import-position
 from sim_server import Settings, Simulator, SimulatorServer  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -67,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="maximum API requests per second, else 429 (default: 0, off)",
     )
     parser.add_argument("--state", metavar="FILE", help="load the account from FILE and save it there on changes")
+    parser.add_argument(
+        "--nodes",
+        action="store_true",
+        help="make every launched instance a real host with sshd on its address (Linux, root, openssh-server)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -82,8 +88,23 @@ def main(argv: list[str] | None = None) -> int:
         state_file=args.state,
         verbose=args.verbose,
     )
+    fabric = None
+    if args.nodes:
+        try:
+            fabric = NodeFabric()
+        except FabricUnavailable as error:
+            print(f"Cannot start the node fabric (--nodes): {error}", file=sys.stderr)
+            return 2
     try:
-        simulator = Simulator(settings)
+        return serve(args, settings, fabric)
+    finally:
+        if fabric is not None:
+            fabric.close()
+
+
+def serve(args: argparse.Namespace, settings: Settings, fabric: NodeFabric | None) -> int:
+    try:
+        simulator = Simulator(settings, fabric)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         print(f"Cannot load the state file {args.state}: {error}", file=sys.stderr)
         return 2
@@ -113,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     server.server_close()
     with simulator.lock:
         simulator.save()
+        simulator.account.addresses.close()
     return 0
 
 

@@ -9,11 +9,15 @@ Standard library only. The test suite, the benchmarks and the demo use it::
     with Simulator("--boot-seconds", "1") as sim:
         sim.seed(ssh_keys=[{"name": "deploy"}])
         print(sim.api("GET", "/instances"))
+
+With ``--nodes`` every launched instance is a real SSH host; :func:`node_fabric_unavailable`
+says beforehand whether that can work here (None) or why not (one line).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import select
 import signal
@@ -26,9 +30,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .sim_fabric_check import fabric_unavailable
+
 SIMULATOR_DIR = Path(__file__).resolve().parent
 DEFAULT_API_KEY = "sim-api-key"
 STARTUP_TIMEOUT = 20.0
+
+
+@functools.lru_cache(maxsize=1)
+def node_fabric_unavailable() -> str | None:
+    """None when a simulator can run with ``--nodes`` here; otherwise the reason, in one line."""
+    return fabric_unavailable()
 
 
 class SimulatorError(RuntimeError):
@@ -228,6 +240,21 @@ class Simulator:
     def configure(self, **settings: float) -> dict[str, Any]:
         """Change boot_seconds, terminate_seconds, launch_interval or rate_limit until the next reset."""
         return self.control("POST", "/config", settings)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The nodes of a ``--nodes`` simulator (``GET /_simulator/nodes``)."""
+        return self.control("GET", "/nodes")["nodes"]
+
+    def node(self, instance_id: str) -> dict[str, Any]:
+        """One node, by its instance id."""
+        for node in self.nodes():
+            if node["instance_id"] == instance_id:
+                return node
+        raise SimulatorError(f"no node for instance {instance_id}")
+
+    def set_node(self, instance_id: str, **changes: Any) -> dict[str, Any]:
+        """Change a node: ``gpu_utilization``, ``gpu_count``, ``private_network``; returns the node."""
+        return self.control("POST", f"/nodes/{instance_id}", changes)
 
     def wait_for_status(self, instance_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
         """Poll (through the control API, so nothing is logged) until the instance has ``status``."""

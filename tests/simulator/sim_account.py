@@ -12,13 +12,13 @@ the due ones at the start of each request, touching only instances in transition
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from sim_addresses import AddressPool, private_for
 from sim_catalogue import (
     DEFAULT_CAPACITY,
     DEFAULT_IMAGE_FAMILY,
@@ -32,6 +32,7 @@ from sim_catalogue import (
     default_firewall_rules,
     find_image,
 )
+from sim_hooks import InstanceHooks
 from sim_keys import generate_key_pair, public_key_problem, random_public_key
 from sim_requests import (
     FILESYSTEM_NAME_PATTERN,
@@ -169,18 +170,22 @@ class Timing:
 class Account:
     """Everything one API key sees, plus the capacity of the simulated cloud."""
 
-    def __init__(self, timing: Timing) -> None:
+    def __init__(
+        self, timing: Timing, hooks: InstanceHooks | None = None, addresses: AddressPool | None = None
+    ) -> None:
         self.timing = timing
+        self.hooks = hooks or InstanceHooks()
+        self.addresses = addresses or AddressPool()
         self.instances: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, list[tuple[float, str]]] = {}
         self.requested_hostnames: dict[str, str] = {}
+        self.launch_addresses: dict[str, list[str]] = {}
         self.ssh_keys: dict[str, dict[str, Any]] = {}
         self.file_systems: dict[str, dict[str, Any]] = {}
         self.firewall_rules: list[dict[str, Any]] = []
         self.rulesets: dict[str, dict[str, Any]] = {}
         self.capacity: dict[str, list[str]] = {}
         self.events: list[dict[str, Any]] = []
-        self.address_counter = 0
         self.dirty = False
         self._list_body: bytes | None = None
         self.reset()
@@ -189,16 +194,18 @@ class Account:
 
     def reset(self) -> None:
         """An empty account with the default catalogue capacity and firewall rules."""
+        self.hooks.reset()
+        self.addresses.release_all()
         self.instances = {}
         self.pending = {}
         self.requested_hostnames = {}
+        self.launch_addresses = {}
         self.ssh_keys = {}
         self.file_systems = {}
         self.firewall_rules = default_firewall_rules()
         self.rulesets = {}
         self.capacity = copy.deepcopy(DEFAULT_CAPACITY)
         self.events = []
-        self.address_counter = 0
         self._instances_changed()
 
     def _instances_changed(self) -> None:
@@ -212,8 +219,12 @@ class Account:
         for instance_id in list(self.pending):
             steps = self.pending[instance_id]
             while steps and steps[0][0] <= now:
-                _at, step = steps.pop(0)
-                self._apply_step(instance_id, step)
+                step = steps[0][1]
+                boot = self.hooks.boot_state(instance_id) if step == "active" else "ready"
+                if boot == "waiting" or (step == "terminated" and not self.hooks.stopped(instance_id)):
+                    break  # the node is not there yet (or not gone yet): the step waits for it
+                steps.pop(0)
+                self._apply_step(instance_id, "unhealthy" if boot == "failed" else step)
             if not steps:
                 del self.pending[instance_id]
 
@@ -224,24 +235,29 @@ class Account:
         if step == "gone":
             del self.instances[instance_id]
             self.requested_hostnames.pop(instance_id, None)
-        elif step == "active":
-            instance["status"] = "active"
+            self.addresses.release((self.launch_addresses.pop(instance_id, None) or [instance.get("ip")])[0])
+            self.hooks.gone(instance_id)
+        elif step in ("active", "unhealthy"):
+            instance["status"] = step
             instance["actions"] = ACTIONS_RUNNING
-            self._assign_network(instance, self.requested_hostnames.get(instance_id))
+            addresses = self.launch_addresses.pop(instance_id, None)
+            self._assign_network(instance, self.requested_hostnames.get(instance_id), addresses)
             self.instances[instance_id] = ordered_instance(instance)
         elif step == "terminated":
             instance["status"] = "terminated"
             instance["actions"] = ACTIONS_TERMINATING
         self._instances_changed()
 
-    def _assign_network(self, instance: dict[str, Any], hostname: str | None) -> None:
-        """Give an instance the addresses, hostname and Jupyter details a running one has."""
+    def _assign_network(
+        self, instance: dict[str, Any], hostname: str | None, addresses: list[str] | None = None
+    ) -> None:
+        """Give an instance the addresses (loopback ones), hostname and Jupyter details a running one has."""
         if "ip" not in instance:
-            self.address_counter += 1
-            number = self.address_counter % 131070 + 1
-            instance["ip"] = str(ipaddress.IPv4Address("198.18.0.0") + number)
-            instance["private_ip"] = str(ipaddress.IPv4Address("10.0.0.1") + number)
-        instance.setdefault("private_ip", "10.0.0.2")
+            instance["ip"], instance["private_ip"] = addresses or self.addresses.allocate()
+        elif addresses:
+            self.addresses.release(addresses[0])
+        if "private_ip" not in instance:
+            instance["private_ip"] = private_for(instance["ip"]) or self.addresses.allocate()[1]
         instance.setdefault("hostname", hostname or instance["ip"].replace(".", "-"))
         if "jupyter_token" not in instance:
             token = new_id()
@@ -322,6 +338,7 @@ class Account:
             self.pending[instance_id] = [(now + self.timing.boot_seconds, "active")]
             restarted.append(instance)
             self._event("instance", "restarted", instance_id, {}, now)
+            self.hooks.restarted(instance_id)
         self._instances_changed()
         return restarted
 
@@ -336,6 +353,7 @@ class Account:
                 done = now + self.timing.terminate_seconds
                 self.pending[instance_id] = [(done, "terminated"), (done + self.timing.linger_seconds, "gone")]
                 self._event("instance", "terminated", instance_id, self._instance_details(instance), now)
+                self.hooks.terminated(instance_id)
             terminated.append(instance)
         self._instances_changed()
         return terminated
@@ -355,7 +373,8 @@ class Account:
             raise not_found(f"Instance type {request.instance_type_name!r} does not exist.", NO_TYPE_SUGGESTION)
         arch = TYPE_ARCHITECTURE[request.instance_type_name]
         key_name = request.ssh_key_names[0]
-        if not any(key["name"] == key_name for key in self.ssh_keys.values()):
+        public_key = next((key["public_key"] for key in self.ssh_keys.values() if key["name"] == key_name), None)
+        if public_key is None:
             raise not_found(
                 f"SSH key {key_name!r} does not exist.",
                 "Add the key with POST /api/v1/ssh-keys, or list your keys with GET /api/v1/ssh-keys.",
@@ -392,6 +411,19 @@ class Account:
             self.instances[instance_id] = instance
             if request.hostname:
                 self.requested_hostnames[instance_id] = request.hostname
+            ip, private_ip = self.launch_addresses[instance_id] = list(self.addresses.allocate())
+            self.hooks.launched(
+                instance_id,
+                {
+                    "hostname": request.hostname or ip.replace(".", "-"),
+                    "ip": ip,
+                    "private_ip": private_ip,
+                    "public_key": public_key,
+                    "user_data": request.user_data,
+                    "mounts": [{"fs_id": fs_id, "target": point} for fs_id, point in mounts],
+                    "instance_type": instance_type,
+                },
+            )
             self.pending[instance_id] = [(now + self.timing.boot_seconds, "active")]
             self._event("instance", "launched", instance_id, self._instance_details(instance), now)
             ids.append(instance_id)
@@ -598,6 +630,7 @@ class Account:
                 "Terminate the instances that use it before deleting it.",
             )
         del self.file_systems[fs_id]
+        self.hooks.file_system_deleted(fs_id)
         self._event("filesystem", "deleted", fs_id, {"name": fs["name"]}, now)
         return {"deleted_ids": [fs_id]}
 
@@ -869,13 +902,13 @@ class Account:
             "instances": list(self.instances.values()),
             "pending": {key: [list(step) for step in steps] for key, steps in self.pending.items()},
             "requested_hostnames": self.requested_hostnames,
+            "launch_addresses": self.launch_addresses,
             "ssh_keys": list(self.ssh_keys.values()),
             "file_systems": list(self.file_systems.values()),
             "firewall_rules": self.firewall_rules,
             "firewall_rulesets": list(self.rulesets.values()),
             "capacity": self.capacity,
             "events": self.events,
-            "address_counter": self.address_counter,
         }
 
     def load_file_data(self, data: dict[str, Any]) -> None:
@@ -885,13 +918,18 @@ class Account:
             key: [(float(at), str(step)) for at, step in steps] for key, steps in data.get("pending", {}).items()
         }
         self.requested_hostnames = dict(data.get("requested_hostnames", {}))
+        self.launch_addresses = {key: list(value) for key, value in data.get("launch_addresses", {}).items()}
+        for address in [instance.get("ip") for instance in self.instances.values()] + [
+            pair[0] for pair in self.launch_addresses.values()
+        ]:
+            if address:
+                self.addresses.mark_used(address)
         self.ssh_keys = {key["id"]: key for key in data.get("ssh_keys", [])}
         self.file_systems = {fs["id"]: fs for fs in data.get("file_systems", [])}
         self.firewall_rules = data.get("firewall_rules", self.firewall_rules)
         self.rulesets = {ruleset["id"]: ruleset for ruleset in data.get("firewall_rulesets", [])}
         self.capacity.update(data.get("capacity", {}))
         self.events = data.get("events", [])
-        self.address_counter = int(data.get("address_counter", 0))
         self._instances_changed()
         self.dirty = False
 

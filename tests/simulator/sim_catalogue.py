@@ -48,6 +48,20 @@ _TYPES: dict[str, tuple[str, str, int, int, int, int, int, str]] = {
     "gpu_8x_b200_sxm6": ("8x B200 (180 GB SXM6)", "B200 (180 GB SXM6)", 3992, 208, 2900, 22000, 8, "x86_64"),
 }
 
+# What the stand-in nvidia-smi of a node shows per gpu_description: (product name, memory in MiB, power cap in W).
+GPU_MODELS: dict[str, tuple[str, int, int]] = {
+    "A10 (24 GB PCIe)": ("NVIDIA A10", 23028, 150),
+    "RTX A6000 (48 GB)": ("NVIDIA RTX A6000", 49140, 300),
+    "A100 (40 GB PCIe)": ("NVIDIA A100-PCIE-40GB", 40960, 250),
+    "A100 (40 GB SXM4)": ("NVIDIA A100-SXM4-40GB", 40960, 400),
+    "A100 (80 GB SXM4)": ("NVIDIA A100-SXM4-80GB", 81920, 400),
+    "Tesla V100 (16 GB)": ("Tesla V100-SXM2-16GB", 16384, 300),
+    "H100 (80 GB PCIe)": ("NVIDIA H100 PCIe", 81559, 350),
+    "H100 (80 GB SXM5)": ("NVIDIA H100 80GB HBM3", 81559, 700),
+    "GH200 (96 GB)": ("NVIDIA GH200 480GB", 97871, 900),
+    "B200 (180 GB SXM6)": ("NVIDIA B200", 183359, 1000),
+}
+
 # Regions in which each type has capacity after a reset. Launching does not consume capacity.
 DEFAULT_CAPACITY: dict[str, list[str]] = {
     "gpu_1x_a10": ["us-east-1", "us-west-1"],

@@ -114,7 +114,7 @@ def parse_network(value: str, where: str) -> str:
     except ValueError:
         raise invalid(
             f"Field '{where}' ({value!r}) is not an IPv4 network in CIDR notation.",
-            "Use an address such as 203.0.113.4 or 203.0.113.4/32, a network such as 203.0.113.0/24, "
+            "Use an address such as 1.2.3.4 or 1.2.3.4/32, a network such as 1.2.3.0/24, "
             "or 0.0.0.0/0 for any address.",
         ) from None
 
@@ -131,6 +131,7 @@ class LaunchRequest:
     hostname: str | None
     name: str | None
     image: dict[str, str] | None
+    user_data: str | None
     tags: list[dict[str, str]]
     firewall_rulesets: list[str]
     quantity: int
@@ -178,6 +179,7 @@ class LaunchRequest:
             hostname=get_str(obj, "hostname", min_length=1, max_length=63, pattern=HOSTNAME_PATTERN),
             name=get_str(obj, "name", max_length=64),
             image=cls._parse_image(obj),
+            user_data=user_data,
             tags=cls._parse_tags(obj),
             firewall_rulesets=cls._parse_rulesets(obj),
             quantity=get_int(obj, "quantity", minimum=1, maximum=10) or 1,

@@ -26,11 +26,15 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from sim_account import Account, Timing
+from sim_addresses import AddressPool
 from sim_validation import ApiError, check_keys, expect_object, get_int, get_str, invalid, type_name
+
+if TYPE_CHECKING:
+    from sim_nodes import NodeFabric
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_simulator"
@@ -196,12 +200,13 @@ Route = tuple[str, "re.Pattern[str]", Callable[..., Any]]
 class Simulator:
     """The simulated service behind the HTTP handler. All state changes happen under ``self.lock``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, fabric: NodeFabric | None = None) -> None:
         self.settings = settings
         self.defaults = dataclasses.replace(settings)  # what a reset goes back to
         self.timing = Timing(settings.boot_seconds, settings.terminate_seconds)
         self.lock = threading.RLock()
-        self.account = Account(self.timing)
+        self.fabric = fabric  # with --nodes: it hears of the instances' lifecycle and serves /_simulator/nodes
+        self.account = Account(self.timing, fabric, AddressPool(check_port=22 if fabric is not None else None))
         self.faults: list[Fault] = []
         self.request_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
         self.recent_requests: collections.deque[float] = collections.deque()
@@ -447,7 +452,25 @@ class Simulator:
             if method == "POST":
                 self._configure(parse_json(raw_body))
             return Response.json(200, self._config_view())
+        if name == "/nodes" and method == "GET":
+            return Response.json(200, self._nodes_view(now))
+        if name.startswith("/nodes/") and method == "POST":
+            return Response.json(200, self._configure_node(name[len("/nodes/") :], parse_json(raw_body), now))
         raise ApiError(404, "global/not-found", f"No control endpoint {method} {CONTROL_PREFIX}{name}.")
+
+    def _nodes_view(self, now: float) -> dict[str, Any]:
+        if self.fabric is None:
+            return {"enabled": False, "nodes": []}
+        self.account.advance(now)
+        names = {instance_id: instance.get("name") for instance_id, instance in self.account.instances.items()}
+        return self.fabric.view(names)
+
+    def _configure_node(self, instance_id: str, body: Any, now: float) -> dict[str, Any]:
+        if self.fabric is None:
+            raise invalid("The node fabric is off: this simulator has no nodes.", "Start the simulator with --nodes.")
+        self.account.advance(now)
+        instance = self.account.instances.get(instance_id) or {}
+        return self.fabric.configure(instance_id, body, instance.get("name"))
 
     def _config_view(self) -> dict[str, Any]:
         return {

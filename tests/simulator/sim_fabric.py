@@ -1,0 +1,293 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The node fabric's supervisor: one child process of the simulator that starts and stops the nodes.
+
+Run as ``python3 sim_fabric.py SIMULATOR_PID``. It asks the kernel to kill it when the simulator
+ends (however it ends), moves into a mount namespace of its own and mounts a tmpfs over /run
+there for all node state: per node a directory with the upper layers of its overlays, its
+configuration and its control files, and per shared file system a directory. Nothing of it is
+visible outside; it all vanishes with the process. Each node is ``unshare --uts --mount --ipc
+--pid --kill-child`` running sim_node.py, with the same parent-death signal, so that killing the
+supervisor kills every node and everything in it.
+
+Commands arrive as JSON lines on stdin (start, restart, stop, gpus, network, drop_fs, reset,
+shutdown); events leave as JSON lines on stdout (hello, started, ready, network, exited, stopped,
+error, and done with the ``seq`` of a command that carried one, once it is carried out).
+The end of stdin stops every node and ends the supervisor.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import sim_syscalls as sc
+
+STATE_ROOT = "/run"  # a tmpfs in the supervisor's own mount namespace
+NODES = os.path.join(STATE_ROOT, "nodes")
+FILE_SYSTEMS = os.path.join(STATE_ROOT, "filesystems")
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_SCRIPT = os.path.join(HERE, "sim_node.py")
+NVIDIA_SMI = os.path.join(HERE, "sim_nvidia_smi.py")
+NODE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+NAMESPACES = ["--uts", "--mount", "--ipc", "--pid", "--fork", "--kill-child=SIGKILL", "--propagation", "private"]
+
+
+def emit(event: str, **fields: Any) -> None:
+    os.write(1, (json.dumps({"event": event, **fields}) + "\n").encode("utf-8"))
+
+
+def ubuntu_ids() -> tuple[int, int]:
+    """The host's ubuntu user, else the first uid (and the same gid) that the host does not use from 1000 on."""
+    used_uids, used_gids = set(), set()
+    with open("/etc/passwd", encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.split(":")
+            if len(parts) > 3:
+                if parts[0] == "ubuntu":
+                    return int(parts[2]), int(parts[3])
+                used_uids.add(int(parts[2]))
+    with open("/etc/group", encoding="utf-8") as handle:
+        used_gids = {int(parts[2]) for parts in (line.split(":") for line in handle) if len(parts) > 2}
+    uid = 1000
+    while uid in used_uids or uid in used_gids:
+        uid += 1
+    return uid, uid
+
+
+def write_json(path: str, data: Any) -> None:
+    temporary = path + ".new"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(temporary, path)
+
+
+def python_for_nodes() -> str:
+    """The interpreter that a node's scripts (nvidia-smi) name in their first line."""
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else os.path.realpath(sys.executable)
+
+
+@dataclass
+class Node:
+    """One node as the supervisor tracks it."""
+
+    instance_id: str
+    directory: str
+    config: dict[str, Any]
+    process: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
+    error: str | None = None
+    buffer: bytes = b""
+    boots: int = 0  # how many times it was started: events carry it, so that stale ones can be told apart
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.uid, self.gid = ubuntu_ids()
+        self.nodes: dict[str, Node] = {}
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(0, selectors.EVENT_READ, None)
+        self.stdin_buffer = b""
+
+    # ------------------------------------------------------------------ commands
+
+    def handle(self, command: dict[str, Any]) -> bool:
+        """Carry out one command; False when the supervisor should end."""
+        op = command.get("op")
+        node = self.nodes.get(command.get("id", ""))
+        if op == "start":
+            self.start(command["id"], command["config"])
+        elif op == "restart" and node is not None:
+            self.kill(node)
+            self.spawn(node)
+        elif op == "restart":
+            emit("error", id=command.get("id"), message="the node was never started, so it cannot restart")
+        elif op == "stop" and node is not None:
+            self.kill(node)
+            del self.nodes[node.instance_id]
+            shutil.rmtree(node.directory, ignore_errors=True)
+            emit("stopped", id=node.instance_id)
+        elif op == "gpus" and node is not None:
+            self.update_gpus(node, command)
+        elif op == "network" and node is not None:
+            write_json(os.path.join(node.directory, "control", "network.json"), {"private_network": command["private"]})
+            if node.pid is not None:
+                os.kill(node.pid, signal.SIGUSR1)
+        elif op == "drop_fs":
+            shutil.rmtree(os.path.join(FILE_SYSTEMS, os.path.basename(command["fs_id"])), ignore_errors=True)
+        elif op == "reset":
+            self.stop_all()
+            for name in os.listdir(FILE_SYSTEMS):
+                shutil.rmtree(os.path.join(FILE_SYSTEMS, name), ignore_errors=True)
+        elif op == "shutdown":
+            return False
+        return True
+
+    def start(self, instance_id: str, config: dict[str, Any]) -> None:
+        directory = os.path.join(NODES, os.path.basename(instance_id))
+        control = os.path.join(directory, "control")
+        os.makedirs(control, mode=0o755)
+        mounts = []
+        for mount in config.pop("mounts"):
+            source = os.path.join(FILE_SYSTEMS, os.path.basename(mount["fs_id"]))
+            if not os.path.isdir(source):
+                os.mkdir(source)
+                os.chown(source, self.uid, self.gid)
+                os.chmod(source, 0o775)
+            mounts.append({"source": source, "target": mount["target"]})
+        write_json(os.path.join(control, "gpus.json"), config.pop("gpus"))
+        open(os.path.join(control, "gpus.lock"), "w").close()
+        write_json(os.path.join(control, "network.json"), {"private_network": True})
+        config.update(mounts=mounts, uid=self.uid, gid=self.gid, python=python_for_nodes(), nvidia_smi=NVIDIA_SMI)
+        write_json(os.path.join(directory, "config.json"), config)
+        node = Node(instance_id, directory, config)
+        self.nodes[instance_id] = node
+        self.spawn(node)
+
+    def spawn(self, node: Node) -> None:
+        node.error = None
+        node.boots += 1
+        with open(os.path.join(node.directory, "boot.log"), "ab") as log:
+            node.process = subprocess.Popen(
+                ["unshare", *NAMESPACES, "--", sys.executable, "-E", NODE_SCRIPT, node.directory],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=NODE_ENV,
+                preexec_fn=sc.set_parent_death_signal,  # noqa: PLW1509 - the supervisor has a single thread
+            )
+        assert node.process.stdout is not None
+        os.set_blocking(node.process.stdout.fileno(), False)
+        self.selector.register(node.process.stdout, selectors.EVENT_READ, node)
+
+    def kill(self, node: Node) -> None:
+        """End the node and everything in it; returns once its PID namespace is gone."""
+        process = node.process
+        if process is None:
+            return
+        try:
+            if node.pid is not None:
+                os.kill(node.pid, signal.SIGKILL)  # its PID namespace ends with it
+            else:
+                process.kill()
+        except ProcessLookupError:
+            pass
+        process.wait()  # unshare ends after its child, and the child after the whole namespace
+        self.selector.unregister(process.stdout)
+        assert process.stdout is not None
+        process.stdout.close()
+        node.process, node.pid, node.buffer = None, None, b""
+
+    def stop_all(self) -> None:
+        for node in list(self.nodes.values()):
+            self.kill(node)
+            shutil.rmtree(node.directory, ignore_errors=True)
+        self.nodes.clear()
+
+    def update_gpus(self, node: Node, command: dict[str, Any]) -> None:
+        control = os.path.join(node.directory, "control")
+        with open(os.path.join(control, "gpus.lock"), "a+", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = os.path.join(control, "gpus.json")
+            with open(path, encoding="utf-8") as handle:
+                state = json.load(handle)
+            if command.get("utilization") is not None:
+                for gpu, value in zip(state["gpus"], command["utilization"]):
+                    gpu["utilization"] = value
+            if command.get("visible") is not None:
+                state["visible"] = command["visible"]
+            write_json(path, state)
+
+    # ------------------------------------------------------------------ events of the nodes
+
+    def node_output(self, node: Node) -> None:
+        process = node.process
+        assert process is not None and process.stdout is not None
+        try:
+            chunk = os.read(process.stdout.fileno(), 1 << 16)
+        except BlockingIOError:
+            return
+        if chunk:
+            node.buffer += chunk
+            *lines, node.buffer = node.buffer.split(b"\n")
+            for line in lines:
+                self.node_event(node, json.loads(line))
+            return
+        self.selector.unregister(process.stdout)  # the node ended by itself
+        process.stdout.close()
+        status = process.wait()
+        node.process, node.pid = None, None
+        error = node.error or f"the node ended unexpectedly (exit status {status})"
+        emit("exited", id=node.instance_id, status=status, error=error, boot=node.boots)
+
+    def node_event(self, node: Node, event: dict[str, Any]) -> None:
+        kind = event.pop("event")
+        if kind == "pid":
+            node.pid = event["pid"]
+            emit("started", id=node.instance_id, pid=node.pid, boot=node.boots)
+        elif kind == "error":
+            node.error = event["message"]
+        else:
+            emit(kind, id=node.instance_id, pid=node.pid, boot=node.boots, **event)
+
+    # ------------------------------------------------------------------ main loop
+
+    def serve(self) -> None:
+        while True:
+            for key, _mask in self.selector.select():
+                if key.data is not None:
+                    self.node_output(key.data)
+                    continue
+                chunk = os.read(0, 1 << 20)
+                if not chunk:
+                    return
+                self.stdin_buffer += chunk
+                *lines, self.stdin_buffer = self.stdin_buffer.split(b"\n")
+                for line in lines:
+                    if line.strip() and not self.handle_safely(json.loads(line)):
+                        return
+
+    def handle_safely(self, command: dict[str, Any]) -> bool:
+        try:
+            return self.handle(command)
+        except (OSError, KeyError, ValueError, TypeError) as error:
+            emit("error", id=command.get("id"), op=command.get("op"), message=f"{type(error).__name__}: {error}")
+            return True
+        finally:
+            if "seq" in command:
+                emit("done", seq=command["seq"])
+
+
+def main(argv: list[str]) -> int:
+    sc.set_parent_death_signal()
+    if len(argv) != 2 or os.getppid() != int(argv[1]):
+        return 1  # the simulator is already gone
+    try:
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.make_private("/")
+        sc.mount("lambda-node-fabric", STATE_ROOT, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
+        os.makedirs(NODES)
+        os.makedirs(FILE_SYSTEMS)
+        supervisor = Supervisor()
+    except OSError as error:
+        emit("fatal", message=f"cannot set up the node fabric: {error}")
+        return 1
+    pid = os.getpid()
+    emit("hello", pid=pid, state_dir=f"/proc/{pid}/root{STATE_ROOT}", uid=supervisor.uid, gid=supervisor.gid)
+    try:
+        supervisor.serve()
+    finally:
+        supervisor.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
