@@ -6,16 +6,18 @@ TMP := $(CURDIR)/.tmp
 # ansible-playbook and pytest find the collection here (a link to this checkout).
 COLLECTIONS := $(TMP)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lambdalabs/cloud
-# ansible-test needs a real copy at .../ansible_collections/lambdalabs/cloud, outside this git checkout.
+# ansible-test needs a real copy at .../ansible_collections/lambdalabs/cloud, outside this git checkout; under a
+# directory named collections, so that pytest-ansible recognises the tree too.
 SANITY_TMP := $(or $(TMPDIR),/tmp)/lambdalabs-cloud-sanity
-SANITY_ROOT := $(SANITY_TMP)/ansible_collections/lambdalabs/cloud
+SANITY_ROOT := $(SANITY_TMP)/collections/ansible_collections/lambdalabs/cloud
+PYTEST_WORKERS ?= auto
 PIP_BOOTSTRAP_VERSION := 24_2
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test lint lint-ansible docs-lint sanity unit integration demo venv collection-link build clean
+.PHONY: test lint lint-ansible docs-lint sanity-copy sanity units unit integration node-deps demo venv collection-link build clean
 
-test: lint lint-ansible docs-lint sanity unit integration
+test: lint lint-ansible docs-lint sanity units unit integration
 
 venv: $(VENV)/.installed
 
@@ -40,18 +42,30 @@ lint-ansible: venv collection-link
 docs-lint: venv collection-link
 	cd $(COLLECTION_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
-sanity: venv
+sanity-copy: venv
 	rm -rf $(SANITY_TMP) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
 	mkdir -p $(HOME)/.ansible/test/cache
 	cp tests/sanity/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(PIP_BOOTSTRAP_VERSION).py
+
+sanity: sanity-copy
 	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --requirements --python 3.11 --color no
+
+# The unit tests as ansible-test runs them (tests/unit/requirements.txt), besides the plain pytest run below.
+units: sanity-copy
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test units --requirements --python 3.11 --color no
 
 unit: venv collection-link
 	$(BIN)/pytest -p no:cacheprovider tests/unit
 
-integration: venv collection-link
-	$(BIN)/pytest -p no:cacheprovider tests/integration
+# openssh-server and sudo, for the simulator's real SSH nodes (--nodes): installed with apt-get when running as root
+# and missing; otherwise the script says why in one line, and the node tests skip (or fail, with CI=true).
+node-deps:
+	sh tests/simulator/install-node-deps.sh
+
+# Each pytest worker starts its own simulator.
+integration: venv collection-link node-deps
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) tests/integration
 
 # The whole flow against the simulator, with no account: provision, inventory, configure, reap, teardown.
 demo:

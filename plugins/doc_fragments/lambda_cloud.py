@@ -76,3 +76,35 @@ attributes:
     membership:
       - lambdalabs.cloud.lambda
 """
+
+    # The connection options of the inventory plugin.
+    INVENTORY = r"""
+options:
+  api_key:
+    description:
+      - The Lambda Cloud API key.
+      - May be a template, for example a variable given with C(-e) or a lookup, and may be vault-encrypted.
+        Variables given with C(-e), including a vault-encrypted vars file, can be used in this template.
+      - The key is never written to the inventory cache.
+    type: str
+    aliases: [api_token]
+    env:
+      - name: LAMBDA_API_KEY
+  api_url:
+    description:
+      - The base URL of the Lambda Cloud API, including the C(/api/v1) path.
+      - Defaults to C(https://cloud.lambda.ai/api/v1).
+    type: str
+    env:
+      - name: LAMBDA_API_URL
+  validate_certs:
+    description: Whether to verify the TLS certificate of O(api_url).
+    type: bool
+    default: true
+  request_timeout:
+    description: Seconds to wait for an answer to the HTTP request, more than 0 and at most 3600.
+    type: float
+    default: 30
+requirements:
+  - requests
+"""

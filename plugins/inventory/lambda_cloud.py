@@ -13,42 +13,16 @@ description:
   - The inventory file name must end in C(lambda_cloud.yml) or C(lambda_cloud.yaml).
 author:
   - Lambda Cloud collection maintainers (@lambdalabs)
-requirements:
-  - requests
 extends_documentation_fragment:
   - constructed
   - inventory_cache
+  - lambdalabs.cloud.lambda_cloud.inventory
 options:
   plugin:
     description: Marks the file as a configuration of this plugin.
     required: true
     type: str
     choices: [lambdalabs.cloud.lambda_cloud]
-  api_key:
-    description:
-      - The Lambda Cloud API key.
-      - May be a template, for example a variable given with C(-e) or a lookup, and may be vault-encrypted.
-        Variables given with C(-e), including a vault-encrypted vars file, can be used in this template.
-      - The key is never written to the inventory cache.
-    type: str
-    aliases: [api_token]
-    env:
-      - name: LAMBDA_API_KEY
-  api_url:
-    description:
-      - The base URL of the Lambda Cloud API, including the C(/api/v1) path.
-      - Defaults to C(https://cloud.lambda.ai/api/v1).
-    type: str
-    env:
-      - name: LAMBDA_API_URL
-  validate_certs:
-    description: Whether to verify the TLS certificate of O(api_url).
-    type: bool
-    default: true
-  request_timeout:
-    description: Seconds to wait for an answer to the HTTP request.
-    type: float
-    default: 30
   statuses:
     description:
       - Only instances in one of these states. An empty list means every state.
@@ -100,6 +74,9 @@ options:
       - When no entry gives a value, the instance id is used.
       - When two instances would get the same name, both get their short id appended (V(name_0920582c)) and a
         warning is shown. No host is ever merged or dropped.
+      - A name that Ansible reserves (V(all), V(ungrouped), V(localhost)) gets the short id appended, and characters
+        that would make a name a host pattern (spaces, V(,), V(:), V(!), V(&), V(*), V(?), brackets) become V(_),
+        with a warning.
     type: list
     elements: str
     default: [name, id]
@@ -110,7 +87,9 @@ options:
     choices: [ip, private_ip, hostname]
     default: ip
   hostvars_prefix:
-    description: The prefix of the host variables taken from the instance.
+    description:
+      - The prefix of the host variables taken from the instance. It must start a valid variable name (a letter or
+        V(_), then letters, digits and V(_)).
     type: str
     default: lambda_
   include_jupyter:
@@ -122,20 +101,25 @@ options:
   default_groups:
     description:
       - Whether to put every host in C(lambda), C(lambda_region_<region>) and C(lambda_type_<instance type>).
-      - Group names are made safe for Ansible, for example C(lambda_region_us_east_1).
+      - Group names are made safe for Ansible, for example C(lambda_region_us_east_1). An instance without a region
+        or type is in no region or type group.
     type: bool
     default: true
 notes:
   - "Host variables, with O(hostvars_prefix): C(id), C(name), C(status), C(region), C(region_description),
-    C(instance_type), C(instance_type_description), C(gpu_description), C(price_cents_per_hour), C(gpus),
+    C(instance_type), C(instance_type_description), C(gpu_description), C(gpu_model) (for example V(H100)),
+    C(gpu_memory_gib) (memory of one GPU), C(price_cents_per_hour), C(gpus),
     C(vcpus), C(memory_gib), C(storage_gib), C(hostname), C(ip), C(private_ip), C(ssh_key_names),
     C(file_system_names), C(file_system_mounts), C(firewall_ruleset_ids), C(tags) (a dict), and
     C(jupyter_token) and C(jupyter_url) with O(include_jupyter=true)."
   - Every host gets C(ansible_user=ubuntu), the user of the Lambda images; O(compose) can override it.
-  - O(keyed_groups) may be keyed by a number, for example the key C(lambda_gpus) with the prefix C(gpus) gives C(gpus_8).
+  - O(keyed_groups) may be keyed by a number, so the key C(lambda_gpus) with the prefix C(gpus) gives C(gpus_8).
   - The cache holds the instance list as the API returned it, without the jupyter fields unless
-    O(include_jupyter=true). Filters, host names and groups are applied after the cache, so changing them needs
-    no refresh. C(ansible-inventory --flush-cache) forces one.
+    O(include_jupyter=true); the plugin makes its cache files readable by their owner only. Filters, host names and
+    groups are applied after the cache, so changing them needs no refresh. Setting O(cache=false) for one run, or
+    removing the cache file, forces one.
+  - Values that could be templates (instance names or tags holding C({{), C({%) or C({#)) are marked unsafe, so
+    they are never templated; every other value is plain, as C(ansible-inventory --list --export) shows it.
 """
 
 EXAMPLES = r"""
@@ -157,6 +141,8 @@ connect_with: private_ip
 keyed_groups:
   - key: lambda_gpus
     prefix: gpus
+  - key: lambda_gpu_model
+    prefix: gpu
   - key: lambda_tags.team | default('none')
     prefix: team
 groups:
@@ -169,38 +155,59 @@ cache_connection: ~/.cache/lambda_cloud_inventory
 cache_timeout: 600
 """
 
-import fnmatch
+import os
 from typing import Any, NoReturn
 
 from ansible.errors import AnsibleError, AnsibleParserError, AnsibleUndefinedVariable
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import client_from_options
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
-    INSTANCE_STATUSES,
-    JUPYTER_FIELDS,
-    instance_type_name,
-    list_instances,
-    region_name,
-    tag_value,
-    tags_to_dict,
-    without_secrets,
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_instances, without_secrets
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError, client_from_options
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import instance_hostvars
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._inventory import (
+    HOSTNAME_FIELDS,
+    SETTINGS,
+    could_be_template,
+    group_name,
+    inventory_settings,
+    safe_host_name,
+    selected,
+    unique_host_names,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
-if hasattr(BaseInventoryPlugin, "trusted_by_default"):
-    # ansible-core 2.19 and later never template data that an inventory plugin did not mark as trusted.
+try:  # ansible-core 2.19 and later: data from a plugin is never templated unless it is marked as trusted
+    from ansible.template import trust_as_template
+
     wrap_var = None
-else:  # pragma: no cover - older ansible-core: values from the API must be marked unsafe
+except ImportError:  # pragma: no cover - older ansible-core: values that could be templates are marked unsafe
     from ansible.utils.unsafe_proxy import wrap_var
 
-HOSTNAME_FIELDS = ("name", "hostname", "id", "ip", "private_ip")
-DEFAULT_USER = "ubuntu"
+    trust_as_template = None
+
 CACHE_FORMAT = 1
+BOOLEAN_OPTIONS = ("validate_certs", "include_jupyter", "default_groups", "strict", "cache", "use_extra_vars")
+
+
+def _plain(value: Any) -> Any:
+    """Mark a value so that Ansible shows it as it is, and never templates anything that could be a template."""
+    if could_be_template(value):
+        return wrap_var(value) if wrap_var is not None else value
+    if trust_as_template is None:
+        return value
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "lambdalabs.cloud.lambda_cloud"
+    _cache_key: str | None = None
 
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith(("lambda_cloud.yml", "lambda_cloud.yaml"))
@@ -209,55 +216,24 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _fail(self, option: str, message: str) -> NoReturn:
         raise AnsibleParserError(f"Invalid value for the lambda_cloud inventory option '{option}': {message}")
 
-    def _list_of_strings(self, option: str) -> list[str]:
-        value = self.get_option(option) or []
-        if not all(isinstance(item, str) and item for item in value):
-            self._fail(option, f"expected a list of non-empty strings, got {value!r}.")
-        return value
+    def _check_raw(self, config: dict[str, Any]) -> None:
+        """Values that Ansible would convert silently: 5 as a prefix, 'perhaps' as a boolean."""
+        for option in BOOLEAN_OPTIONS:
+            if option in config:
+                try:
+                    boolean(config[option], strict=True)
+                except TypeError:
+                    self._fail(option, f"expected a boolean (true or false), got {config[option]!r}.")
+        if "hostvars_prefix" in config and not isinstance(config["hostvars_prefix"], str):
+            self._fail("hostvars_prefix", f"expected a string, got {config['hostvars_prefix']!r}.")
 
     def _settings(self) -> dict[str, Any]:
         """The validated filter, naming and grouping options."""
-        statuses = self._list_of_strings("statuses")
-        unknown = sorted(set(statuses) - set(INSTANCE_STATUSES))
-        if unknown:
-            self._fail("statuses", f"unknown status {', '.join(unknown)}; known: {', '.join(INSTANCE_STATUSES)}.")
-        hostnames = self._list_of_strings("hostnames") or ["name", "id"]
-        for entry in hostnames:
-            if entry not in HOSTNAME_FIELDS and not self.templar.is_template(entry):
-                self._fail(
-                    "hostnames",
-                    f"'{entry}' is neither one of {', '.join(HOSTNAME_FIELDS)} nor a Jinja2 template.",
-                )
-        connect_with = self.get_option("connect_with")
-        if connect_with not in ("ip", "private_ip", "hostname"):
-            self._fail("connect_with", f"'{connect_with}' is not one of ip, private_ip, hostname.")
-        tags = self.get_option("tags") or {}
-        for key, value in tags.items():
-            if isinstance(value, (dict, list)):
-                self._fail("tags", f"the value of tag '{key}' must be a string, a number or null.")
-        prefix = self.get_option("hostvars_prefix")
-        if prefix is None or not isinstance(prefix, str):
-            self._fail("hostvars_prefix", "expected a string.")
-        return {
-            "statuses": frozenset(statuses),
-            "regions": frozenset(self._list_of_strings("regions")),
-            "instance_types": frozenset(self._list_of_strings("instance_types")),
-            "names": self._list_of_strings("names"),
-            # Tag values are strings in the API; YAML true means 'true', as for lambda_instance.
-            "tags": {str(k): None if v is None else tag_value(v) for k, v in tags.items()},
-            "include_filters": self._list_of_strings("include_filters"),
-            "exclude_filters": self._list_of_strings("exclude_filters"),
-            "hostnames": hostnames,
-            "connect_with": connect_with,
-            "prefix": prefix,
-            "include_jupyter": self.get_option("include_jupyter"),
-            "use_extra_vars": self.get_option("use_extra_vars"),
-            "default_groups": self.get_option("default_groups"),
-            "strict": self.get_option("strict"),
-            "compose": self.get_option("compose"),
-            "groups": self.get_option("groups"),
-            "keyed_groups": self.get_option("keyed_groups"),
-        }
+        options = {name: self.get_option(name) for name in SETTINGS}
+        try:
+            return inventory_settings(options, self.templar.is_template)
+        except InvalidParameter as error:
+            self._fail(error.param, error.detail)
 
     def _api_key(self) -> str | None:
         """The API key, rendered when it is a template; never part of any message."""
@@ -290,33 +266,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             client = client_from_options(options)
             try:
-                instances = list_instances(client)
+                return list_instances(client)
             finally:
                 client.close()
         except LambdaCloudError as error:
             raise AnsibleParserError(f"lambda_cloud inventory: {error}") from None
-        if not isinstance(instances, list):
-            raise AnsibleParserError("lambda_cloud inventory: the API answered GET /instances without a list.")
-        return instances
 
     def _instances(self, path: str, cache: bool) -> list[dict[str, Any]]:
         """The instance list from the cache when allowed and present, else from the API."""
         include_jupyter = self.get_option("include_jupyter")
-        cache_key = self.get_cache_key(path)
+        cache_key = self._cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache")
-        read_cache = use_cache and cache
         update_cache = use_cache and not cache
-        if read_cache:
-            try:
-                entry = self._cache[cache_key]
-            except KeyError:
-                entry = None
-            if (
-                isinstance(entry, dict)
-                and entry.get("format") == CACHE_FORMAT
-                and (entry.get("jupyter") or not include_jupyter)
-            ):
-                return entry["instances"]
+        if use_cache and cache:
+            entry = self._cache.get(cache_key)
+            if isinstance(entry, dict) and entry.get("format") == CACHE_FORMAT:
+                if entry.get("jupyter") or not include_jupyter:
+                    return entry["instances"]
             update_cache = True
         instances = self._fetch()
         if not include_jupyter:
@@ -325,88 +291,39 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._cache[cache_key] = {"format": CACHE_FORMAT, "jupyter": include_jupyter, "instances": instances}
         return instances
 
-    # ------------------------------------------------------------------ hosts
-    @staticmethod
-    def _selected(instance: dict[str, Any], settings: dict[str, Any]) -> bool:
-        """The plain (non-Jinja2) filters."""
-        if settings["statuses"] and instance.get("status") not in settings["statuses"]:
-            return False
-        if settings["regions"] and region_name(instance) not in settings["regions"]:
-            return False
-        if settings["instance_types"] and instance_type_name(instance) not in settings["instance_types"]:
-            return False
-        if settings["names"]:
-            name = instance.get("name") or ""
-            if not any(fnmatch.fnmatchcase(name, pattern) for pattern in settings["names"]):
-                return False
-        if settings["tags"]:
-            tags = tags_to_dict(instance.get("tags"))
-            for key, value in settings["tags"].items():
-                if key not in tags or (value is not None and tags[key] != value):
-                    return False
-        return True
-
-    @staticmethod
-    def _host_vars(instance: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-        """The host variables of one instance, built with plain dict operations."""
-        itype = instance.get("instance_type")
-        itype = itype if isinstance(itype, dict) else {"name": itype}
-        specs = itype.get("specs") or {}
-        region = instance.get("region")
-        region = region if isinstance(region, dict) else {"name": region}
-        values = {
-            "id": instance.get("id"),
-            "name": instance.get("name"),
-            "status": instance.get("status"),
-            "region": region.get("name"),
-            "region_description": region.get("description"),
-            "instance_type": itype.get("name"),
-            "instance_type_description": itype.get("description"),
-            "gpu_description": itype.get("gpu_description"),
-            "price_cents_per_hour": itype.get("price_cents_per_hour"),
-            "gpus": specs.get("gpus"),
-            "vcpus": specs.get("vcpus"),
-            "memory_gib": specs.get("memory_gib"),
-            "storage_gib": specs.get("storage_gib"),
-            "hostname": instance.get("hostname"),
-            "ip": instance.get("ip"),
-            "private_ip": instance.get("private_ip"),
-            "ssh_key_names": instance.get("ssh_key_names") or [],
-            "file_system_names": instance.get("file_system_names") or [],
-            "file_system_mounts": instance.get("file_system_mounts") or [],
-            "firewall_ruleset_ids": [r.get("id") for r in instance.get("firewall_rulesets") or []],
-            "tags": tags_to_dict(instance.get("tags")),
-        }
-        if settings["include_jupyter"]:
-            values.update((key, instance[key]) for key in JUPYTER_FIELDS if key in instance)
-        prefix = settings["prefix"]
-        host_vars = {prefix + key: value for key, value in values.items()}
-        host_vars["ansible_user"] = DEFAULT_USER
-        address = instance.get(settings["connect_with"])
-        if address:
-            host_vars["ansible_host"] = address
-        return host_vars
-
-    def _condition(self, option: str, expression: str, host_vars: dict[str, Any], settings: dict[str, Any]) -> bool:
-        """One include/exclude condition; false when it fails and strict is off."""
+    def update_cache_if_changed(self) -> None:
+        """Write the cache readable by its owner only: it lists the account's instances (and Jupyter tokens)."""
+        old = os.umask(0o077)
         try:
-            return bool(self._compose(expression, host_vars))
-        except Exception as error:  # pylint: disable=broad-exception-caught
-            if settings["strict"]:
-                instance_id = host_vars[settings["prefix"] + "id"]
-                raise AnsibleParserError(
-                    f"lambda_cloud inventory: could not evaluate {option} entry {expression!r} "
-                    f"for instance {instance_id}: {error}"
-                ) from None
-            return False
+            super().update_cache_if_changed()
+        finally:
+            os.umask(old)
+        plugin = getattr(self._cache, "_plugin", None)
+        directory = getattr(plugin, "_cache_dir", None)
+        if directory and self._cache_key:
+            path = os.path.join(directory, (getattr(plugin, "_prefix", "") or "") + self._cache_key)
+            if os.path.isfile(path):
+                os.chmod(path, 0o600)
 
+    # ------------------------------------------------------------------ hosts
     def _kept(self, host_vars: dict[str, Any], settings: dict[str, Any]) -> bool:
-        """The include_filters (any must hold) and exclude_filters (none may hold)."""
-        include = settings["include_filters"]
-        if include and not any(self._condition("include_filters", c, host_vars, settings) for c in include):
+        """The include_filters (any must hold) and exclude_filters (none may hold); a failing one is false."""
+
+        def holds(option: str, expression: str) -> bool:
+            try:
+                return bool(self._compose(expression, host_vars))
+            except Exception as error:  # pylint: disable=broad-exception-caught
+                if not settings["strict"]:
+                    return False
+                raise AnsibleParserError(
+                    f"lambda_cloud inventory: could not evaluate {option} entry {expression!r} for instance "
+                    f"{host_vars[settings['prefix'] + 'id']}: {error}"
+                ) from None
+
+        include, exclude = settings["include_filters"], settings["exclude_filters"]
+        if include and not any(holds("include_filters", c) for c in include):
             return False
-        exclude = settings["exclude_filters"]
-        return not any(self._condition("exclude_filters", c, host_vars, settings) for c in exclude)
+        return not any(holds("exclude_filters", c) for c in exclude)
 
     def _hostname(self, host_vars: dict[str, Any], settings: dict[str, Any]) -> str:
         """The first non-empty hostnames preference, else the instance id."""
@@ -415,10 +332,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if entry in HOSTNAME_FIELDS:
                 value = host_vars[prefix + entry]
             else:
-                if settings["use_extra_vars"]:
-                    self.templar.available_variables = {**(self._vars or {}), **host_vars}
-                else:
-                    self.templar.available_variables = host_vars
+                extra = self._vars or {} if settings["use_extra_vars"] else {}
+                self.templar.available_variables = {**extra, **host_vars}
                 try:
                     value = self.templar.template(entry)
                 except Exception as error:  # pylint: disable=broad-exception-caught
@@ -432,74 +347,43 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 return str(value).strip()
         return str(host_vars[prefix + "id"])
 
-    def _unique_names(self, hosts: list[tuple[str, dict[str, Any]]], prefix: str) -> list[tuple[str, dict[str, Any]]]:
-        """Give every instance its own inventory hostname; warn about each name that was shared."""
-        owners: dict[str, list[int]] = {}
-        for index, (name, _host_vars) in enumerate(hosts):
-            owners.setdefault(name, []).append(index)
-        shared = {name: indexes for name, indexes in owners.items() if len(indexes) > 1}
-        if not shared:
-            return hosts
-        taken = {name for name, indexes in owners.items() if len(indexes) == 1}
-        result = list(hosts)
-        for name, indexes in shared.items():
-            renamed = []
-            for index in indexes:
-                host_vars = hosts[index][1]
-                instance_id = str(host_vars[prefix + "id"])
-                new_name = f"{name}_{instance_id[:8]}"
-                if new_name in taken:
-                    new_name = f"{name}_{instance_id}"
-                taken.add(new_name)
-                result[index] = (new_name, host_vars)
-                renamed.append(new_name)
-            self.display.warning(
-                f"lambda_cloud inventory: {len(indexes)} instances would be named '{name}'; "
-                f"they are added as {', '.join(renamed)}."
-            )
-        return result
-
     def _populate(self, instances: list[dict[str, Any]], settings: dict[str, Any]) -> None:
         prefix = settings["prefix"]
         jinja_filters = settings["include_filters"] or settings["exclude_filters"]
         hosts = []
         for instance in instances:
-            if not isinstance(instance, dict) or not self._selected(instance, settings):
+            if not isinstance(instance, dict) or not selected(instance, settings):
                 continue
-            host_vars = self._host_vars(instance, settings)
+            host_vars = instance_hostvars(instance, prefix, settings["include_jupyter"], settings["connect_with"])
             if jinja_filters and not self._kept(host_vars, settings):
                 continue
-            hosts.append((self._hostname(host_vars, settings), host_vars))
-        hosts = self._unique_names(hosts, prefix)
+            name, why = safe_host_name(self._hostname(host_vars, settings), str(host_vars[prefix + "id"]))
+            if why:
+                self.display.warning(f"lambda_cloud inventory: {why}; the instance is added as '{name}'.")
+            hosts.append((name, host_vars))
+        names, warnings = unique_host_names(hosts, [str(h[prefix + "id"]) for _n, h in hosts])
+        for warning in warnings:
+            self.display.warning(f"lambda_cloud inventory: {warning}")
 
-        inventory = self.inventory
-        strict = settings["strict"]
-        compose, groups, keyed_groups = settings["compose"], settings["groups"], settings["keyed_groups"]
-        safe_names: dict[str, str] = {}
-
-        def group_of(kind: str, value: Any) -> str:
-            raw = f"lambda_{kind}_{value}"
-            if raw not in safe_names:
-                safe_names[raw] = inventory.add_group(self._sanitize_group_name(raw))
-            return safe_names[raw]
-
+        inventory, strict = self.inventory, settings["strict"]
         if settings["default_groups"]:
             inventory.add_group("lambda")
-        for name, host_vars in hosts:
+        for name, (_old, host_vars) in zip(names, hosts):
+            inventory.add_host(name)
             if settings["default_groups"]:
                 inventory.add_host(name, group="lambda")
-                inventory.add_host(name, group=group_of("region", host_vars[prefix + "region"]))
-                inventory.add_host(name, group=group_of("type", host_vars[prefix + "instance_type"]))
-            else:
-                inventory.add_host(name)
+                for kind, key in (("region", "region"), ("type", "instance_type")):
+                    group = group_name(kind, host_vars[prefix + key])
+                    if group:
+                        inventory.add_host(name, group=inventory.add_group(group))
             for key, value in host_vars.items():
-                inventory.set_variable(name, key, value if wrap_var is None else wrap_var(value))
-            if compose:
-                self._set_composite_vars(compose, host_vars, name, strict=strict)
-            if groups:
-                self._add_host_to_composed_groups(groups, host_vars, name, strict=strict)
-            if keyed_groups:
-                self._add_host_to_keyed_groups(keyed_groups, host_vars, name, strict=strict)
+                inventory.set_variable(name, key, _plain(value))
+            if self.get_option("compose"):
+                self._set_composite_vars(self.get_option("compose"), host_vars, name, strict=strict)
+            if self.get_option("groups"):
+                self._add_host_to_composed_groups(self.get_option("groups"), host_vars, name, strict=strict)
+            if self.get_option("keyed_groups"):
+                self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict=strict)
 
     # ------------------------------------------------------------------ constructed
     def _add_host_to_keyed_groups(self, keys, variables, host, strict=False, fetch_hostvars=True):
@@ -519,7 +403,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # ------------------------------------------------------------------ entry point
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        self._check_raw(config if isinstance(config, dict) else {})
         settings = self._settings()
         instances = self._instances(path, cache)
         try:

@@ -11,12 +11,14 @@ User-Agent. Nothing else in the collection imports ``requests``.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._version import COLLECTION_VERSION
 
@@ -43,6 +45,8 @@ USER_AGENT = f"lambdalabs.cloud/{COLLECTION_VERSION} ansible-core/{ANSIBLE_VERSI
 # Answers after which a request that is safe to repeat is sent again.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDACTED = "********"
+DEFAULT_REQUEST_TIMEOUT = 30
+MAX_REQUEST_TIMEOUT = 3600
 
 # How a request may be repeated after a failure.
 RETRY_SAFE = "safe"  # reads, deletes and other calls whose repetition changes nothing
@@ -114,6 +118,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def api_path(*segments: str) -> str:
+    """An API path from its segments, each quoted whole: ``api_path("instances", "../x")`` is ``/instances/..%2Fx``.
+
+    Identifiers are validated before they get here; quoting makes sure that none can ever reach another endpoint.
+    """
+    return "".join("/" + quote(str(segment), safe="") for segment in segments)
 
 
 def _describe_api_error(status: int, code: str | None, message: str | None, suggestion: str | None) -> str:
@@ -198,9 +210,16 @@ class LambdaCloudClient:
             raise LambdaCloudError(
                 f"api_url must be an http:// or https:// URL such as {DEFAULT_API_URL}, got {url!r}.", kind="config"
             )
-        if not isinstance(request_timeout, (int, float)) or request_timeout <= 0:
+        if (
+            isinstance(request_timeout, bool)
+            or not isinstance(request_timeout, (int, float))
+            or not math.isfinite(request_timeout)
+            or not 0 < request_timeout <= MAX_REQUEST_TIMEOUT
+        ):
             raise LambdaCloudError(
-                f"request_timeout must be a number of seconds greater than 0, got {request_timeout!r}.", kind="config"
+                f"request_timeout must be a number of seconds greater than 0 and at most {MAX_REQUEST_TIMEOUT}, "
+                f"got {request_timeout!r}.",
+                kind="config",
             )
         self._api_key = api_key
         bound = (r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])") if len(api_key) < 8 else ("", "")
@@ -244,75 +263,60 @@ class LambdaCloudClient:
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1))))
 
     # ------------------------------------------------------------------ requests
-    def _send_once(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> Any:
-        url = self.api_url + path
-        where = f"{method} {path}"
+    def _transport_error(self, exc: Exception, method: str, path: str) -> LambdaCloudError:
+        """The error for a request that got no HTTP answer, with what it means for a creating call."""
+        where, reason = f"{method} {path}", _one_line(self.redact(str(exc)), 200)
+        if isinstance(exc, req_exc.SSLError):
+            message, kind = (
+                f"TLS verification failed for {self.api_url}: {reason}. Fix the certificate chain, or set "
+                "validate_certs=false only for a trusted test endpoint.",
+                "tls",
+            )
+        elif isinstance(exc, req_exc.ConnectTimeout):
+            message, kind = (
+                f"Timed out connecting to the Lambda Cloud API at {self.api_url} for {where} "
+                f"(request_timeout={self.request_timeout}s). Check api_url and your network.",
+                "connect",
+            )
+        elif isinstance(exc, req_exc.Timeout):
+            message, kind = (
+                f"The Lambda Cloud API did not answer {where} within {self.request_timeout}s (request_timeout). "
+                "The request may still have been processed; raise request_timeout if this persists.",
+                "timeout",
+            )
+        elif isinstance(exc, req_exc.ConnectionError) and _is_connect_failure(exc):
+            message, kind = (
+                f"Cannot connect to the Lambda Cloud API at {self.api_url}: {reason}. "
+                f"Check api_url (or {API_URL_ENV}) and your network.",
+                "connect",
+            )
+        elif isinstance(exc, req_exc.ConnectionError):
+            message, kind = (
+                f"The connection to the Lambda Cloud API was lost during {where} before an answer arrived. "
+                "The request may have been processed.",
+                "dropped",
+            )
+        elif isinstance(exc, (req_exc.InvalidURL, req_exc.InvalidSchema, req_exc.MissingSchema, req_exc.InvalidHeader)):
+            message, kind = f"Cannot send {where} to {self.api_url}: {reason}. Check api_url.", "config"
+        else:
+            message, kind = f"Request {where} to the Lambda Cloud API failed: {reason}", "dropped"
+        processed = kind in ("timeout", "dropped")
+        return self._error(message, method=method, path=path, may_have_processed=processed, kind=kind)
+
+    def _send_once(
+        self, method: str, path: str, body: Any, params: dict[str, Any] | None, headers: Mapping[str, str] | None
+    ) -> Any:
         try:
             response = self.session.request(
                 method,
-                url,
+                self.api_url + path,
                 json=body,
                 params=params,
+                headers=dict(headers) if headers else None,
                 timeout=self.request_timeout,
             )
-        except req_exc.SSLError as exc:
-            raise self._error(
-                f"TLS verification failed for {self.api_url}: {_one_line(self.redact(str(exc)))}. "
-                "Fix the certificate chain, or set validate_certs=false only for a trusted test endpoint.",
-                method=method,
-                path=path,
-                kind="tls",
-            ) from None
-        except req_exc.ConnectTimeout:
-            raise self._error(
-                f"Timed out connecting to the Lambda Cloud API at {self.api_url} for {where} "
-                f"(request_timeout={self.request_timeout}s). Check api_url and your network.",
-                method=method,
-                path=path,
-                kind="connect",
-            ) from None
-        except req_exc.Timeout:
-            raise self._error(
-                f"The Lambda Cloud API did not answer {where} within {self.request_timeout}s (request_timeout). "
-                "The request may still have been processed; raise request_timeout if this persists.",
-                method=method,
-                path=path,
-                may_have_processed=True,
-                kind="timeout",
-            ) from None
-        except req_exc.ConnectionError as exc:
-            if _is_connect_failure(exc):
-                reason = _one_line(self.redact(str(exc)), 200)
-                raise self._error(
-                    f"Cannot connect to the Lambda Cloud API at {self.api_url}: {reason}. "
-                    f"Check api_url (or {API_URL_ENV}) and your network.",
-                    method=method,
-                    path=path,
-                    kind="connect",
-                ) from None
-            raise self._error(
-                f"The connection to the Lambda Cloud API was lost during {where} before an answer arrived. "
-                "The request may have been processed.",
-                method=method,
-                path=path,
-                may_have_processed=True,
-                kind="dropped",
-            ) from None
-        except (req_exc.InvalidURL, req_exc.InvalidSchema, req_exc.MissingSchema, req_exc.InvalidHeader) as exc:
-            raise self._error(
-                f"Cannot send {where} to {self.api_url}: {_one_line(self.redact(str(exc)))}. Check api_url.",
-                method=method,
-                path=path,
-                kind="config",
-            ) from None
         except req_exc.RequestException as exc:
-            raise self._error(
-                f"Request {where} to the Lambda Cloud API failed: {_one_line(self.redact(str(exc)))}",
-                method=method,
-                path=path,
-                may_have_processed=True,
-                kind="dropped",
-            ) from None
+            raise self._transport_error(exc, method, path) from None
         return self._decode(response, method, path)
 
     def _decode(self, response: Any, method: str, path: str) -> Any:
@@ -376,12 +380,14 @@ class LambdaCloudClient:
         params: dict[str, Any] | None = None,
         retry: str | None = None,
         default_retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one API call, retrying according to ``retry``; return the answer's ``data``.
 
         ``retry`` defaults to :data:`RETRY_SAFE` for GET, PUT and DELETE, and to
         :data:`RETRY_CREATE` for POST. ``default_retry_after`` is the wait after a
-        429 that carries no ``Retry-After`` header (backoff when not given).
+        429 that carries no ``Retry-After`` header (backoff when not given). ``headers``
+        are added to this request only (for example an ``Idempotency-Key``).
         """
         method = method.upper()
         if retry is None:
@@ -390,7 +396,7 @@ class LambdaCloudClient:
         while True:
             attempt += 1
             try:
-                return self._send_once(method, path, body, params)
+                return self._send_once(method, path, body, params, headers)
             except LambdaCloudError as error:
                 if attempt >= self.max_attempts or not self._may_retry(error, retry):
                     raise
@@ -419,3 +425,17 @@ class LambdaCloudClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def client_from_options(options: Mapping[str, Any]) -> LambdaCloudClient:
+    """The client for the shared options (api_key, api_url, validate_certs, request_timeout).
+
+    Modules and the inventory plugin both build their client here, so that both check the options alike.
+    """
+    timeout = options.get("request_timeout")
+    return LambdaCloudClient(
+        options.get("api_key"),
+        options.get("api_url"),
+        validate_certs=True if options.get("validate_certs") is None else bool(options["validate_certs"]),
+        request_timeout=DEFAULT_REQUEST_TIMEOUT if timeout is None else timeout,
+    )

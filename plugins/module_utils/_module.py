@@ -1,13 +1,20 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Ansible glue shared by every module: options, client, errors, info modules."""
+"""The Ansible glue shared by every module: options, the client, one result contract and one way to fail.
+
+A resource module subclasses :class:`LambdaCloudModule`, declares its ``resource_key`` (the result key,
+named after the resource) and ``managed_fields`` (what ``diff`` compares), and implements :meth:`run`,
+which finds the resource (``self.before``) and records what it did with :meth:`changed` or
+:meth:`unchanged`. The base class builds ``changed``, the check-mode wording, the resource and ``diff``.
+Every expected failure is an exception, turned into one ``fail_json`` in :meth:`main`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, _load_params, env_fallback, missing_required_lib
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
     API_KEY_ENV,
@@ -16,12 +23,22 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
     REQUESTS_IMPORT_ERROR,
     LambdaCloudClient,
     LambdaCloudError,
+    client_from_options,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Matcher, apply_filters
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
-    Matcher,
-    apply_filters,
+    raw_type_problem,
 )
+
+
+class ModuleFailure(Exception):
+    """An expected failure: ``msg`` is one line; ``result`` adds keys to the failed result."""
+
+    def __init__(self, msg: str, **result: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
 
 
 def common_argument_spec() -> dict[str, Any]:
@@ -39,37 +56,58 @@ def common_argument_spec() -> dict[str, Any]:
     }
 
 
-def client_from_options(options: dict[str, Any]) -> LambdaCloudClient:
-    """Build the client from the shared options (used by modules and the inventory plugin)."""
-    return LambdaCloudClient(
-        options.get("api_key"),
-        options.get("api_url"),
-        validate_certs=options.get("validate_certs", True),
-        request_timeout=30 if options.get("request_timeout") is None else options["request_timeout"],
-    )
+def raw_type_problems(spec: Mapping[str, Any], raw: Mapping[str, Any], where: str = "") -> list[tuple[str, str]]:
+    """Options whose raw value Ansible would silently turn into a string, such as ``name: [a, b]``."""
+    problems = []
+    for name, option in spec.items():
+        keys = [name, *option.get("aliases", [])]
+        value = next((raw[key] for key in keys if key in raw), None)
+        param = f"{where}{name}"
+        kind = option.get("type", "str")
+        if kind == "str":
+            problem = raw_type_problem(value, "str")
+        elif kind == "list" and option.get("elements") == "str":
+            problem = raw_type_problem(value, "list_of_str")
+        else:
+            problem = None
+        if problem:
+            problems.append((param, problem))
+        if option.get("options") and isinstance(value, Mapping):
+            problems += raw_type_problems(option["options"], value, f"{param}.")
+        if option.get("options") and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    problems += raw_type_problems(option["options"], item, f"{param}[{index}].")
+    return problems
 
 
 class LambdaCloudModule:
-    """Base of every module: owns the AnsibleModule, the client and the error mapping.
-
-    A module subclasses it, sets ``argument_spec`` (and optionally ``module_kwargs``)
-    and implements :meth:`run`, which returns the result dict.
-    """
+    """Base of every module: owns the AnsibleModule, the client, the result contract and the error mapping."""
 
     argument_spec: ClassVar[dict[str, Any]] = {}
     module_kwargs: ClassVar[dict[str, Any]] = {}
+    resource_key: ClassVar[str] = ""
+    managed_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         spec = common_argument_spec()
         spec.update(self.argument_spec)
-        kwargs = {"supports_check_mode": True}
+        kwargs: dict[str, Any] = {"supports_check_mode": True}
         kwargs.update(self.module_kwargs)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
         self._client: LambdaCloudClient | None = None
+        self.before: Any = None
+        self.after: Any = None
+        self._changed = False
+        self.removed = False  # the resource is gone after the change: diff shows nothing after
+        self._msg = ""
+        self._extra: dict[str, Any] = {}
         if not HAS_REQUESTS:
             self.module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+        for param, problem in raw_type_problems(spec, _load_params()):
+            self.module.fail_json(msg=f"Invalid value for parameter {param}: {problem}.", param=param)
 
     @property
     def client(self) -> LambdaCloudClient:
@@ -77,47 +115,102 @@ class LambdaCloudModule:
             self._client = client_from_options(self.params)
         return self._client
 
-    def run(self) -> dict[str, Any]:
+    # ------------------------------------------------------------------ the result contract
+    def run(self) -> None:
         raise NotImplementedError
 
-    def fail_error(self, error: LambdaCloudError, msg: str | None = None, **result: Any) -> None:
-        """Fail with the one-line message of an API or network error (or ``msg``) and its structured form."""
-        self.module.fail_json(msg=msg or str(error), error=error.to_dict(), **result)
+    def changed(self, verb: str, what: str, after: Any = None, **extra: Any) -> None:
+        """Record a change: ``verb`` in the past tense ("launched"), ``what`` it was done to."""
+        self._changed = True
+        self.after = after
+        self._msg = f"Would have {verb} {what}." if self.check_mode else f"{verb[0].upper()}{verb[1:]} {what}."
+        self._extra.update(extra)
 
-    def fail_param(self, error: InvalidParameter, **result: Any) -> None:
-        self.module.fail_json(msg=f"Invalid value for parameter {error}", param=error.param, **result)
+    def unchanged(self, msg: str, after: Any = None, **extra: Any) -> None:
+        self._changed = False
+        self.after = after
+        self._msg = msg
+        self._extra.update(extra)
+
+    def represent(self, resource: Any) -> Any:
+        """The resource as the result shows it (modules override this to normalise shapes)."""
+        return resource
+
+    def diff_view(self, shown: Any) -> dict[str, Any]:
+        """The managed fields of a shown resource, for ``diff``."""
+        if not isinstance(shown, Mapping):
+            return {}
+        return {name: shown.get(name) for name in self.managed_fields if name in shown}
+
+    def result(self) -> dict[str, Any]:
+        after = self.represent(self.after)
+        result: dict[str, Any] = {"changed": self._changed, "msg": self._msg}
+        if after is not None and self.resource_key:
+            result[self.resource_key] = after
+        result["diff"] = {
+            "before": self.diff_view(self.represent(self.before)),
+            "after": {} if self.removed else self.diff_view(after),
+        }
+        result.update(self._extra)
+        return result
+
+    def failure(self, msg: str, **extra: Any) -> dict[str, Any]:
+        """A failed result: what changed before the failure is kept."""
+        result = {"msg": msg, "changed": self._changed}
+        after = self.represent(self.after)
+        if after is not None and self.resource_key:
+            result[self.resource_key] = after
+        result.update(self._extra)
+        result.update(extra)
+        return result
 
     @classmethod
     def main(cls) -> None:
-        instance = cls()
+        module = cls()
         try:
-            result = instance.run()
+            module.run()
+            result = module.result()
+        except ModuleFailure as error:
+            module.module.fail_json(**module.failure(error.msg, **error.result))
         except InvalidParameter as error:
-            instance.fail_param(error)
+            module.module.fail_json(**module.failure(f"Invalid value for parameter {error}", param=error.param))
         except LambdaCloudError as error:
-            instance.fail_error(error)
-        instance.module.exit_json(**result)
+            module.module.fail_json(**module.failure(str(error), error=error.to_dict()))
+        module.module.exit_json(**result)
 
 
 def run_info_module(
     result_key: str,
     argument_spec: dict[str, Any],
-    fetch: Callable[[LambdaCloudClient, dict[str, Any]], list[dict[str, Any]]],
+    fetch: Callable[[LambdaCloudClient, dict[str, Any]], list[Any]],
     matchers: dict[str, Matcher],
-    validate: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
+    validate: Callable[[dict[str, Any]], None] | None = None,
+    represent: Callable[[Any, dict[str, Any]], Any] | None = None,
+    check_items: Callable[[dict[str, Any], list[Any]], None] | None = None,
 ) -> None:
-    """Run an info module: one read, optional checks of the filter values, filters, result.
+    """Run an info module: checks of the filter values, one read, filters, result.
 
-    ``fetch`` makes the module's one API request; ``validate`` may raise
-    :class:`InvalidParameter` for a filter value that can never match.
+    ``validate`` runs before any request and may raise :class:`InvalidParameter`; ``fetch`` makes the
+    module's one API request; ``check_items`` may refuse a filter value that can never match what was read;
+    ``represent`` shapes each item of the result.
     """
 
     class InfoModule(LambdaCloudModule):
-        def run(self) -> dict[str, Any]:
-            items = fetch(self.client, self.params)
+        def run(self) -> None:
             if validate is not None:
-                validate(self.params, items)
-            return {"changed": False, result_key: apply_filters(items, matchers, self.params)}
+                validate(self.params)
+            fetched = fetch(self.client, self.params)
+            if check_items is not None:
+                check_items(self.params, fetched)
+            items = apply_filters(fetched, matchers, self.params)
+            if represent is not None:
+                items = [represent(item, self.params) for item in items]
+            self.unchanged(f"Found {len(items)} {result_key.replace('_', ' ')}.", **{result_key: items})
+
+        def result(self) -> dict[str, Any]:
+            result = super().result()
+            result.pop("diff")
+            return result
 
     InfoModule.argument_spec = argument_spec
     InfoModule.main()

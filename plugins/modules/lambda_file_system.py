@@ -84,22 +84,23 @@ msg:
   sample: Created file system datasets in us-west-1.
 """
 
-import re
-
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
-    InvalidParameter,
-    check_regions,
-    delete_confirmed,
-    find_one_by_name,
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    create_file_system,
+    delete_file_system,
     is_existing,
     list_file_systems,
     list_instances,
     region_name,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import find_one_by_name
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    InvalidParameter,
+    check_file_system_name,
+    check_region,
+)
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z]+[0-9a-zA-Z-]*$")
 IN_USE = "filesystems/filesystem-in-use"
 
 
@@ -110,16 +111,14 @@ class FileSystemModule(LambdaCloudModule):
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
     }
     module_kwargs = {"required_if": [["state", "present", ["region"]]]}
+    resource_key = "file_system"
+    managed_fields = ("name", "region")
 
-    def check_input(self):
-        name = self.params["name"]
-        if not NAME_PATTERN.match(name) or len(name) > 60:
-            raise InvalidParameter(
-                "name",
-                f"'{name}' is not a valid file system name: letters first, then letters, digits and '-', "
-                "at most 60 characters.",
-            )
-        check_regions("region", self.params["region"])
+    def diff_view(self, shown):
+        view = super().diff_view(shown)
+        if view:
+            view["region"] = region_name(view)
+        return view
 
     def create(self, existing):
         name, region = self.params["name"], self.params["region"]
@@ -130,53 +129,53 @@ class FileSystemModule(LambdaCloudModule):
                     f"file system '{name}' exists in {region_name(existing)}, not {region}; "
                     "file systems cannot move between regions.",
                 )
-            return {"changed": False, "file_system": existing, "msg": f"File system {name} exists in {region}."}
-        if self.check_mode:
-            return {
-                "changed": True,
-                "file_system": {"name": name, "region": {"name": region}},
-                "msg": f"Would have created file system {name} in {region}.",
-            }
-        created = self.client.post("/filesystems", {"name": name, "region": region})
-        return {"changed": True, "file_system": created, "msg": f"Created file system {name} in {region}."}
+            self.unchanged(f"File system {name} exists in {region}.", existing)
+            return
+        after = {"name": name, "region": {"name": region}}
+        if not self.check_mode:
+            after = create_file_system(self.client, name, region)
+        self.changed("created", f"file system {name} in {region}", after)
+
+    def users(self, name):
+        return [
+            f"{i.get('name') or '(no name)'} ({i['id']})"
+            for i in list_instances(self.client)
+            if is_existing(i) and name in (i.get("file_system_names") or [])
+        ]
+
+    def in_use(self, name, error=None):
+        users = ", ".join(self.users(name)) or "an instance"
+        prefix = f"{error} " if error else ""
+        return ModuleFailure(
+            f"{prefix}File system {name} is mounted by {users}; terminate those instances first, then delete it.",
+            **({"error": error.to_dict()} if error else {}),
+        )
 
     def delete(self, existing):
         name = self.params["name"]
         if existing is None:
-            return {"changed": False, "msg": f"File system {name} does not exist."}
+            self.unchanged(f"File system {name} does not exist.")
+            return
         if self.check_mode:
-            return {"changed": True, "file_system": existing, "msg": f"Would have deleted file system {name}."}
-        try:
-            delete_confirmed(
-                self.client,
-                f"/filesystems/{existing['id']}",
-                lambda: any(fs["id"] == existing["id"] for fs in list_file_systems(self.client)),
-            )
-        except LambdaCloudError as error:
-            if error.code != IN_USE:
-                raise
-            users = [
-                f"{i.get('name') or '(no name)'} ({i['id']})"
-                for i in list_instances(self.client)
-                if is_existing(i) and name in (i.get("file_system_names") or [])
-            ]
-            self.fail_error(
-                error,
-                msg=f"{error} File system {name} is mounted by {', '.join(users) or 'an instance'}; "
-                "terminate those instances first, then delete it.",
-            )
-        return {"changed": True, "file_system": existing, "msg": f"Deleted file system {name}."}
+            if existing.get("is_in_use"):
+                raise self.in_use(name)
+        else:
+            try:
+                delete_file_system(self.client, existing["id"])
+            except LambdaCloudError as error:
+                if error.code != IN_USE:
+                    raise
+                raise self.in_use(name, error) from None
+        self.changed("deleted", f"file system {name}")
 
     def run(self):
-        self.check_input()
-        existing = find_one_by_name(list_file_systems(self.client), self.params["name"], "file system")
+        check_file_system_name("name", self.params["name"])
+        check_region("region", self.params["region"])
+        self.before = find_one_by_name(list_file_systems(self.client), self.params["name"], "file system")
         if self.params["state"] == "present":
-            result = self.create(existing)
+            self.create(self.before)
         else:
-            result = self.delete(existing)
-        after = result.get("file_system") if self.params["state"] == "present" else None
-        result["diff"] = {"before": existing or {}, "after": after or {}}
-        return result
+            self.delete(self.before)
 
 
 def main():

@@ -81,14 +81,15 @@ file_systems:
       sample: 2147483648
 """
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_file_systems, region_name
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
-    check_regions,
-    field,
-    field_equals,
-    list_file_systems,
-    region_name,
-)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_file_system_name, check_region
+
+
+def _validate(params):
+    check_file_system_name("name", params["name"])
+    check_region("region", params["region"])
 
 
 def main():
@@ -97,7 +98,7 @@ def main():
         {"name": {"type": "str"}, "region": {"type": "str"}},
         lambda client, params: list_file_systems(client),
         {"name": field_equals(field("name")), "region": field_equals(region_name)},
-        lambda params, items: check_regions("region", params["region"]),
+        validate=_validate,
     )
 
 

@@ -100,21 +100,16 @@ images:
       sample: "2024-05-01T00:00:00+00:00"
 """
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import IMAGE_ARCHITECTURES, list_images, region_name
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
-    IMAGE_ARCHITECTURES,
-    check_choice,
-    check_regions,
-    field,
-    field_equals,
-    list_images,
-    region_name,
-)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_choice, check_region, check_text
 
 
-def _validate(params, images):
-    check_regions("region", params["region"])
-    check_choice("family", params["family"], (i.get("family") for i in images), "image family")
+def _validate(params):
+    check_region("region", params["region"])
+    check_text("family", params["family"], max_length=128)
+    check_text("name", params["name"], max_length=128)
 
 
 def main():
@@ -133,7 +128,10 @@ def main():
             "architecture": field_equals(field("architecture")),
             "name": field_equals(field("name")),
         },
-        _validate,
+        validate=_validate,
+        check_items=lambda params, images: check_choice(
+            "family", params["family"], (i.get("family") for i in images), "image family"
+        ),
     )
 
 

@@ -10,8 +10,8 @@ short_description: Launch, rename, restart and terminate Lambda Cloud GPU instan
 version_added: 0.1.0
 description:
   - Makes sure a Lambda Cloud instance exists (launching it where there is capacity), is restarted, or is terminated.
-  - The module is idempotent by O(name) - it never launches a second instance with the same name, even when a
-    launch request fails in a way that may have created one.
+  - Idempotent by O(name). It never leaves two instances with the same name, also when a launch answer is lost or
+    another controller launches the same name at the same time; the guide C(docs/launch-protocol.md) explains how.
   - Launches from one controller are paced to the API's limit of one launch per 12 seconds, also across forks.
 author:
   - Lambda Cloud collection maintainers (@lambdalabs)
@@ -28,20 +28,19 @@ options:
     description:
       - The instance's name, at most 64 characters. Without O(id), it identifies the instance.
       - When more than one existing instance has this name, the module fails and lists their ids.
+      - Renaming to a name that another existing instance has is refused.
     type: str
   state:
     description:
-      - V(present) launches the instance when it is missing.
-      - V(absent) terminates it.
-      - V(restarted) restarts an existing instance.
+      - V(present) launches the instance when it is missing; V(absent) terminates it; V(restarted) restarts it.
       - Instances that are C(terminating), C(terminated) or C(preempted) count as missing.
     type: str
     choices: [present, absent, restarted]
     default: present
   instance_type:
     description:
-      - The instance type, or a list of them in order of preference, for example V(gpu_1x_a100_sxm4).
-      - Required to launch.
+      - The instance type, or a list of them in order of preference, for example V(gpu_1x_a100_sxm4). Required to
+        launch.
       - The first (type, region) pair, in the order of O(instance_type) then O(region), that has capacity is
         launched. When the launch still meets insufficient capacity, the next pair is tried.
     type: list
@@ -49,14 +48,27 @@ options:
   region:
     description:
       - The region, or a list of them in order of preference, for example V(us-west-1).
-      - When not set, every region with capacity for the type is eligible.
-      - With file systems attached, only the region of the file systems is eligible.
+      - When not set, every region with capacity for the type is eligible. With file systems, only their region is.
     type: list
     elements: str
+  min_gpus:
+    description:
+      - Never launch a type with fewer GPUs than this, whatever O(instance_type) lists; applied before any launch.
+    type: int
+  max_price_cents_per_hour:
+    description:
+      - Never launch a type that costs more than this many US cents per hour; applied before any launch.
+    type: int
+  capacity_timeout:
+    description:
+      - Seconds to keep looking for capacity among the allowed types and regions when none has any.
+      - V(0) fails at once. The instance types are read again at a pace the API's rate limit allows, and each look
+        is logged.
+    type: int
+    default: 0
   ssh_key_name:
     description:
-      - The name of the SSH key to install on the instance. Required to launch.
-      - The API takes exactly one key; a list with more than one is refused.
+      - The name of the SSH key to install on the instance. Required to launch. The API takes exactly one key.
     type: list
     elements: str
     aliases: [ssh_key_names]
@@ -73,7 +85,8 @@ options:
     suboptions:
       name:
         description:
-          - The file system's name. One of O(file_system_mounts[].name) and O(file_system_mounts[].file_system_id) is required.
+          - The file system's name. One of O(file_system_mounts[].name) and O(file_system_mounts[].file_system_id) is
+            required.
         type: str
       file_system_id:
         description:
@@ -104,7 +117,7 @@ options:
   tags:
     description:
       - Tags for the instance, as a dictionary. Keys start with a lowercase letter and hold lowercase letters,
-        digits, V(-) and V(:).
+        digits, V(-) and V(:); values are strings, numbers or booleans.
     type: dict
   hostname:
     description:
@@ -115,6 +128,20 @@ options:
       - Ids of firewall rulesets, in the instance's region, to associate with the instance.
     type: list
     elements: str
+  firewall_ruleset_names:
+    description:
+      - Names of firewall rulesets to associate with the instance, see C(lambdalabs.cloud.lambda_firewall_ruleset).
+      - They must be in the region the instance launches in.
+    type: list
+    elements: str
+  on_mismatch:
+    description:
+      - What to do when an existing instance differs from the request in what cannot change in place (instance type,
+        region, SSH key, file systems, tags, hostname).
+      - V(fail) fails and lists the differences; V(warn) leaves the instance as it is with a warning.
+    type: str
+    choices: [fail, warn]
+    default: fail
   wait:
     description:
       - Wait for the instance to become C(active) (V(present), V(restarted)) or to be terminated (V(absent)).
@@ -122,8 +149,8 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait. 8-GPU instances can take 25 minutes to boot.
-      - On timeout the module fails and names the instance; it never terminates the instance.
+      - Seconds to wait. 8-GPU instances can take 25 minutes to boot. On timeout the module fails and names the
+        instance; it never terminates the instance.
     type: int
     default: 1800
   launch_interval:
@@ -133,18 +160,26 @@ options:
         O(wait_timeout) has passed.
     type: float
     default: 12
-notes:
-  - Attributes that cannot change in place (type, region, SSH key, file systems, tags, hostname) are compared with
-    the existing instance; a difference gives a warning, never a new launch.
+  launch_confirm_timeout:
+    description:
+      - When the answer to a launch is lost (a timeout, a dropped connection, a server error), no other launch is
+        sent; the module looks for the instance by name for this many seconds, adopts it when it appears, and
+        fails when it does not. A re-run then adopts it if it appears later.
+    type: int
+    default: 180
 """
 
 EXAMPLES = r"""
-- name: An A100 node in whichever of three regions has capacity
+- name: An H100 node, at most a downgrade to a cheaper H100, waiting up to an hour for capacity
   lambdalabs.cloud.lambda_instance:
     name: trainer-1
-    instance_type: [gpu_1x_a100_sxm4, gpu_1x_a100]
-    region: [us-west-2, us-east-1, us-west-1]
+    instance_type: [gpu_8x_h100_sxm5, gpu_1x_h100_pcie]
+    region: [us-west-2, us-east-1]
+    min_gpus: 1
+    max_price_cents_per_hour: 2500
+    capacity_timeout: 3600
     ssh_key_name: deploy
+    firewall_ruleset_names: [jupyter]
     tags:
       team: research
   register: trainer
@@ -152,15 +187,6 @@ EXAMPLES = r"""
 - name: Show where it landed
   ansible.builtin.debug:
     msg: "{{ trainer.instance.ip }} ({{ trainer.placement.instance_type }} in {{ trainer.placement.region }})"
-
-- name: Launch without waiting, then wait elsewhere
-  lambdalabs.cloud.lambda_instance:
-    name: big-node
-    instance_type: gpu_8x_h100_sxm5
-    region: us-south-1
-    ssh_key_name: deploy
-    file_system_names: [datasets]
-    wait: false
 
 - name: Rename an instance
   lambdalabs.cloud.lambda_instance:
@@ -172,81 +198,57 @@ EXAMPLES = r"""
     name: trainer-2
     state: restarted
 
-- name: Terminate it
+- name: Terminate it without waiting
   lambdalabs.cloud.lambda_instance:
     name: trainer-2
     state: absent
+    wait: false
 """
 
 RETURN = r"""
 instance:
-  description: The instance after the change, as the API returns it; in check mode, what it would look like.
+  description:
+    - The instance after the change, as the API returns it but with C(tags) as a dictionary and without the Jupyter
+      credentials; in check mode, what it would look like.
   returned: when the instance exists or would exist
   type: dict
-  contains:
-    id:
-      description: The instance's identifier.
-      type: str
-      sample: 0920582c7ff041399e34823a0be62549
-    name:
-      description: The instance's name.
-      type: str
-      sample: trainer-1
-    status:
-      description: The instance's status.
-      type: str
-      sample: active
-    ip:
-      description: The public IPv4 address, once it has one.
-      type: str
-      sample: 198.51.100.2
-    private_ip:
-      description: The private IPv4 address, once it has one.
-      type: str
-      sample: 10.0.2.100
-    hostname:
-      description: The instance's hostname.
-      type: str
-      sample: trainer-1
-    region:
-      description: The region, with C(name) and C(description).
-      type: dict
-      sample: {"name": "us-west-2", "description": "Arizona, USA"}
+  sample:
+    id: 0920582c7ff041399e34823a0be62549
+    name: trainer-1
+    status: active
+    ip: 127.18.0.2
+    private_ip: 127.10.0.2
+    hostname: trainer-1
+    region: {"name": "us-west-2", "description": "Arizona, USA"}
     instance_type:
-      description: The instance type, with its specs and price.
-      type: dict
-      sample:
-        name: gpu_1x_a100_sxm4
-        description: 1x A100 (40 GB SXM4)
-        gpu_description: A100 (40 GB SXM4)
-        price_cents_per_hour: 129
-        specs: {"vcpus": 30, "memory_gib": 200, "storage_gib": 512, "gpus": 1}
-    ssh_key_names:
-      description: The SSH keys of the instance.
-      type: list
-      elements: str
-      sample: [deploy]
-    file_system_names:
-      description: The mounted file systems.
-      type: list
-      elements: str
-      sample: []
-    tags:
-      description: The tags, as key/value pairs.
-      type: list
-      elements: dict
-      sample: [{"key": "team", "value": "research"}]
+      name: gpu_1x_a100_sxm4
+      description: 1x A100 (40 GB SXM4)
+      gpu_description: A100 (40 GB SXM4)
+      price_cents_per_hour: 129
+      specs: {"vcpus": 30, "memory_gib": 220, "storage_gib": 512, "gpus": 1}
+    ssh_key_names: [deploy]
+    file_system_names: []
+    firewall_rulesets: [{"id": "c4d291f47f9d436fa39f58493ce3b50d"}]
+    tags: {"team": "research"}
 placement:
   description: The instance type and region of the instance; for a launch, the pair that was chosen.
   returned: when the instance exists or would exist
   type: dict
   sample: {"instance_type": "gpu_1x_a100_sxm4", "region": "us-west-2"}
 attempts:
-  description: The (type, region) pairs a launch tried, with the outcome of each.
+  description: The (type, region) pairs a launch tried, each with its last outcome and how often it was tried.
   returned: when a launch was attempted
   type: list
   elements: dict
-  sample: [{"instance_type": "gpu_1x_a10", "region": "us-east-1", "result": "insufficient-capacity"}]
+  sample: [{"instance_type": "gpu_1x_a10", "region": "us-east-1", "result": "insufficient-capacity", "tries": 1}]
+launch:
+  description:
+    - How the instance came to exist. C(how) is V(launched), V(recovered) (the launch answer was lost and the
+      instance was found by name), V(adopted) (another run launched it) or V(replaced) (a parallel run launched the
+      same name first; this run's duplicate, C(terminated), was terminated).
+  returned: when a launch was attempted
+  type: dict
+  sample: {"how": "launched", "terminated": null}
 msg:
   description: What was done, or in check mode what would be done.
   returned: always
@@ -254,40 +256,28 @@ msg:
   sample: Launched instance trainer-1 (gpu_1x_a100_sxm4 in us-west-2).
 """
 
-import time
-
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import RETRY_SAFE, LambdaCloudError
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
-    INSUFFICIENT_CAPACITY,
-    InstanceLost,
-    InvalidParameter,
-    LaunchPacer,
-    WaitTimeout,
-    check_choice,
-    check_hostname,
-    check_instance_name,
-    check_regions,
-    check_tags,
-    check_user_data,
-    describe_capacity,
-    dict_to_tags,
-    find_one_by_name,
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    EXISTING_STATUSES,
     get_instance,
     instance_type_name,
-    is_existing,
-    launch_candidates,
-    list_file_systems,
-    list_images,
-    list_instance_types,
-    list_instances,
-    list_ssh_keys,
+    list_existing_named,
     region_name,
-    tag_value,
-    tags_to_dict,
-    wait_for_instance,
-    without_secrets,
+    rename_instance,
+    represent_instance,
+    restart_instances,
+    terminate_instances,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import LaunchFailed
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch_request import (
+    LAUNCH_OPTIONS,
+    check_instance_options,
+    differences,
+    launcher_for,
+    plan_launch,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import InstanceLost, WaitTimeout, wait_for_instance
 
 
 class InstanceModule(LambdaCloudModule):
@@ -295,357 +285,152 @@ class InstanceModule(LambdaCloudModule):
         "id": {"type": "str"},
         "name": {"type": "str"},
         "state": {"type": "str", "default": "present", "choices": ["present", "absent", "restarted"]},
-        "instance_type": {"type": "list", "elements": "str"},
-        "region": {"type": "list", "elements": "str"},
-        "ssh_key_name": {"type": "list", "elements": "str", "aliases": ["ssh_key_names"], "no_log": False},
-        "file_system_names": {"type": "list", "elements": "str"},
-        "file_system_mounts": {
-            "type": "list",
-            "elements": "dict",
-            "options": {
-                "name": {"type": "str"},
-                "file_system_id": {"type": "str"},
-                "mount_point": {"type": "str", "required": True},
-            },
-            "mutually_exclusive": [["name", "file_system_id"]],
-            "required_one_of": [["name", "file_system_id"]],
-        },
-        "image": {
-            "type": "dict",
-            "options": {"id": {"type": "str"}, "family": {"type": "str"}},
-            "mutually_exclusive": [["id", "family"]],
-            "required_one_of": [["id", "family"]],
-        },
-        "user_data": {"type": "str", "no_log": True},
-        "tags": {"type": "dict"},
-        "hostname": {"type": "str"},
-        "firewall_ruleset_ids": {"type": "list", "elements": "str"},
+        **LAUNCH_OPTIONS,
+        "on_mismatch": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
         "wait": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 1800},
-        "launch_interval": {"type": "float", "default": 12},
     }
     module_kwargs = {"required_one_of": [["id", "name"]]}
+    resource_key = "instance"
+    managed_fields = ("name", "status", "instance_type", "region", "hostname", "ssh_key_names", "file_system_names")
+    managed_fields += ("tags", "firewall_rulesets")
 
-    def __init__(self):
-        super().__init__()
-        self.before = None
+    def represent(self, resource):
+        return represent_instance(resource)
 
-    # ------------------------------------------------------------------ finding
+    def diff_view(self, shown):
+        view = super().diff_view(shown)
+        if view:
+            view.update(instance_type=instance_type_name(view), region=region_name(view))
+        return view
+
+    @staticmethod
+    def label(instance):
+        return f"{instance.get('name')} ({instance['id']})"
+
     def find(self):
-        """The existing instance, or None: by id when given (one GET), else by its unique name."""
+        """The existing instance, or None: by id when given (one GET), else by its unique name (one list)."""
         if self.params["id"] is not None:
             instance = get_instance(self.client, self.params["id"])
-            return instance if instance and is_existing(instance) else None
-        return self.find_by_name()
-
-    def find_by_name(self):
-        existing = [i for i in list_instances(self.client) if is_existing(i)]
-        return find_one_by_name(existing, self.params["name"], "instance", "give id to choose one")
-
-    # ------------------------------------------------------------------ checks
-    def check_input(self):
-        """Everything that can be checked without the API, before any request."""
-        p = self.params
-        for param in ("id", "name"):
-            if p[param] is not None and not p[param].strip():
-                raise InvalidParameter(param, "must not be empty.")
-        check_instance_name("name", p["name"])
-        check_hostname("hostname", p["hostname"])
-        check_tags("tags", p["tags"])
-        check_user_data("user_data", p["user_data"])
-        check_regions("region", p["region"])
-        if p["ssh_key_name"] is not None and len(p["ssh_key_name"]) != 1:
+            return instance if instance and instance.get("status") in EXISTING_STATUSES else None
+        found = list_existing_named(self.client, self.params["name"])
+        if len(found) > 1:
+            ids = ", ".join(item["id"] for item in found)
             raise InvalidParameter(
-                "ssh_key_name",
-                f"the API takes exactly one SSH key, got {len(p['ssh_key_name'])}: {', '.join(p['ssh_key_name'])}.",
+                "name", f"{len(found)} instances are named '{self.params['name']}' ({ids}); give id."
             )
-        if p["wait_timeout"] < 0:
-            raise InvalidParameter("wait_timeout", "must not be negative.")
-
-    def check_launch(self):
-        """Read what a launch needs and refuse requests the API would refuse; return the request's parts."""
-        p = self.params
-        for param in ("instance_type", "ssh_key_name"):
-            if not p[param]:
-                raise InvalidParameter(param, "is required to launch an instance.")
-        types = list_instance_types(self.client)
-        check_choice("instance_type", p["instance_type"], (t["name"] for t in types), "instance type")
-        check_choice("ssh_key_name", p["ssh_key_name"], (k["name"] for k in list_ssh_keys(self.client)), "SSH key")
-        regions = p["region"]
-        mounts = []
-        if p["file_system_names"] or p["file_system_mounts"]:
-            regions, mounts = self.check_file_systems(regions)
-        if p["image"]:
-            self.check_image(regions)
-        return types, regions, mounts
-
-    def check_file_systems(self, regions):
-        p = self.params
-        file_systems = list_file_systems(self.client)
-        by_name = {fs["name"]: fs for fs in file_systems}
-        by_id = {fs["id"]: fs for fs in file_systems}
-        check_choice("file_system_names", p["file_system_names"], by_name, "file system")
-        used = [by_name[name] for name in p["file_system_names"] or []]
-        mounts = []
-        for mount in p["file_system_mounts"] or []:
-            if mount["name"]:
-                check_choice("file_system_mounts", mount["name"], by_name, "file system")
-                fs = by_name[mount["name"]]
-            else:
-                check_choice("file_system_mounts", mount["file_system_id"], by_id, "file system id")
-                fs = by_id[mount["file_system_id"]]
-            used.append(fs)
-            mounts.append({"file_system_id": fs["id"], "mount_point": mount["mount_point"]})
-        fs_regions = sorted({region_name(fs) for fs in used})
-        if len(fs_regions) > 1:
-            raise InvalidParameter("file_system_names", f"the file systems are in different regions: {fs_regions}.")
-        if regions and fs_regions[0] not in regions:
-            names = ", ".join(sorted({fs["name"] for fs in used}))
-            raise InvalidParameter(
-                "region",
-                f"file system {names} is in {fs_regions[0]}, which is not among the requested regions "
-                f"({', '.join(regions)}); an instance can only mount file systems of its own region.",
-            )
-        return fs_regions, mounts
-
-    def check_image(self, regions):
-        image = self.params["image"]
-        images = [i for i in list_images(self.client) if not regions or region_name(i) in regions]
-        if image["id"]:
-            check_choice("image", image["id"], (i["id"] for i in images), "image id")
-        else:
-            check_choice("image", image["family"], (i["family"] for i in images), "image family")
-
-    # ------------------------------------------------------------------ comparing
-    def differences(self, instance):
-        """Requested attributes that differ from the instance and cannot change in place."""
-        p = self.params
-        found = []
-
-        def differ(param, actual, wanted):
-            found.append(f"{param} is {actual!r} (requested {wanted!r})")
-
-        if p["instance_type"] and instance_type_name(instance) not in p["instance_type"]:
-            differ("instance_type", instance_type_name(instance), p["instance_type"])
-        if p["region"] and region_name(instance) not in p["region"]:
-            differ("region", region_name(instance), p["region"])
-        if p["ssh_key_name"] and sorted(instance.get("ssh_key_names") or []) != sorted(p["ssh_key_name"]):
-            differ("ssh_key_name", instance.get("ssh_key_names"), p["ssh_key_name"])
-        if p["file_system_names"] and sorted(instance.get("file_system_names") or []) != sorted(p["file_system_names"]):
-            differ("file_system_names", instance.get("file_system_names"), p["file_system_names"])
-        actual_tags = tags_to_dict(instance.get("tags"))
-        wanted_tags = {str(k): tag_value(v) for k, v in (p["tags"] or {}).items()}
-        if wanted_tags and any(actual_tags.get(k) != v for k, v in wanted_tags.items()):
-            differ("tags", actual_tags, wanted_tags)
-        if p["hostname"] and instance.get("hostname") and instance["hostname"] != p["hostname"]:
-            differ("hostname", instance["hostname"], p["hostname"])
-        return found
+        return found[0] if found else None
 
     # ------------------------------------------------------------------ states
     def present(self, instance):
+        p = self.params
+        if instance is None and p["id"] is not None:
+            raise InvalidParameter("id", f"no existing instance has id {p['id']}; to launch, give name without id.")
         if instance is None:
-            if self.params["id"] is not None:
-                # Never launch on an id: the instance it named is gone, and a name may match another one.
-                raise InvalidParameter(
-                    "id", f"no existing instance has id {self.params['id']}; to launch a new one, give name without id."
-                )
-            return self.launch()
-        result = {"changed": False, "instance": instance}
-        if self.params["id"] and self.params["name"] is not None and instance.get("name") != self.params["name"]:
-            result = self.rename(instance)
-        differences = self.differences(instance)
-        if differences:
-            self.module.warn(
-                f"Instance {instance.get('name')} ({instance['id']}) differs from the request in ways that cannot "
-                f"change in place: {'; '.join(differences)}. It was left as it is; terminate it and run again to "
-                "replace it."
-            )
-        if self.params["wait"] and not self.check_mode and result["instance"].get("status") == "booting":
-            result["instance"] = self.wait(result["instance"], "active", changed=result["changed"])
-        result.setdefault("msg", f"Instance {instance.get('name')} ({instance['id']}) exists.")
-        return result
+            self.launch()
+        else:
+            self.compare(instance)
+            if p["id"] and p["name"] is not None and instance.get("name") != p["name"]:
+                self.rename(instance, p["name"])
+            else:
+                self.unchanged(f"Instance {self.label(instance)} exists.", instance)
+        status = (self.after or {}).get("status")
+        if p["wait"] and not self.check_mode and (status == "booting" or (instance is None and status != "active")):
+            self.after = self.wait(self.after, "active")
 
-    def rename(self, instance):
-        name = self.params["name"]
-        msg = f"Renamed instance {instance['id']} from {instance.get('name')!r} to {name!r}."
-        if self.check_mode:
-            return {"changed": True, "instance": dict(instance, name=name), "msg": "Would have r" + msg[1:]}
-        updated = self.client.post(f"/instances/{instance['id']}", {"name": name}, retry=RETRY_SAFE)
-        return {"changed": True, "instance": updated, "msg": msg}
+    def compare(self, instance):
+        found = differences(self.params, instance)
+        if not found:
+            return
+        text = f"Instance {self.label(instance)} differs from the request in what cannot change in place: "
+        text += "; ".join(found)
+        if self.params["on_mismatch"] == "warn":
+            self.module.warn(f"{text}. It was left as it is.")
+            return
+        raise ModuleFailure(
+            f"{text}. Nothing was changed. Terminate it and run again to replace it, or set on_mismatch=warn.",
+            differences=found,
+        )
+
+    def rename(self, instance, name):
+        others = [i["id"] for i in list_existing_named(self.client, name) if i["id"] != instance["id"]]
+        if others:
+            raise InvalidParameter(
+                "name", f"instance {', '.join(others)} is named '{name}' already; choose a name no instance has."
+            )
+        after = dict(instance, name=name) if self.check_mode else rename_instance(self.client, instance["id"], name)
+        self.changed("renamed", f"instance {instance['id']} from {instance.get('name')!r} to {name!r}", after)
 
     def launch(self):
         p = self.params
-        types, regions, mounts = self.check_launch()
-        pairs, available = launch_candidates(types, p["instance_type"], regions)
-        if not available:
-            tried = ", ".join(f"{t} in {r}" for t, r in pairs) or "no pair"
-            self.module.fail_json(
-                msg=f"No capacity for {p['name']}: tried {tried}. Capacity right now: "
-                f"{describe_capacity(types, p['instance_type'])}.",
-                attempts=[{"instance_type": t, "region": r, "result": "no-capacity"} for t, r in pairs],
-            )
-        body = self.launch_body(mounts)
+        plan = plan_launch(self.client, p)
         if self.check_mode:
-            type_name, region = available[0]
-            return {
-                "changed": True,
-                "instance": {
-                    "name": p["name"],
-                    "status": "booting",
-                    "instance_type": {"name": type_name},
-                    "region": {"name": region},
-                    "tags": body.get("tags", []),
-                },
-                "placement": {"instance_type": type_name, "region": region},
-                "msg": f"Would have launched instance {p['name']} ({type_name} in {region}).",
-            }
-        attempts = []
-        for type_name, region in available:
-            try:
-                instance_id = self.launch_one(dict(body, instance_type_name=type_name, region_name=region))
-            except LambdaCloudError as error:
-                if error.code == INSUFFICIENT_CAPACITY:
-                    attempts.append({"instance_type": type_name, "region": region, "result": "insufficient-capacity"})
-                    continue
-                attempts.append({"instance_type": type_name, "region": region, "result": str(error)})
-                self.fail_error(error, attempts=attempts)
-            attempts.append({"instance_type": type_name, "region": region, "result": "launched"})
-            instance = get_instance(self.client, instance_id) or {"id": instance_id, "status": "booting"}
-            if p["wait"]:
-                instance = self.wait(instance, "active", changed=True, attempts=attempts)
-            return {
-                "changed": True,
-                "instance": instance,
-                "placement": {"instance_type": type_name, "region": region},
-                "attempts": attempts,
-                "msg": f"Launched instance {p['name']} ({type_name} in {region}).",
-            }
-        tried = ", ".join(f"{a['instance_type']} in {a['region']}" for a in attempts)
-        self.module.fail_json(
-            msg=f"No capacity for {p['name']}: every launch met insufficient capacity ({tried}). Capacity right now: "
-            f"{describe_capacity(list_instance_types(self.client), p['instance_type'])}.",
-            attempts=attempts,
-        )
-        return {}
-
-    def launch_body(self, mounts):
-        p = self.params
-        body = {"ssh_key_names": p["ssh_key_name"], "name": p["name"]}
-        if p["file_system_names"]:
-            body["file_system_names"] = p["file_system_names"]
-        if mounts:
-            body["file_system_mounts"] = mounts
-        if p["image"]:
-            body["image"] = {"id": p["image"]["id"]} if p["image"]["id"] else {"family": p["image"]["family"]}
-        if p["user_data"] is not None:
-            body["user_data"] = p["user_data"]
-        if p["tags"]:
-            body["tags"] = dict_to_tags(p["tags"])
-        if p["hostname"]:
-            body["hostname"] = p["hostname"]
-        if p["firewall_ruleset_ids"]:
-            body["firewall_rulesets"] = [{"id": ruleset} for ruleset in p["firewall_ruleset_ids"]]
-        return body
-
-    def launch_one(self, body):
-        """Launch in this controller's turn, unless an instance of this name exists by then: adopt it.
-
-        Looking again inside the turn catches a launch by a parallel run (another fork with the same
-        name) and a launch whose answer was lost, however late it shows up in the list. Rate-limit
-        answers (429) are waited out, turn after turn, until wait_timeout has passed.
-        """
-        pacer = LaunchPacer(self.client.api_url, self.params["launch_interval"])
-        deadline = time.monotonic() + self.params["wait_timeout"]
-        unanswered = 0
-        while True:
-            with pacer.turn():
-                adopted = self.find_by_name()
-                if adopted:
-                    self.module.warn(
-                        f"Adopted instance {adopted['id']} named {self.params['name']!r}, launched by an earlier "
-                        "request whose answer was lost or by a parallel run, instead of launching another."
-                    )
-                    return adopted["id"]
-                try:
-                    data = self.client.post(
-                        "/instance-operations/launch", body, default_retry_after=self.params["launch_interval"]
-                    )
-                    return data["instance_ids"][0]
-                except LambdaCloudError as error:
-                    # Launching is not idempotent: try again only after looking again, in the next turn.
-                    if error.status == 429 and time.monotonic() < deadline:
-                        continue
-                    unanswered += 1
-                    if not error.may_have_processed or unanswered >= 3:
-                        raise
+            placement = plan.predicted()
+            shown = {"name": p["name"], "status": "booting", "tags": plan.body.get("tags", [])}
+            shown.update(instance_type={"name": placement["instance_type"]}, region={"name": placement["region"]})
+            where = f"{placement['instance_type']} in {placement['region']}"
+            self.changed("launched", f"instance {p['name']} ({where})", shown, placement=placement)
+            return
+        try:
+            outcome = launcher_for(self.client, p, self.module.log).launch(plan.body, plan.choose, plan.types)
+        except LaunchFailed as error:
+            extra = {"error": error.error.to_dict()} if error.error else {}
+            raise ModuleFailure(str(error), attempts=error.attempts, **extra) from None
+        instance = get_instance(self.client, outcome.instance_id) or {"id": outcome.instance_id, "status": "booting"}
+        placement = {"instance_type": instance_type_name(instance) or outcome.instance_type}
+        placement["region"] = region_name(instance) or outcome.region
+        verb, what = outcome.describe(p["name"], placement)
+        extra = {"placement": placement, "attempts": outcome.attempts}
+        extra["launch"] = {"how": outcome.how, "terminated": outcome.terminated}
+        if outcome.created:
+            self.changed(verb, what, instance, **extra)
+        else:
+            self.unchanged(f"Adopted {what}.", instance, **extra)
 
     def absent(self, instance):
         if instance is None:
-            return {"changed": False, "msg": "The instance does not exist."}
-        label = f"{instance.get('name')} ({instance['id']})"
-        if self.check_mode:
-            return {"changed": True, "instance": instance, "msg": f"Would have terminated instance {label}."}
-        data = self.client.post("/instance-operations/terminate", {"instance_ids": [instance["id"]]}, retry=RETRY_SAFE)
-        terminated = (data or {}).get("terminated_instances") or [dict(instance, status="terminating")]
-        instance = terminated[0]
-        if self.params["wait"]:
-            instance = self.wait(instance, "gone", changed=True) or dict(instance, status="terminated")
-        return {"changed": True, "instance": instance, "msg": f"Terminated instance {label}."}
+            self.unchanged("The instance does not exist.")
+            return
+        after = None if self.check_mode else terminate_instances(self.client, [instance["id"]])
+        self.changed("terminated", f"instance {self.label(instance)}", (after or [instance])[0])
+        self.removed = True
+        if self.params["wait"] and not self.check_mode:
+            self.after = self.wait(self.after, "gone") or dict(self.after, status="terminated")
 
     def restarted(self, instance):
         if instance is None:
-            what = self.params["id"] or self.params["name"]
-            raise InvalidParameter("id" if self.params["id"] else "name", f"no existing instance {what!r} to restart.")
-        label = f"{instance.get('name')} ({instance['id']})"
-        if self.check_mode:
-            return {"changed": True, "instance": instance, "msg": f"Would have restarted instance {label}."}
-        self.client.post("/instance-operations/restart", {"instance_ids": [instance["id"]]})
-        instance = get_instance(self.client, instance["id"]) or instance
-        if self.params["wait"]:
-            instance = self.wait(instance, "active", changed=True)
-        return {"changed": True, "instance": instance, "msg": f"Restarted instance {label}."}
+            param = "id" if self.params["id"] else "name"
+            raise InvalidParameter(param, f"no existing instance {self.params[param]!r} to restart.")
+        if not self.check_mode:
+            restart_instances(self.client, [instance["id"]])
+            instance = get_instance(self.client, instance["id"]) or instance
+        self.changed("restarted", f"instance {self.label(instance)}", instance)
+        if self.params["wait"] and not self.check_mode:
+            self.after = self.wait(instance, "active")
 
-    def wait(self, instance, target, changed, **result):
+    def wait(self, instance, target):
         """Wait for ``target``; on a timeout or a lost instance, fail and leave the instance as it is."""
+
+        def read():
+            return get_instance(self.client, instance["id"])
+
         try:
-            final, _polls = wait_for_instance(
-                self.client, instance["id"], target, self.params["wait_timeout"], last=instance
-            )
-            return final
-        except (WaitTimeout, InstanceLost) as error:
-            if isinstance(error, WaitTimeout):
-                msg = (
-                    f"Timed out: {error}. The instance was left in place; run again to keep waiting, or raise "
-                    "wait_timeout."
-                )
-            else:
-                msg = (
-                    f"Instance {instance.get('name')} ({instance['id']}) became '{error.status}' while waiting "
-                    "for it to become active; Lambda Cloud ended it."
-                )
-            self.module.fail_json(msg=msg, instance=without_secrets(error.instance), changed=changed, **result)
-        return instance
+            return wait_for_instance(read, instance["id"], target, self.params["wait_timeout"], last=instance)[0]
+        except WaitTimeout as error:
+            msg, last = f"Timed out: {error}. The instance was left in place; run again or raise wait_timeout.", error
+        except InstanceLost as error:
+            msg = f"Instance {self.label(instance)} became '{error.status}' while waiting for it to become active; "
+            msg += "Lambda Cloud ended it."
+            last = error
+        raise ModuleFailure(msg, instance=self.represent(last.instance))
 
     def run(self):
-        self.check_input()
-        instance = self.find()
-        self.before = without_secrets(instance)
-        state = self.params["state"]
-        if state == "present":
-            result = self.present(instance)
-        elif state == "absent":
-            result = self.absent(instance)
-        else:
-            result = self.restarted(instance)
-        after = without_secrets(result.get("instance"))
-        if after:
-            result["instance"] = after
-        if state == "absent" and result["changed"]:
-            after = None
-        result["diff"] = {"before": self.before or {}, "after": after or {}}
-        if after:
-            result.setdefault("placement", {"instance_type": instance_type_name(after), "region": region_name(after)})
-        return result
+        check_instance_options(self.params)
+        self.before = self.find()
+        getattr(self, self.params["state"])(self.before)
+        if self.after is not None:
+            placement = {"instance_type": instance_type_name(self.after), "region": region_name(self.after)}
+            self._extra.setdefault("placement", placement)
 
 
 def main():

@@ -87,11 +87,11 @@ instances:
     ip:
       description: The public IPv4 address, once the instance has one.
       type: str
-      sample: 198.51.100.2
+      sample: 127.18.0.2
     private_ip:
       description: The private IPv4 address, once the instance has one.
       type: str
-      sample: 10.0.2.100
+      sample: 127.10.0.2
     hostname:
       description: The instance's hostname.
       type: str
@@ -150,27 +150,36 @@ instances:
       sample: https://jupyter-249e1ccff1894822af39ac822637f881.lambdaspaces.com/?token=03b7d30d9d3e4d8fa41657bc0d478c1b
 """
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     INSTANCE_STATUSES,
-    check_regions,
-    field,
-    field_equals,
     get_instance,
     instance_type_name,
     list_instances,
     region_name,
-    without_secrets,
+    represent_instance,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    check_id,
+    check_instance_type,
+    check_name,
+    check_region,
+)
+
+
+def _validate(params):
+    check_id("id", params["id"])
+    check_name("name", params["name"])
+    check_region("region", params["region"])
+    check_instance_type("instance_type", params["instance_type"])
 
 
 def _fetch(client, params):
     if params["id"]:
         instance = get_instance(client, params["id"])
-        instances = [instance] if instance else []
-    else:
-        instances = list_instances(client)
-    return instances if params["include_jupyter"] else [without_secrets(i) for i in instances]
+        return [instance] if instance else []
+    return list_instances(client)
 
 
 def main():
@@ -191,7 +200,8 @@ def main():
             "instance_type": field_equals(instance_type_name),
             "status": field_equals(field("status")),
         },
-        lambda params, items: check_regions("region", params["region"]),
+        validate=_validate,
+        represent=lambda instance, params: represent_instance(instance, params["include_jupyter"]),
     )
 
 

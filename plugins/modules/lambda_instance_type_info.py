@@ -98,18 +98,23 @@ instance_types:
       sample: [{"name": "us-west-2", "description": "Arizona, USA"}]
 """
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import capacity_regions, list_instance_types
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
-    capacity_regions,
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     check_choice,
-    check_regions,
-    list_instance_types,
+    check_instance_type,
+    check_number,
+    check_region,
+    check_text,
 )
 
 
-def _validate(params, types):
-    check_choice("name", params["name"], (t["name"] for t in types), "instance type")
-    check_regions("region", params["region"])
+def _validate(params):
+    check_instance_type("name", params["name"])
+    check_region("region", params["region"])
+    check_text("gpu", params["gpu"], max_length=64)
+    check_number("min_gpus", params["min_gpus"], minimum=0)
+    check_number("max_price_cents_per_hour", params["max_price_cents_per_hour"], minimum=0)
 
 
 def main():
@@ -132,7 +137,10 @@ def main():
             "max_price_cents_per_hour": lambda t, v: t.get("price_cents_per_hour", 0) <= v,
             "gpu": lambda t, v: v.lower() in (t.get("gpu_description") or "").lower(),
         },
-        _validate,
+        validate=_validate,
+        check_items=lambda params, types: check_choice(
+            "name", params["name"], (t["name"] for t in types), "instance type"
+        ),
     )
 
 

@@ -39,6 +39,9 @@ options:
     description:
       - Where to write the private key of a generated pair. The file is created with mode 0600.
       - An existing file is never overwritten; the module fails instead, before any change.
+      - While the key is being generated, a marker file C(<private_key_path>.pending) exists. When the answer that
+        carries the private key is lost, the marker stays, and a re-run replaces the key whose private part never
+        arrived. A key of that name without the marker is never replaced.
     type: path
   force:
     description:
@@ -104,16 +107,18 @@ msg:
 import os
 import tempfile
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import add_ssh_key, delete_ssh_key, list_ssh_keys
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import (
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import find_one_by_name
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
-    delete_confirmed,
-    find_one_by_name,
-    list_ssh_keys,
+    check_name,
+    check_public_key,
+    check_text,
 )
 
-KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
+PENDING_SUFFIX = ".pending"
 
 
 def key_material(public_key):
@@ -122,7 +127,7 @@ def key_material(public_key):
 
 
 def public_only(key):
-    return {k: key.get(k) for k in ("id", "name", "public_key")}
+    return {k: key.get(k) for k in ("id", "name", "public_key") if k in key} if key else None
 
 
 def write_private_key(path, content):
@@ -146,51 +151,65 @@ class SSHKeyModule(LambdaCloudModule):
         "private_key_path": {"type": "path", "no_log": False},
         "force": {"type": "bool", "default": False},
     }
+    resource_key = "ssh_key"
+    managed_fields = ("name", "public_key")
 
-    def check_input(self):
-        public_key = self.params["public_key"]
-        if public_key is not None:
-            parts = public_key.split()
-            if len(parts) < 2 or not parts[0].startswith(KEY_TYPES):
-                raise InvalidParameter(
-                    "public_key", "is not an OpenSSH public key (expected 'TYPE BASE64 [comment]', e.g. ssh-ed25519)."
-                )
+    def represent(self, resource):
+        return public_only(resource)
 
-    def add(self, existing):
+    @property
+    def marker(self):
+        return self.params["private_key_path"] + PENDING_SUFFIX
+
+    def lost_generation(self):
+        """Whether an earlier run generated this key and lost the answer that carried its private key."""
+        try:
+            with open(self.marker, encoding="utf-8") as handle:
+                return handle.read().strip() == self.params["name"]
+        except OSError:
+            return False
+
+    def add(self, replaces=None):
         name, public_key = self.params["name"], self.params["public_key"]
         if public_key is None:
-            return self.generate()
+            self.check_key_path()
         if self.check_mode:
-            return {"changed": True, "ssh_key": {"name": name, "public_key": public_key}}
-        if existing:
-            self.delete(existing)
-        return {
-            "changed": True,
-            "ssh_key": public_only(self.client.post("/ssh-keys", {"name": name, "public_key": public_key})),
-        }
+            if public_key is None:
+                self._extra["private_key_path"] = self.params["private_key_path"]
+            return {"name": name, "public_key": public_key} if public_key else {"name": name}
+        if replaces:
+            delete_ssh_key(self.client, replaces["id"])
+        if public_key is not None:
+            return add_ssh_key(self.client, name, public_key)
+        return self.generate()
 
-    def generate(self):
-        name, path = self.params["name"], self.params["private_key_path"]
+    def check_key_path(self):
+        path = self.params["private_key_path"]
         if not path:
             raise InvalidParameter(
                 "private_key_path",
-                f"is required to generate a key pair (public_key is not set and no key is named '{name}').",
+                f"is required to generate a key pair (public_key is not set and no key is named '{self.params['name']}').",
             )
         if os.path.lexists(path):
             raise InvalidParameter("private_key_path", f"{path} exists already; it is never overwritten.")
         if not os.path.isdir(os.path.dirname(path) or "."):
             raise InvalidParameter("private_key_path", f"the directory of {path} does not exist.")
-        if self.check_mode:
-            return {"changed": True, "ssh_key": {"name": name}, "private_key_path": path}
+
+    def generate(self):
+        name, path = self.params["name"], self.params["private_key_path"]
+        fd = os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
         try:
-            created = self.client.post("/ssh-keys", {"name": name})
+            created = add_ssh_key(self.client, name, None)
         except LambdaCloudError as error:
             if error.may_have_processed:
-                self.fail_error(
-                    error,
-                    msg=f"{error} The key '{name}' may have been created without its private key reaching this "
-                    "machine; remove it with state=absent and run again.",
-                )
+                raise ModuleFailure(
+                    f"{error} The key '{name}' may have been created without its private key reaching this machine; "
+                    "run again: the re-run replaces it (the marker file next to private_key_path says so).",
+                    error=error.to_dict(),
+                ) from None
+            os.unlink(self.marker)
             raise
         try:
             write_private_key(path, created["private_key"])
@@ -198,57 +217,51 @@ class SSHKeyModule(LambdaCloudModule):
             # Leave nothing behind: the private key exists nowhere else.
             msg = f"Could not write the private key to {path} ({error.strerror})"
             try:
-                self.delete(created)
+                delete_ssh_key(self.client, created["id"])
             except LambdaCloudError as cleanup:
-                self.fail_error(cleanup, msg=f"{msg}; removing the generated key failed too: {cleanup}")
-            self.module.fail_json(msg=f"{msg}; the generated key was removed again.")
-        return {"changed": True, "ssh_key": public_only(created), "private_key_path": path}
+                raise ModuleFailure(f"{msg}; removing the generated key failed too: {cleanup}") from None
+            os.unlink(self.marker)
+            raise ModuleFailure(f"{msg}; the generated key was removed again.") from None
+        os.unlink(self.marker)
+        self._extra["private_key_path"] = path
+        return created
 
-    def delete(self, key):
-        delete_confirmed(
-            self.client,
-            f"/ssh-keys/{key['id']}",
-            lambda: any(k["id"] == key["id"] for k in list_ssh_keys(self.client)),
-        )
-
-    def check_generated(self, existing):
-        """A generated key whose private key never arrived cannot be recovered: say so."""
-        path = self.params["private_key_path"]
-        if self.params["public_key"] is None and path and not os.path.lexists(path):
-            raise InvalidParameter(
-                "private_key_path",
-                f"SSH key '{existing['name']}' exists, but {path} does not: its private key is not on this machine. "
-                "Remove the key with state=absent to generate a new pair, or give public_key.",
-            )
-
-    def run(self):
-        self.check_input()
-        name = self.params["name"]
-        existing = find_one_by_name(list_ssh_keys(self.client), name, "SSH key")
-        before = public_only(existing) if existing else {}
-        if self.params["state"] == "absent":
-            result = {"changed": existing is not None, "msg": f"SSH key {name} is absent."}
-            if existing and not self.check_mode:
-                self.delete(existing)
-            if existing:
-                result["msg"] = ("Would have removed" if self.check_mode else "Removed") + f" SSH key {name}."
-        elif existing is None:
-            result = self.add(None)
-            result["msg"] = ("Would have added" if self.check_mode else "Added") + f" SSH key {name}."
-        elif self.params["public_key"] is None or key_material(existing["public_key"]) == key_material(
-            self.params["public_key"]
-        ):
-            self.check_generated(existing)
-            result = {"changed": False, "ssh_key": before, "msg": f"SSH key {name} is present."}
+    def present(self, existing):
+        name, public_key, path = self.params["name"], self.params["public_key"], self.params["private_key_path"]
+        if existing is None:
+            self.changed("added", f"SSH key {name}", self.add())
+        elif public_key is None and path and not os.path.lexists(path):
+            if not self.lost_generation():
+                raise InvalidParameter(
+                    "private_key_path",
+                    f"SSH key '{name}' exists, but {path} does not: its private key is not on this machine. Remove "
+                    "the key with state=absent to generate a new pair, or give public_key.",
+                )
+            after = self.add(replaces=existing)
+            self.changed("replaced", f"SSH key {name} (its private key was lost in an earlier run)", after)
+        elif public_key is None or key_material(existing["public_key"]) == key_material(public_key):
+            self.unchanged(f"SSH key {name} is present.", existing)
         elif not self.params["force"]:
             raise InvalidParameter(
                 "public_key", f"SSH key '{name}' exists with a different public key; set force=true to replace it."
             )
         else:
-            result = self.add(existing)
-            result["msg"] = ("Would have replaced" if self.check_mode else "Replaced") + f" SSH key {name}."
-        result["diff"] = {"before": before, "after": result.get("ssh_key") or {}}
-        return result
+            self.changed("replaced", f"SSH key {name}", self.add(replaces=existing))
+
+    def run(self):
+        check_name("name", self.params["name"])
+        check_public_key("public_key", self.params["public_key"])
+        check_text("private_key_path", self.params["private_key_path"], max_length=4096)
+        name = self.params["name"]
+        self.before = find_one_by_name(list_ssh_keys(self.client), name, "SSH key")
+        if self.params["state"] == "present":
+            self.present(self.before)
+        elif self.before is None:
+            self.unchanged(f"SSH key {name} is absent.")
+        else:
+            if not self.check_mode:
+                delete_ssh_key(self.client, self.before["id"])
+            self.changed("removed", f"SSH key {name}")
 
 
 def main():

@@ -56,8 +56,10 @@ ssh_keys:
       sample: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy
 """
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_ssh_keys
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._resources import field, field_equals, list_ssh_keys
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_name
 
 
 def main():
@@ -66,6 +68,7 @@ def main():
         {"name": {"type": "str"}},
         lambda client, params: list_ssh_keys(client),
         {"name": field_equals(field("name"))},
+        validate=lambda params: check_name("name", params["name"]),
     )
 
 

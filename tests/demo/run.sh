@@ -104,7 +104,7 @@ section "Reap for real: ansible-playbook lambdalabs.cloud.reap -e reap_confirm=t
 ansible-playbook lambdalabs.cloud.reap -e reap_confirm=true
 
 section "Tear the cluster down: ansible-playbook lambdalabs.cloud.teardown -e lambda_cluster_name=demo"
-ansible-playbook lambdalabs.cloud.teardown -e lambda_cluster_name=demo -e lambda_cluster_poll_interval=1
+ansible-playbook lambdalabs.cloud.teardown -e lambda_cluster_name=demo
 
 section "Left in the account"
 "$PYTHON" - "$API_URL" <<'PY'

@@ -1,4 +1,10 @@
-"""Run real ansible-playbook and ansible-inventory processes against the simulator."""
+"""Fixtures of the integration tests: the simulator as a subprocess, and real ansible-playbook and ansible-inventory
+processes against it.
+
+``simulator`` gives a freshly reset simulator (one per pytest worker, started with ``--boot-seconds 1
+--terminate-seconds 1``); ``simulator_factory`` starts extra ones with custom flags. The client class lives in
+``tests/simulator/client.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,54 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import yaml
 
+from tests.simulator.client import DEFAULT_API_KEY, Simulator
+
 HERE = Path(__file__).resolve().parent
+COLLECTION = HERE.parents[1]
+# The directory that holds ansible_collections/lambdalabs/cloud (a link to this checkout), as the Makefile makes it.
+COLLECTIONS_ROOT = Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(COLLECTION / ".tmp" / "collections")))
+
+
+@pytest.fixture(scope="session")
+def simulator_server() -> Iterator[Simulator]:
+    """One simulator for the whole session, with short lifecycle phases."""
+    simulator = Simulator("--boot-seconds", "1", "--terminate-seconds", "1").start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server: Simulator) -> Simulator:
+    """The session simulator, reset to an empty account before the test."""
+    simulator_server.reset()
+    return simulator_server
+
+
+@pytest.fixture
+def simulator_factory() -> Iterator[Callable[..., Simulator]]:
+    """Start extra simulators: ``simulator_factory("--launch-interval", "5", api_key="k")``; stopped at teardown."""
+    started: list[Simulator] = []
+
+    def start(*args: str, api_key: str = DEFAULT_API_KEY) -> Simulator:
+        simulator = Simulator(*args, api_key=api_key).start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
 BIN = Path(sys.executable).parent
 
 
@@ -138,6 +184,30 @@ class Ansible:
             cwd=self.tmp_path,
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def module(self, name: str, args: dict[str, Any], env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+        """Run one module of the collection the way Ansible does on the controller, without a playbook around it.
+
+        The module reads its arguments from a file and talks to the simulator over real HTTP; the result is the
+        JSON it prints. It is much faster than a playbook, for tests that run a module many times.
+        """
+        self._count += 1
+        args_file = self.tmp_path / f"args{self._count}.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        source = COLLECTION / "plugins" / "modules" / f"{name}.py"
+        proc = subprocess.run(
+            [sys.executable, str(source), str(args_file)],
+            env=ansible_env(self.sim, (env or {}) | {"PYTHONPATH": str(COLLECTIONS_ROOT)}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError(f"{name} printed no JSON (rc {proc.returncode}): {proc.stdout}{proc.stderr}") from None
+        return result | {"_rc": proc.returncode, "_stderr": proc.stderr}
 
 
 @pytest.fixture

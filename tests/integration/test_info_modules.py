@@ -137,7 +137,9 @@ def test_check_mode_gives_the_same_answers(ansible, simulator):
 def test_bad_input_fails_with_one_clear_message(ansible, simulator):
     run = ansible.playbook(
         [
-            task("unknown region", "lambda_instance_type_info", region="mars-1"),
+            task("malformed region", "lambda_instance_type_info", region="mars-1"),
+            task("newline in region", "lambda_instance_info", region="us-east-1\n"),
+            task("path in id", "lambda_instance_info", id="../ssh-keys"),
             task("unknown type", "lambda_instance_type_info", name="gpu_99x_z9000"),
             task("unknown family", "lambda_image_info", family="windows-95"),
             task("bad architecture", "lambda_image_info", architecture="sparc"),
@@ -146,17 +148,18 @@ def test_bad_input_fails_with_one_clear_message(ansible, simulator):
             task("unknown option", "lambda_ssh_key_info", colour="blue"),
         ]
     )
-    region = run.task("unknown region")
+    region = run.task("malformed region")
     assert region["_status"] == "failed"
-    assert region["msg"].startswith("Invalid value for parameter region: unknown region 'mars-1'")
-    assert "us-east-1" in region["msg"]
+    assert region["msg"].startswith("Invalid value for parameter region: 'mars-1' is not valid: a region code")
+    assert "parameter region: must not contain control characters" in run.task("newline in region")["msg"]
+    assert "parameter id: '../ssh-keys' is not valid" in run.task("path in id")["msg"]
     assert "parameter name: unknown instance type 'gpu_99x_z9000'" in run.task("unknown type")["msg"]
     assert "parameter family: unknown image family 'windows-95'" in run.task("unknown family")["msg"]
     assert "architecture" in run.task("bad architecture")["msg"] and "sparc" in run.task("bad architecture")["msg"]
     assert "sleeping" in run.task("bad status")["msg"]
     assert "min_gpus" in run.task("wrong type")["msg"]
     assert "colour" in run.task("unknown option")["msg"]
-    assert len(run.results) == 7
+    assert len(run.results) == 9
     for entry in run.results:
         run.failure(entry["task"])
 

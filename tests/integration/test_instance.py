@@ -49,7 +49,7 @@ def test_launch_waits_for_active_and_second_run_only_reads(ansible, account):
     assert result["_status"] == "changed", run.output
     assert result["instance"]["status"] == "active" and result["instance"]["ip"]
     assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-east-1"}
-    assert {"key": "team", "value": "research"} in result["instance"]["tags"]
+    assert result["instance"]["tags"] == {"team": "research"}
     assert len(account.requests("POST", LAUNCH)) == 1
 
     account.clear_requests()
@@ -151,12 +151,16 @@ def test_lost_launch_response_is_adopted_not_repeated(ansible, account, fault):
     assert result["instance"]["status"] == "active"
 
 
-def test_failed_launch_that_did_nothing_is_tried_again(ansible, account):
+def test_a_500_before_processing_is_never_followed_by_a_second_launch_in_the_same_run(ansible, account):
+    # The answer may or may not have been processed: the run looks for the name, never launches again, and fails
+    # when nothing appears; the re-run launches it.
     account.fault(method="POST", path=LAUNCH, status=500, code="global/internal-error", count=1)
-    result = ansible.playbook([launch(wait=False)]).task("launch")
-    assert result["_status"] == "changed", result
-    assert len(existing(account, "trainer")) == 1
-    assert len(account.requests("POST", LAUNCH)) == 2
+    run = ansible.playbook([launch(wait=False, launch_confirm_timeout=2)])
+    run.failure("launch", "no instance named 'trainer' appeared within 2 s", "A re-run adopts the instance")
+    assert existing(account, "trainer") == [] and len(account.requests("POST", LAUNCH)) == 1
+    again = ansible.playbook([launch(wait=False)]).task("launch")
+    assert again["_status"] == "changed" and again["launch"]["how"] == "launched", again
+    assert len(existing(account, "trainer")) == 1 and len(account.requests("POST", LAUNCH)) == 2
 
 
 def test_parallel_forks_respect_the_launch_limit(ansible, simulator_factory):
@@ -188,9 +192,8 @@ def test_parallel_forks_respect_the_launch_limit(ansible, simulator_factory):
     assert sorted(i["name"] for i in existing(sim)) == [f"node-n{i}" for i in range(4)]
     launches = sim.requests("POST", LAUNCH)
     assert sum(1 for r in launches if r["status"] == 200) == 4
-    # Paced on the controller: no storm of 429 answers (one stray 429 under heavy load is waited out).
-    statuses = [r["status"] for r in launches]
-    assert statuses.count(429) <= 1 and set(statuses) <= {200, 429}, statuses
+    # Paced on the controller: the API never has to refuse a launch.
+    assert [r["status"] for r in launches] == [200] * 4
 
 
 def test_launch_429_is_waited_out(ansible, account):
@@ -229,19 +232,24 @@ def test_instance_ended_while_waiting_fails_with_the_reason(ansible, simulator_f
 
     add_key(sim)
 
-    def terminate_soon():
-        for node in existing(sim, "trainer"):
-            sim.api("POST", "/instance-operations/terminate", {"instance_ids": [node["id"]]})
+    stop = threading.Event()
 
-    timer = threading.Timer(4, terminate_soon)
-    timer.start()
+    def terminate_once_launched():
+        while not stop.wait(0.2):
+            for node in existing(sim, "trainer"):
+                sim.api("POST", "/instance-operations/terminate", {"instance_ids": [node["id"]]})
+                return
+
+    terminator = threading.Thread(target=terminate_once_launched)
+    terminator.start()
     try:
         result = ansible.playbook([launch(api_url=sim.url, wait_timeout=60)]).task("launch")
     finally:
-        timer.cancel()
+        stop.set()
+        terminator.join()
     assert result["_status"] == "failed"
     assert "while waiting for it to become active" in result["msg"]
-    assert re.search(r"became '(terminating|terminated)'", result["msg"]), result["msg"]
+    assert re.search(r"became '(terminating|terminated|gone)'", result["msg"]), result["msg"]
     assert result["changed"] is True  # it did launch
 
 
@@ -274,15 +282,18 @@ def test_rename_restart_and_absent(ansible, account):
     assert existing(account) == []
 
 
-def test_differences_warn_and_never_relaunch(ansible, account):
+def test_differences_fail_by_default_warn_on_request_and_never_relaunch(ansible, account):
     ansible.playbook([launch(wait=False)])
     account.clear_requests()
-    result = ansible.playbook([launch(instance_type="gpu_1x_a100_sxm4", region="us-west-2", tags={"team": "x"})]).task(
-        "launch"
-    )
-    assert result["_status"] == "ok"
-    warning = " ".join(result.get("warnings", []))
+    wanted = {"instance_type": "gpu_1x_a100_sxm4", "region": "us-west-2", "tags": {"team": "x"}}
+    run = ansible.playbook([launch(**wanted), launch("warn only", on_mismatch="warn", **wanted)], check=False)
+    failed = run.failure("launch", "instance_type is 'gpu_1x_a10'", "region is 'us-east-1'", "Nothing was changed")
+    assert "tags" in failed["msg"] and len(failed["differences"]) == 3
+    warned = run.task("warn only")
+    assert warned["_status"] == "ok"
+    warning = " ".join(warned.get("warnings", []))
     assert "instance_type is 'gpu_1x_a10'" in warning and "region is 'us-east-1'" in warning and "tags" in warning
+    assert ansible.playbook([launch(**wanted)], check=True).task("launch")["_status"] == "failed"
     assert account.requests("POST") == []
 
 
@@ -290,15 +301,15 @@ def test_differences_warn_and_never_relaunch(ansible, account):
 BAD_INPUT = [
     ("two keys", {"ssh_key_name": ["deploy", "other"]}, "parameter ssh_key_name: the API takes exactly one SSH key"),
     ("long name", {"name": "n" * 65}, "parameter name: must be at most 64 characters"),
-    ("bad hostname", {"hostname": "Bad_Host"}, "parameter hostname: 'Bad_Host' is not a valid hostname"),
-    ("bad tag", {"tags": {"Team": "x"}}, "parameter tags: tag key 'Team' is invalid"),
+    ("bad hostname", {"hostname": "Bad_Host"}, "parameter hostname: 'Bad_Host' is not valid: use 1-63 lowercase"),
+    ("bad tag", {"tags": {"Team": "x"}}, "parameter tags: 'Team' is not valid: tag key 'Team' must start"),
     ("big user data", {"user_data": "x" * (1024 * 1024 + 1)}, "parameter user_data: is 1048577 bytes"),
     (
         "unknown type",
         {"instance_type": "gpu_9x_nothing"},
         "parameter instance_type: unknown instance type 'gpu_9x_nothing'",
     ),
-    ("unknown region", {"region": "mars-1"}, "parameter region: unknown region 'mars-1'"),
+    ("malformed region", {"region": "mars-1"}, "parameter region: 'mars-1' is not valid: a region code looks like"),
     ("unknown image", {"image": {"id": "no-such-image"}}, "parameter image: unknown image id 'no-such-image'"),
     ("unknown family", {"image": {"family": "windows-95"}}, "parameter image: unknown image family 'windows-95'"),
     ("unknown key", {"ssh_key_name": "nobody"}, "parameter ssh_key_name: unknown SSH key 'nobody'"),
@@ -370,23 +381,24 @@ def test_results_never_carry_the_jupyter_token(ansible, account):
         [
             launch(),
             launch("again"),
-            instance("remove", name="trainer", state="absent"),
             {"name": "info", "lambdalabs.cloud.lambda_instance_info": {}, "register": "out"},
             {"name": "info with jupyter", "lambdalabs.cloud.lambda_instance_info": {"include_jupyter": True}},
+            instance("remove", name="trainer", state="absent"),
         ],
         diff=True,
     )
     run.assert_ok()
     token = run.task("info with jupyter")["instances"][0]["jupyter_token"]
     assert token and token not in run.output
-    for entry in run.results[:-1]:
-        assert token not in str(entry["result"]), entry["task"]
+    for entry in run.results:
+        if entry["task"] != "info with jupyter":
+            assert token not in str(entry["result"]), entry["task"]
 
 
 def test_boolean_tags_are_stored_as_true_and_compared_alike(ansible, account):
     run = ansible.playbook([launch(tags={"spot": True}, wait=False), launch("again", tags={"spot": True})])
     run.assert_ok()
-    assert {"key": "spot", "value": "true"} in run.task("launch")["instance"]["tags"]
+    assert run.task("launch")["instance"]["tags"] == {"spot": "true"}
     assert run.task("again")["_status"] == "ok" and not run.task("again").get("warnings")
 
 

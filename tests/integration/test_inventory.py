@@ -21,7 +21,7 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 
 SIM_KEY = "sim-api-key"
 ID = {name: f"{index:02x}" * 16 for index, name in enumerate(["train1", "train2", "infer", "anon", "boot", "gone"], 10)}
-IP = {"train1": "198.51.100.11", "train2": "198.51.100.12", "infer": "198.51.100.13", "anon": "198.51.100.14"}
+IP = {"train1": "127.18.100.11", "train2": "127.18.100.12", "infer": "127.18.100.13", "anon": "127.18.100.14"}
 
 FLEET = [
     {
@@ -31,7 +31,7 @@ FLEET = [
         "region": "us-east-1",
         "instance_type": "gpu_8x_h100_sxm5",
         "ip": IP["train1"],
-        "private_ip": "10.0.0.11",
+        "private_ip": "127.10.100.11",
         "hostname": "h-train-1",
         "ssh_key_names": ["deploy"],
         "file_system_names": ["datasets"],
@@ -46,7 +46,7 @@ FLEET = [
         "region": "us-east-1",
         "instance_type": "gpu_8x_h100_sxm5",
         "ip": IP["train2"],
-        "private_ip": "10.0.0.12",
+        "private_ip": "127.10.100.12",
         "hostname": "h-train-2",
         "tags": [
             {"key": "team", "value": "research"},
@@ -61,7 +61,7 @@ FLEET = [
         "region": "us-west-1",
         "instance_type": "gpu_1x_a10",
         "ip": IP["infer"],
-        "private_ip": "10.0.0.13",
+        "private_ip": "127.10.100.13",
         "hostname": "h-infer-1",
         "tags": [{"key": "team", "value": "serving"}],
     },
@@ -71,7 +71,7 @@ FLEET = [
         "region": "europe-central-1",
         "instance_type": "gpu_1x_gh200",
         "ip": IP["anon"],
-        "private_ip": "10.0.0.14",
+        "private_ip": "127.10.100.14",
         "hostname": "h-anon",
     },
     {"id": ID["boot"], "name": "boot-1", "status": "booting", "region": "us-west-2", "instance_type": "gpu_8x_a100"},
@@ -170,6 +170,8 @@ def test_default_groups_and_hostvars(inventory, simulator):
         "lambda_instance_type": "gpu_8x_h100_sxm5",
         "lambda_instance_type_description": "8x H100 (80 GB SXM5)",
         "lambda_gpu_description": "H100 (80 GB SXM5)",
+        "lambda_gpu_model": "H100",
+        "lambda_gpu_memory_gib": 80,
         "lambda_price_cents_per_hour": 2392,
         "lambda_gpus": 8,
         "lambda_vcpus": 208,
@@ -177,7 +179,7 @@ def test_default_groups_and_hostvars(inventory, simulator):
         "lambda_storage_gib": 22000,
         "lambda_hostname": "h-train-1",
         "lambda_ip": IP["train1"],
-        "lambda_private_ip": "10.0.0.11",
+        "lambda_private_ip": "127.10.100.11",
         "lambda_ssh_key_names": ["deploy"],
         "lambda_file_system_names": ["datasets"],
         "lambda_file_system_mounts": [{"mount_point": "/lambda/nfs/datasets", "file_system_id": "f" * 32}],
@@ -241,7 +243,7 @@ def test_hostnames(inventory):
     cases = {
         "h_hostname": ({"hostnames": ["hostname"]}, {"h-train-1", "h-train-2", "h-infer-1", "h-anon"}),
         "h_ip": ({"hostnames": ["ip", "id"], "statuses": ["active", "booting"]}, set(IP.values()) | {ID["boot"]}),
-        "h_private": ({"hostnames": ["private_ip"], "regions": ["us-west-1"]}, {"10.0.0.13"}),
+        "h_private": ({"hostnames": ["private_ip"], "regions": ["us-west-1"]}, {"127.10.100.13"}),
         "h_id": ({"hostnames": ["id"], "regions": ["us-west-1"]}, {ID["infer"]}),
         "h_template": (
             {
@@ -290,7 +292,7 @@ def test_connect_with_and_prefix(inventory):
         "byname", {"connect_with": "hostname", "hostvars_prefix": "lc_", "hostnames": ["n-{{ lc_id }}"]}
     )
     hostvars = inventory.list(private, by_name)["_meta"]["hostvars"]
-    assert hostvars["p-" + ID["train1"]]["ansible_host"] == "10.0.0.11"
+    assert hostvars["p-" + ID["train1"]]["ansible_host"] == "127.10.100.11"
     assert "ansible_host" not in hostvars["p-" + ID["boot"]]  # booting: no address yet
     named = hostvars["n-" + ID["infer"]]
     assert named["ansible_host"] == "h-infer-1"
@@ -434,11 +436,11 @@ def test_errors_are_one_clear_message(inventory, simulator):
 
     malformed = {
         "connect_with": ({"connect_with": "public"}, "connect_with"),
-        "hostnames": ({"hostnames": ["name", "address"]}, "'address' is neither one of name"),
+        "hostnames": ({"hostnames": ["name", "address"]}, "'address' is none of name"),
         "statuses": ({"statuses": ["running"]}, "unknown status running"),
         "api_url": ({"api_url": "cloud.lambda.ai/api/v1"}, "api_url must be an http:// or https:// URL"),
         "tags": ({"tags": ["team"]}, "tags"),
-        "timeout": ({"request_timeout": 0}, "request_timeout must be a number of seconds greater than 0"),
+        "timeout": ({"request_timeout": 0}, "option 'request_timeout': must be greater than 0"),
     }
     for name, (config, message) in malformed.items():
         output = inventory.fail(inventory.write(f"bad_{name}", config))

@@ -137,14 +137,16 @@ def test_file_system_check_mode_and_bad_input(ansible, simulator):
             file_system("create", name="datasets", region="us-west-1"),
             file_system("bad name", name="1-starts-with-digit", region="us-west-1"),
             file_system("no region", name="datasets2"),
-            file_system("unknown region", name="datasets2", region="moon-1"),
+            file_system("malformed region", name="datasets2", region="moon-1"),
+            file_system("trailing newline", name="datasets\n", region="us-west-1"),
         ],
         check=True,
     )
     assert run.task("create")["_status"] == "changed"
-    assert "parameter name: '1-starts-with-digit' is not a valid file system name" in run.task("bad name")["msg"]
+    assert "parameter name: '1-starts-with-digit' is not valid: a file system name" in run.task("bad name")["msg"]
+    assert "parameter name: must not contain control characters" in run.task("trailing newline")["msg"]
     assert "region" in run.task("no region")["msg"]
-    assert "parameter region: unknown region 'moon-1'" in run.task("unknown region")["msg"]
+    assert "parameter region: 'moon-1' is not valid" in run.task("malformed region")["msg"]
     assert simulator.requests("POST") == [] and simulator.state()["file_systems"] == []
 
 
@@ -203,11 +205,26 @@ def test_creating_calls_are_not_repeated_and_deletes_are(ansible, simulator):
     assert simulator.state()["ssh_keys"] == [] and simulator.state()["file_systems"] == []
 
 
-def test_lost_generated_key_is_reported_not_hidden(ansible, simulator, tmp_path):
+def test_lost_generated_key_is_reported_and_a_rerun_converges(ansible, simulator, tmp_path):
     path = tmp_path / "cluster-key"
     simulator.fault(method="POST", path="/api/v1/ssh-keys", status=500, after_processing=True, count=1)
     first = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))])
-    first.failure("generate", "may have been created without its private key", "state=absent")
-    assert not path.exists()
-    second = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))])
-    second.failure("generate", "parameter private_key_path: SSH key 'cluster' exists, but", "state=absent")
+    first.failure("generate", "may have been created without its private key", "the re-run replaces it")
+    assert not path.exists() and (tmp_path / "cluster-key.pending").exists()
+    [lost] = simulator.state()["ssh_keys"]
+    second = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))]).task("generate")
+    assert second["_status"] == "changed" and "its private key was lost in an earlier run" in second["msg"], second
+    [key] = simulator.state()["ssh_keys"]
+    assert key["id"] != lost["id"] and key["name"] == "cluster"
+    assert path.stat().st_mode & 0o777 == 0o600 and "PRIVATE KEY" in path.read_text()
+    assert not (tmp_path / "cluster-key.pending").exists()
+    third = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))]).task("generate")
+    assert third["_status"] == "ok"
+
+
+def test_a_key_without_the_marker_is_never_replaced(ansible, simulator, tmp_path):
+    # Someone else's key of that name: its private key is simply not here, and nothing says it was lost.
+    simulator.api("POST", "/ssh-keys", {"name": "cluster"})
+    run = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(tmp_path / "k"))])
+    run.failure("generate", "parameter private_key_path: SSH key 'cluster' exists, but", "state=absent")
+    assert len(simulator.state()["ssh_keys"]) == 1 and simulator.requests("DELETE") == []

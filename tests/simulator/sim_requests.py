@@ -114,8 +114,7 @@ def parse_network(value: str, where: str) -> str:
     except ValueError:
         raise invalid(
             f"Field '{where}' ({value!r}) is not an IPv4 network in CIDR notation.",
-            "Use an address such as 1.2.3.4 or 1.2.3.4/32, a network such as 1.2.3.0/24, "
-            "or 0.0.0.0/0 for any address.",
+            "Use an address such as 1.2.3.4 or 1.2.3.4/32, a network such as 1.2.3.0/24, or 0.0.0.0/0 for any address.",
         ) from None
 
 

@@ -1,0 +1,48 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the cluster role: plan a cluster, report on it, and give its nodes their host variables."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
+    cluster_group,
+    cluster_result,
+    cluster_summary,
+    current_instances,
+    node_user_data,
+    plan_cluster,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import DEFAULT_USER, instance_hostvars
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
+
+
+def _plan(instances, cluster, nodes=None, defaults=None, state="present", ttl_hours=None):
+    return plan_cluster(list(instances or []), cluster, nodes, defaults, state=state, ttl_hours=ttl_hours)
+
+
+def _result(plan, instances, launches=None, failure=None, removed=None, state="present", name=None):
+    return cluster_result(plan, list(instances or []), launches, failure, removed, state, name)
+
+
+def _add_host(instance, groups=(), connect_with="ip", user=DEFAULT_USER):
+    """The arguments of ansible.builtin.add_host for one instance: name, groups and its lambda_* variables."""
+    try:
+        host_vars = instance_hostvars(instance, connect_with=connect_with, user=user)
+    except InvalidParameter as error:  # pragma: no cover - instance_hostvars does not check
+        raise AnsibleFilterError(str(error)) from None
+    return {"name": instance.get("name") or instance.get("id"), "groups": list(groups), **host_vars}
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "cluster_group": cluster_group,
+            "cluster_plan": _plan,
+            "cluster_user_data": node_user_data,
+            "cluster_result": _result,
+            "cluster_instances": lambda lists, removed=None: current_instances(*lists, removed=removed),
+            "cluster_summary": cluster_summary,
+            "instance_add_host": _add_host,
+        }

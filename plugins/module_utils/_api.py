@@ -1,0 +1,215 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The API's resources as typed calls, and the accessors of their shapes.
+
+One function per endpoint the collection uses, so that paths, quoting of ids,
+retry classes and the shapes of answers are written once. Nothing here knows
+about Ansible, waiting or launch orchestration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
+    RETRY_SAFE,
+    LambdaCloudClient,
+    LambdaCloudError,
+    api_path,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import tag_value
+
+INSTANCE_STATUSES = ("booting", "active", "unhealthy", "terminated", "terminating", "preempted")
+# An instance "exists" while it is in one of these; the others count as gone.
+EXISTING_STATUSES = frozenset({"booting", "active", "unhealthy"})
+IMAGE_ARCHITECTURES = ("x86_64", "arm64")
+JUPYTER_FIELDS = ("jupyter_token", "jupyter_url")
+INSUFFICIENT_CAPACITY = "instance-operations/launch/insufficient-capacity"
+
+
+# --------------------------------------------------------------------- shapes
+def region_name(resource: Mapping[str, Any]) -> str | None:
+    region = resource.get("region")
+    return region.get("name") if isinstance(region, Mapping) else region
+
+
+def instance_type_name(instance: Mapping[str, Any]) -> str | None:
+    itype = instance.get("instance_type")
+    return itype.get("name") if isinstance(itype, Mapping) else itype
+
+
+def capacity_regions(instance_type: Mapping[str, Any]) -> list[str]:
+    return [
+        r["name"] if isinstance(r, Mapping) else r for r in instance_type.get("regions_with_capacity_available", [])
+    ]
+
+
+def tags_to_dict(tags: Any) -> dict[str, str]:
+    """The API's ``[{"key", "value"}]`` list as a dict; a dict is taken as it is."""
+    if isinstance(tags, Mapping):
+        return {str(key): tag_value(value) for key, value in tags.items()}
+    return {tag["key"]: tag.get("value", "") for tag in tags or [] if isinstance(tag, Mapping) and "key" in tag}
+
+
+def dict_to_tags(tags: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    return [{"key": str(key), "value": tag_value(value)} for key, value in (tags or {}).items()]
+
+
+def is_existing(instance: Mapping[str, Any]) -> bool:
+    return instance.get("status") in EXISTING_STATUSES
+
+
+def without_secrets(instance: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The instance without its JupyterLab token and URL, which are credentials."""
+    if not isinstance(instance, dict):
+        return instance
+    return {key: value for key, value in instance.items() if key not in JUPYTER_FIELDS}
+
+
+def represent_instance(instance: dict[str, Any] | None, include_jupyter: bool = False) -> dict[str, Any] | None:
+    """An instance as every result shows it: tags as a dict, Jupyter credentials only when asked for."""
+    if not isinstance(instance, dict):
+        return instance
+    shown = dict(instance if include_jupyter else without_secrets(instance) or {})
+    if "tags" in shown:
+        shown["tags"] = tags_to_dict(shown["tags"])
+    return shown
+
+
+def find_named(items: Iterable[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    return [item for item in items if item.get("name") == name]
+
+
+# --------------------------------------------------------------------- instances
+def list_instances(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    data = client.get("/instances")
+    if data is not None and not isinstance(data, list):
+        raise LambdaCloudError("The API answered GET /instances without a list of instances.", kind="body")
+    return [item for item in data or [] if isinstance(item, dict)]
+
+
+def list_existing_named(client: LambdaCloudClient, name: str) -> list[dict[str, Any]]:
+    """The existing (booting, active, unhealthy) instances with this name, lowest id first."""
+    found = [i for i in list_instances(client) if is_existing(i) and i.get("name") == name]
+    return sorted(found, key=lambda item: str(item.get("id")))
+
+
+def get_instance(client: LambdaCloudClient, instance_id: str) -> dict[str, Any] | None:
+    """The instance with this id, or None when the API does not know it."""
+    try:
+        data = client.get(api_path("instances", instance_id))
+    except LambdaCloudError as error:
+        if error.status == 404:
+            return None
+        raise
+    return data if isinstance(data, dict) else None
+
+
+def rename_instance(client: LambdaCloudClient, instance_id: str, name: str) -> dict[str, Any]:
+    return client.post(api_path("instances", instance_id), {"name": name}, retry=RETRY_SAFE)
+
+
+def launch_instance(
+    client: LambdaCloudClient, body: Mapping[str, Any], idempotency_key: str, default_retry_after: float
+) -> str:
+    """One launch request (never repeated after an unclear answer); the new instance's id."""
+    data = client.post(
+        "/instance-operations/launch",
+        dict(body),
+        default_retry_after=default_retry_after,
+        headers={"Idempotency-Key": idempotency_key},
+    )
+    ids = data.get("instance_ids") if isinstance(data, dict) else None
+    if not ids or not isinstance(ids[0], str):
+        raise LambdaCloudError("The API answered the launch without an instance id.", kind="body")
+    return ids[0]
+
+
+def terminate_instances(client: LambdaCloudClient, instance_ids: list[str]) -> list[dict[str, Any]]:
+    """Terminate; repeating it is harmless, so it is retried like a read."""
+    data = client.post("/instance-operations/terminate", {"instance_ids": instance_ids}, retry=RETRY_SAFE)
+    return list((data or {}).get("terminated_instances") or [])
+
+
+def restart_instances(client: LambdaCloudClient, instance_ids: list[str]) -> list[dict[str, Any]]:
+    data = client.post("/instance-operations/restart", {"instance_ids": instance_ids})
+    return list((data or {}).get("restarted_instances") or [])
+
+
+# --------------------------------------------------------------------- catalogue
+def list_instance_types(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    """Instance types flattened to one dict each, cheapest first."""
+    data = client.get("/instance-types") or {}
+    types = []
+    for name, item in data.items():
+        entry = dict(item.get("instance_type") or {})
+        entry.setdefault("name", name)
+        entry["regions_with_capacity_available"] = item.get("regions_with_capacity_available") or []
+        types.append(entry)
+    types.sort(key=lambda t: (t.get("price_cents_per_hour", 0), t["name"]))
+    return types
+
+
+def list_images(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    return client.get("/images") or []
+
+
+# --------------------------------------------------------------------- SSH keys and file systems
+def list_ssh_keys(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    """SSH keys, never with a private key (the API only returns one when it generates a pair)."""
+    keys = client.get("/ssh-keys") or []
+    return [{k: v for k, v in key.items() if k != "private_key"} for key in keys]
+
+
+def add_ssh_key(client: LambdaCloudClient, name: str, public_key: str | None) -> dict[str, Any]:
+    """Add a key; without ``public_key`` the API generates a pair and answers with the private key, once."""
+    body = {"name": name} if public_key is None else {"name": name, "public_key": public_key}
+    return client.post("/ssh-keys", body)
+
+
+def list_file_systems(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    return client.get("/file-systems") or []
+
+
+def create_file_system(client: LambdaCloudClient, name: str, region: str) -> dict[str, Any]:
+    return client.post("/filesystems", {"name": name, "region": region})
+
+
+def delete_confirmed(client: LambdaCloudClient, path: str, still_there: Callable[[], bool]) -> None:
+    """DELETE ``path``; an error after which the resource is gone anyway (a retried delete) is success."""
+    try:
+        client.delete(path)
+    except LambdaCloudError as error:
+        if error.status in (400, 404) and not still_there():
+            return
+        raise
+
+
+def delete_ssh_key(client: LambdaCloudClient, key_id: str) -> None:
+    delete_confirmed(
+        client, api_path("ssh-keys", key_id), lambda: any(k.get("id") == key_id for k in list_ssh_keys(client))
+    )
+
+
+def delete_file_system(client: LambdaCloudClient, fs_id: str) -> None:
+    delete_confirmed(
+        client, api_path("filesystems", fs_id), lambda: any(f.get("id") == fs_id for f in list_file_systems(client))
+    )
+
+
+def known_regions(*resource_lists: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every region the API mentions in these lists (capacity of instance types, images, file systems, ...)."""
+    found: set[str] = set()
+    for items in resource_lists:
+        for item in items:
+            found.update(capacity_regions(item))
+            name = region_name(item)
+            if isinstance(name, str):
+                found.add(name)
+    return found
+
+
+# --------------------------------------------------------------------- firewalls
+def list_firewall_rulesets(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    return client.get("/firewall-rulesets") or []

@@ -1,0 +1,378 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster role's logic: which nodes a cluster wants, which are missing or extra, and what it costs.
+
+Pure functions over the role's variables and the instance list; the ``lambdalabs.cloud.cluster_*`` filters
+expose them to the role. A node's ``user_data`` never enters a plan: it may hold secrets, and plans are facts.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    instance_type_name,
+    region_name,
+    tags_to_dict,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    TAG_KEY_PATTERN,
+    InvalidParameter,
+    check_name,
+    check_number,
+    tag_value,
+)
+
+LIVE_STATUSES = ("booting", "active", "unhealthy")
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
+NODE_KEYS = (
+    "name",
+    "instance_type",
+    "region",
+    "ssh_key_name",
+    "file_system_names",
+    "file_system_mounts",
+    "image",
+    "user_data",
+    "tags",
+    "firewall_ruleset_ids",
+    "firewall_ruleset_names",
+    "hostname",
+    "min_gpus",
+    "max_price_cents_per_hour",
+)
+RESERVED_TAGS = ("cluster", "expires-at")
+MAX_NODES = 256
+MAX_TTL_HOURS = 24 * 366
+EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def cluster_group(name: str) -> str:
+    """The inventory group of a cluster: lambda_cluster_<name>, with every character but letters, digits and '_'
+    turned into '_' (llm-ft gives lambda_cluster_llm_ft), as the inventory plugin's keyed groups do."""
+    return "lambda_cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", str(name))
+
+
+def check_cluster_name(name: Any) -> None:
+    if not isinstance(name, str) or not CLUSTER_NAME.fullmatch(name):
+        raise InvalidParameter(
+            "lambda_cluster_name",
+            f"lambda_cluster_name must be 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit; "
+            f"got {name!r}.",
+        )
+
+
+def is_member(instance: Mapping[str, Any], cluster: str) -> bool:
+    return instance.get("status") in LIVE_STATUSES and tags_to_dict(instance.get("tags")).get("cluster") == cluster
+
+
+def _index_key(name: str) -> tuple[Any, ...]:
+    """Natural order: demo-2 before demo-10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def _given_nodes(cluster: str, nodes: Any) -> list[dict[str, Any]]:
+    """The nodes as dictionaries with a name, from a count and a pattern or from a list."""
+    if isinstance(nodes, Mapping):
+        unknown = sorted(set(nodes) - {"count", "name_pattern"})
+        count = nodes.get("count")
+        pattern = nodes.get("name_pattern") or "{cluster}-{index}"
+        if unknown or isinstance(count, bool) or not isinstance(count, int):
+            raise InvalidParameter(
+                "lambda_cluster_nodes",
+                "lambda_cluster_nodes must be a count plus a name pattern, for example "
+                f"{{count: 3, name_pattern: '{{cluster}}-{{index}}'}}, or a list of nodes; got {dict(nodes)!r}.",
+            )
+        check_number("lambda_cluster_nodes.count", count, minimum=0, maximum=MAX_NODES)
+        if not isinstance(pattern, str) or "{index}" not in pattern:
+            raise InvalidParameter("lambda_cluster_nodes.name_pattern", f"{pattern!r} must contain {{index}}.")
+        return [
+            {"name": pattern.replace("{cluster}", cluster).replace("{index}", str(index))}
+            for index in range(1, count + 1)
+        ]
+    if not isinstance(nodes, list):
+        raise InvalidParameter(
+            "lambda_cluster_nodes",
+            f"lambda_cluster_nodes must be a count plus a name pattern, or a list; got {nodes!r}.",
+        )
+    if len(nodes) > MAX_NODES:
+        raise InvalidParameter("lambda_cluster_nodes", f"at most {MAX_NODES} nodes, got {len(nodes)}.")
+    return [dict(node) if isinstance(node, Mapping) else {"name": node} for node in nodes]
+
+
+def wanted_nodes(cluster: str, nodes: Any, defaults: Any) -> list[dict[str, Any]]:
+    """Every wanted node with the defaults merged in (tags merged too), without user_data, checked."""
+    check_cluster_name(cluster)
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise InvalidParameter("lambda_cluster_defaults", f"must be a dictionary, got {defaults!r}.")
+    defaults = dict(defaults or {})
+    wanted, seen = [], set()
+    for given in [defaults | {"name": "(defaults)"}, *_given_nodes(cluster, nodes)]:
+        unknown = sorted(set(given) - set(NODE_KEYS))
+        if unknown:
+            raise InvalidParameter(
+                "lambda_cluster_nodes",
+                f"node {given.get('name')!r} has the keys {', '.join(unknown)}; only the keys "
+                f"{', '.join(NODE_KEYS)} are allowed.",
+            )
+        tags = given.get("tags") or {}
+        if not isinstance(tags, Mapping):
+            raise InvalidParameter("lambda_cluster_nodes", f"the tags of node {given.get('name')!r} must be a dict.")
+        for key in tags:
+            if not TAG_KEY_PATTERN.fullmatch(str(key)):
+                raise InvalidParameter(
+                    "lambda_cluster_nodes",
+                    f"tag keys must match {TAG_KEY_PATTERN.pattern} (lowercase, 2-55 characters); got {key!r}.",
+                )
+            if key in RESERVED_TAGS:
+                raise InvalidParameter(
+                    "lambda_cluster_nodes", "the role sets the tags cluster and expires-at itself; remove them."
+                )
+    for given in _given_nodes(cluster, nodes):
+        name = given.get("name")
+        check_name("lambda_cluster_nodes", name if isinstance(name, str) else None)
+        if not isinstance(name, str):
+            raise InvalidParameter("lambda_cluster_nodes", f"every node needs a name, got {name!r}.")
+        if name in seen:
+            raise InvalidParameter("lambda_cluster_nodes", f"every node needs a unique name; {name!r} is given twice.")
+        seen.add(name)
+        tags = {**(defaults.get("tags") or {}), **(given.get("tags") or {})}
+        node = {**defaults, **given, "tags": {str(k): tag_value(v) for k, v in tags.items()}}
+        node.pop("user_data", None)
+        wanted.append(node)
+    return wanted
+
+
+def expires_at(ttl_hours: Any, now: float | None = None) -> str | None:
+    """The expires-at tag for a node launched now: UTC, ``ttl_hours`` from now; None without a TTL."""
+    if ttl_hours is None or ttl_hours == "":
+        return None
+    if isinstance(ttl_hours, str):
+        try:
+            ttl_hours = float(ttl_hours)
+        except ValueError:
+            raise InvalidParameter(
+                "lambda_cluster_ttl_hours", f"must be a number of hours, got {ttl_hours!r}."
+            ) from None
+    check_number("lambda_cluster_ttl_hours", ttl_hours, above=0, maximum=MAX_TTL_HOURS)
+    when = (time.time() if now is None else now) + float(ttl_hours) * 3600
+    return datetime.fromtimestamp(when, timezone.utc).strftime(EXPIRES_FORMAT)
+
+
+def plan_cluster(
+    instances: list[Mapping[str, Any]],
+    cluster: str,
+    nodes: Any,
+    defaults: Any,
+    state: str = "present",
+    ttl_hours: Any = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """What the role does: members, wanted, missing (with their launch tags), extra (highest first), conflicts.
+
+    A problem with the variables is not raised but returned as ``error``, one line for the role to fail with.
+    """
+    plan: dict[str, Any] = {"error": None, "group": cluster_group(cluster), "members": [], "wanted": []}
+    plan.update(missing=[], extra=[], conflicts=[])
+    try:
+        check_cluster_name(cluster)
+        if state not in ("present", "absent"):
+            raise InvalidParameter(
+                "lambda_cluster_state", f"lambda_cluster_state must be present or absent: {state!r}."
+            )
+        members = sorted((i for i in instances if is_member(i, cluster)), key=lambda i: _index_key(i.get("name") or ""))
+        plan["members"] = members
+        if state == "absent":
+            return plan
+        wanted = wanted_nodes(cluster, nodes, defaults)
+        expiry = expires_at(ttl_hours, now)
+    except InvalidParameter as error:
+        plan["error"] = error.detail if error.detail.startswith("lambda_") else f"{error.param}: {error.detail}"
+        return plan
+    names = {node["name"] for node in wanted}
+    member_names = {m.get("name") for m in members}
+    plan["wanted"] = wanted
+    for node in wanted:
+        if node["name"] in member_names:
+            continue
+        if not node.get("instance_type") or not node.get("ssh_key_name"):
+            plan["error"] = f"Node {node['name']} needs instance_type and ssh_key_name, in lambda_cluster_defaults or "
+            plan["error"] += "in the node itself."
+            return plan
+        launch_tags = {**node["tags"], "cluster": cluster, **({"expires-at": expiry} if expiry else {})}
+        plan["missing"].append({**node, "tags": launch_tags})
+    extra = [m for m in members if m.get("name") not in names]
+    plan["extra"] = sorted(extra, key=lambda i: _index_key(i.get("name") or ""), reverse=True)
+    plan["conflicts"] = [
+        {"name": i.get("name"), "id": i.get("id")}
+        for i in instances
+        if i.get("status") in LIVE_STATUSES and i.get("name") in names and not is_member(i, cluster)
+    ]
+    if plan["conflicts"]:
+        taken = ", ".join(f"{c['name']} ({c['id']})" for c in plan["conflicts"])
+        plan["error"] = (
+            f"Instance {taken} is not tagged cluster={cluster}, but has the name of a node. Nothing was launched. "
+            "Rename or terminate it, or choose other node names."
+        )
+    return plan
+
+
+def node_user_data(nodes: Any, name: str, defaults: Any) -> str | None:
+    """The user_data of one node (its own, else the defaults'), read straight from the role's variables."""
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, Mapping) and node.get("name") == name and node.get("user_data") is not None:
+            return node["user_data"]
+    return (defaults or {}).get("user_data") if isinstance(defaults, Mapping) else None
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.split(",")[0].strip() or None
+    return value[0] if value else None
+
+
+def failover(launches: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The launched nodes that did not get their first choice of type and region."""
+    moved = []
+    for launch in launches:
+        placement = launch.get("placement")
+        if not isinstance(placement, Mapping):
+            continue
+        first_type, first_region = _first(launch.get("instance_type")), _first(launch.get("region"))
+        if placement.get("instance_type") == first_type and (
+            not first_region or placement.get("region") == first_region
+        ):
+            continue
+        first = first_type + (f" in {first_region}" if first_region else "")
+        moved.append(
+            {
+                "name": launch["name"],
+                "first_choice": first,
+                "instance_type": placement.get("instance_type"),
+                "region": placement.get("region"),
+                "change": f"{first} had no capacity; launched as {placement.get('instance_type')} in "
+                f"{placement.get('region')}",
+            }
+        )
+    return moved
+
+
+def price(instance: Mapping[str, Any]) -> int:
+    itype = instance.get("instance_type")
+    value = itype.get("price_cents_per_hour") if isinstance(itype, Mapping) else None
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def node_row(instance: Mapping[str, Any]) -> dict[str, Any]:
+    itype = instance.get("instance_type") if isinstance(instance.get("instance_type"), Mapping) else {}
+    return {
+        "name": instance.get("name"),
+        "id": instance.get("id"),
+        "status": instance.get("status"),
+        "instance_type": instance_type_name(instance),
+        "region": region_name(instance),
+        "ip": instance.get("ip"),
+        "private_ip": instance.get("private_ip"),
+        "gpus": (itype.get("specs") or {}).get("gpus"),
+        "price_cents_per_hour": itype.get("price_cents_per_hour"),
+    }
+
+
+def current_instances(*lists: Any, removed: Any = None) -> list[dict[str, Any]]:
+    """The cluster's instances as last seen: later lists win by id; removed ones and non-dicts are left out."""
+    merged: dict[str, dict[str, Any]] = {}
+    for items in lists:
+        for item in items or []:
+            if isinstance(item, Mapping) and item.get("id"):
+                merged[str(item["id"])] = dict(item)
+    gone = set(removed or [])
+    current = [i for i in merged.values() if i.get("id") not in gone and i.get("name") not in gone]
+    return sorted(current, key=lambda i: _index_key(str(i.get("name") or "")))
+
+
+def cluster_result(
+    plan: Mapping[str, Any],
+    instances: list[Mapping[str, Any]],
+    launches: list[Mapping[str, Any]] | None = None,
+    failure: Mapping[str, Any] | None = None,
+    removed: list[str] | None = None,
+    state: str = "present",
+    name: str | None = None,
+) -> dict[str, Any]:
+    """``lambda_cluster_result``: what the role did and what the cluster is now, with the same types everywhere."""
+    launches = list(launches or [])
+    removed = list(removed or [])
+    members = list(plan.get("members") or [])
+    result: dict[str, Any] = {"name": name, "state": state, "group": plan.get("group"), "failed_launch": failure}
+    if state == "absent":
+        result.update(launched=[], terminated=removed, extra=[], failover=[], not_launched=[], unhealthy=[], nodes=[])
+        result.update(price_cents_per_hour=0, saved_cents_per_hour=sum(price(m) for m in members))
+        return result
+    launched = [launch["name"] for launch in launches if launch.get("changed")]
+    tried = {launch["name"] for launch in launches} | ({failure["name"]} if failure else set())
+    current = current_instances(instances, removed=removed)
+    result.update(
+        launched=launched,
+        terminated=removed,
+        extra=[m.get("name") for m in plan.get("extra") or [] if m.get("name") not in removed],
+        failover=failover(launches),
+        not_launched=[node["name"] for node in plan.get("missing") or [] if node["name"] not in tried],
+        unhealthy=[i.get("name") for i in current if i.get("status") == "unhealthy"],
+        price_cents_per_hour=sum(price(i) for i in current),
+        saved_cents_per_hour=sum(price(m) for m in members if m.get("name") in removed),
+        nodes=[node_row(i) for i in current],
+    )
+    return result
+
+
+def _dollars(cents: Any) -> str:
+    return f"{(cents or 0) / 100:.2f}"
+
+
+def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list[str]:
+    """The lines the role shows: the cluster, a table of its nodes, and what happened."""
+    nodes = result.get("nodes") or []
+    dollars = _dollars(result.get("price_cents_per_hour"))
+    if check_mode:
+        lines = [f"Check mode: cluster {result['name']} would have {len(nodes)} node(s); the running ones cost "]
+        lines[0] += f"${dollars} per hour."
+    else:
+        lines = [f"Cluster {result['name']}: {len(nodes)} node(s), ${dollars} per hour, inventory group "]
+        lines[0] += f"{result['group']}."
+    if nodes:
+        width = max([4] + [len(str(n["name"])) for n in nodes])
+        row = "{:<{w}}  {:<32}  {:<24}  {:<12}  {:<15}  {:>8}"
+        lines.append(row.format("NAME", "ID", "TYPE", "REGION", "IP", "$/HOUR", w=width))
+        for n in nodes:
+            cost = "-" if n["price_cents_per_hour"] is None else _dollars(n["price_cents_per_hour"])
+            cells = (n["name"], n["id"] or "(to launch)", n["instance_type"] or "-", n["region"] or "-")
+            lines.append(row.format(*cells, n["ip"] or "-", cost, w=width))
+    verb = "Would launch" if check_mode else "Launched"
+    if result.get("launched"):
+        lines.append(f"{verb}: {', '.join(result['launched'])}.")
+    if result.get("terminated"):
+        lines.append(
+            f"{'Would terminate' if check_mode else 'Terminated'} (beyond the wanted nodes): "
+            f"{', '.join(result['terminated'])}, saving ${_dollars(result.get('saved_cents_per_hour'))} per hour."
+        )
+    for move in result.get("failover") or []:
+        lines.append(f"Capacity failover for {move['name']}: {move['change']}.")
+    if result.get("extra"):
+        lines.append(
+            f"Tagged cluster={result['name']} but not in lambda_cluster_nodes, left running: "
+            f"{', '.join(result['extra'])} (lambda_cluster_remove_extra=true removes them)."
+        )
+    failure = result.get("failed_launch")
+    if failure:
+        lines.append(f"Launch failed for {failure['name']}: {failure['msg']}")
+        if result.get("not_launched"):
+            lines.append(
+                f"Not launched, as the role stops at the first failed launch: {', '.join(result['not_launched'])}."
+            )
+    if result.get("unhealthy"):
+        lines.append(f"Warning: unhealthy, not waited for: {', '.join(result['unhealthy'])}.")
+    return lines

@@ -1,0 +1,101 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Expiry times: reading ``expires-at`` tags, and choosing what the reap playbook terminates."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    instance_type_name,
+    region_name,
+    tags_to_dict,
+)
+
+LIVE_STATUSES = ("booting", "active", "unhealthy")
+# YYYY-MM-DD, optionally THH:MM or THH:MM:SS (fractions allowed), optionally Z or +00:00. UTC only.
+UTC_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(?:Z|z|\+00:?00)?")
+
+
+def parse_utc(text: Any) -> datetime | None:
+    """The UTC time a tag value names, or None when it is not a real date and time (2021-02-29, 24:00)."""
+    if not isinstance(text, str):
+        return None
+    match = UTC_TIME.fullmatch(text.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _price(instance: Mapping[str, Any]) -> int:
+    itype = instance.get("instance_type")
+    value = itype.get("price_cents_per_hour", 0) if isinstance(itype, Mapping) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def reap_plan(instances: list[Mapping[str, Any]], tag: str = "expires-at", now: float | None = None) -> dict[str, Any]:
+    """The running instances whose ``tag`` has passed (expired), and those whose tag is no time (unreadable)."""
+    current = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    expired, unreadable = [], []
+    for instance in sorted(instances, key=lambda i: (str(i.get("name") or ""), str(i.get("id")))):
+        if instance.get("status") not in LIVE_STATUSES:
+            continue
+        tags = tags_to_dict(instance.get("tags"))
+        if tag not in tags:
+            continue
+        when = parse_utc(tags[tag])
+        entry = {
+            "name": instance.get("name"),
+            "id": instance.get("id"),
+            "instance_type": instance_type_name(instance) or "-",
+            "region": region_name(instance) or "-",
+            "price_cents_per_hour": _price(instance),
+            "tag": tags[tag],
+            "expires_at": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None,
+        }
+        if when is None:
+            unreadable.append(entry)
+        elif when <= current:
+            expired.append(entry)
+    return {
+        "now": current.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tag": tag,
+        "expired": expired,
+        "unreadable": unreadable,
+        "saved_cents_per_hour": sum(entry["price_cents_per_hour"] for entry in expired),
+    }
+
+
+def reap_report(plan: Mapping[str, Any], confirm: bool = False, check_mode: bool = False) -> list[str]:
+    """The lines the reap playbook shows before it terminates anything."""
+    expired, tag = plan["expired"], plan["tag"]
+    saved = f"${plan['saved_cents_per_hour'] / 100:.2f}"
+    if not expired:
+        lines = [f"Nothing to reap: no running instance has a {tag} tag before {plan['now']}."]
+    elif confirm and check_mode:
+        lines = [f"Check mode: would terminate {len(expired)} expired instance(s), saving {saved} per hour; nothing "]
+        lines[0] += "is terminated in check mode."
+    elif confirm:
+        lines = [f"Terminating {len(expired)} expired instance(s), saving {saved} per hour:"]
+    else:
+        lines = [f"Dry run: would terminate {len(expired)} expired instance(s), saving {saved} per hour. Run with "]
+        lines[0] += "-e reap_confirm=true to terminate them."
+    for node in expired:
+        lines.append(
+            f"{node['name']} ({node['id']}): {node['instance_type']} in {node['region']}, {tag}={node['tag']}, "
+            f"${node['price_cents_per_hour'] / 100:.2f} per hour"
+        )
+    for node in plan["unreadable"]:
+        lines.append(
+            f"Left alone: {node['name']} ({node['id']}) has {tag}={node['tag']}, which is not a valid UTC time such "
+            "as 2025-06-01T18:00:00Z."
+        )
+    return lines

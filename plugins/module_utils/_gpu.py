@@ -1,0 +1,119 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""GPU nodes: reading nvidia-smi's output into facts, and checking that file systems are mounted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# The fields the gpu_node role asks nvidia-smi --query-gpu for, in this order.
+QUERY_FIELDS = ("index", "name", "memory.total", "driver_version", "persistence_mode", "uuid", "pci.bus_id")
+_CUDA = re.compile(r"CUDA Version *: *([0-9][0-9.]*)")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(float(text))
+    except ValueError:
+        return 0
+
+
+def parse_gpus(stdout: Any) -> list[dict[str, Any]]:
+    """The GPUs of ``nvidia-smi --query-gpu=<QUERY_FIELDS> --format=csv,noheader,nounits``; other lines are skipped."""
+    gpus = []
+    for line in str(stdout or "").splitlines():
+        field = [part.strip() for part in line.split(",")]
+        if len(field) != len(QUERY_FIELDS) or not field[0].isdigit():
+            continue
+        gpus.append(
+            {
+                "index": int(field[0]),
+                "name": field[1],
+                "memory_mib": _int(field[2]),
+                "driver_version": field[3],
+                "persistence_mode": field[4].lower() == "enabled",
+                "uuid": field[5],
+                "pci_bus_id": field[6],
+            }
+        )
+    return gpus
+
+
+def gpu_facts(
+    query: Mapping[str, Any], summary: Mapping[str, Any] | None, expected: Any = None, command: str = "nvidia-smi"
+) -> dict[str, Any]:
+    """``lambda_gpu_facts`` from the registered results of the query and of plain nvidia-smi."""
+    rc = query.get("rc", 1)
+    gpus = parse_gpus(query.get("stdout")) if rc == 0 else []
+    cuda = _CUDA.search(str((summary or {}).get("stdout") or ""))
+    output = " ".join(f"{query.get('stderr') or ''} {query.get('stdout') or ''}".split())
+    if gpus:
+        error = None
+    elif output:
+        error = output
+    elif rc == 2 or query.get("msg", "").startswith("[Errno 2]"):
+        error = f"{command} was not found"
+    else:
+        error = f"{command} listed no GPU (exit status {rc})"
+    expected_count = None if expected in (None, "") else int(expected)
+    return {
+        "present": bool(gpus),
+        "count": len(gpus),
+        "model": gpus[0]["name"] if gpus else None,
+        "models": list(dict.fromkeys(gpu["name"] for gpu in gpus)),
+        "memory_mib": gpus[0]["memory_mib"] if gpus else None,
+        "memory_total_mib": sum(gpu["memory_mib"] for gpu in gpus),
+        "driver_version": gpus[0]["driver_version"] if gpus else None,
+        "cuda_version": cuda.group(1) if cuda else None,
+        "persistence_mode": all(gpu["persistence_mode"] for gpu in gpus) if gpus else None,
+        "expected_count": expected_count,
+        "gpus": gpus,
+        "error": error,
+    }
+
+
+def with_persistence(facts: Mapping[str, Any], mode: bool) -> dict[str, Any]:
+    """The facts after the persistence mode of every GPU was set to ``mode``."""
+    gpus = [dict(gpu, persistence_mode=mode) for gpu in facts.get("gpus") or []]
+    return dict(facts, gpus=gpus, persistence_mode=mode if gpus else None)
+
+
+def mount_plan(names: Any, mounts: Any, root: str = "/lambda/nfs") -> dict[str, Any]:
+    """Where the file systems of an instance should be mounted.
+
+    Every mount point the instance reports must be mounted. File systems without a reported mount point (more
+    names than mounts) are mounted at ``<root>/<name>``; which names those are cannot be told from the ids, so at
+    least that many of the ``<root>/<name>`` paths (of names whose path is not reported) must be mounted.
+    """
+    names = list(dict.fromkeys(names or []))
+    mounts = list(mounts or [])
+    reported = list(
+        dict.fromkeys(m.get("mount_point") for m in mounts if isinstance(m, Mapping) and m.get("mount_point"))
+    )
+    defaults = [point for point in dict.fromkeys(f"{root}/{name}" for name in names) if point not in reported]
+    needed = max(len(names) - len(mounts), 0)
+    return {
+        "reported": reported,
+        "defaults": defaults,
+        "default_needed": needed,
+        "paths": reported + (defaults if needed else []),
+    }
+
+
+def mount_problem(plan: Mapping[str, Any], mounted: Any) -> str | None:
+    """What is not mounted, in one sentence; None when everything is. ``mounted`` lists the paths found mounted."""
+    found = set(mounted or [])
+    missing = [point for point in plan["reported"] if point not in found]
+    present_defaults = [point for point in plan["defaults"] if point in found]
+    parts = []
+    if missing:
+        parts.append(f"the instance reports file systems at {', '.join(missing)}, but nothing is mounted there.")
+    if len(present_defaults) < plan["default_needed"]:
+        have = f"only {', '.join(present_defaults)} is" if present_defaults else "none is"
+        parts.append(
+            f"{plan['default_needed']} of its file systems have no reported mount point, so {plan['default_needed']} "
+            f"of {', '.join(plan['defaults'])} should be mounted, but {have}."
+        )
+    return " ".join(parts) or None

@@ -1,0 +1,282 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Launching one named instance: candidates and failover, waiting for capacity, and never launching twice.
+
+The API has no idempotency guarantee, so :class:`Launcher` follows a protocol that converges anyway
+(docs/launch-protocol.md explains it):
+
+1. In its pacer turn, it lists the instances of the name first, and adopts one that exists.
+2. It sends one launch, with an ``Idempotency-Key`` header that APIs honouring it use to drop repeats.
+3. When the answer may have been processed (a timeout, a lost connection, a 5xx), it never sends another
+   launch: it looks for the name until ``confirm_timeout`` and adopts what appears, or fails.
+4. After a launch, it waits a settle period and lists the name again. When several instances have the name,
+   every racer keeps the same survivor (the lowest id), and a racer whose own instance lost terminates
+   that one instance, and only it, then adopts the survivor.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    INSUFFICIENT_CAPACITY,
+    capacity_regions,
+    launch_instance,
+    list_existing_named,
+    list_instance_types,
+    terminate_instances,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudClient, LambdaCloudError
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._pacer import LaunchPacer
+
+# The least pause after a launch before the name is listed again to catch a parallel racer; it is twice the
+# time the list and the launch took, when that is longer.
+MIN_SETTLE_SECONDS = 1.5
+RECONCILE_POLL_SECONDS = 5.0
+
+
+@dataclass
+class Candidates:
+    """The (type, region) pairs to try, in order of preference, and those of them with capacity now."""
+
+    pairs: list[tuple[str, str]]
+    available: list[tuple[str, str]]
+    excluded: dict[str, str] = field(default_factory=dict)  # type -> why a limit excludes it
+
+
+def launch_candidates(
+    types: list[Mapping[str, Any]],
+    wanted_types: list[str],
+    wanted_regions: list[str] | None,
+    min_gpus: int | None = None,
+    max_price_cents_per_hour: int | None = None,
+) -> Candidates:
+    """All (type, region) pairs in order of preference, those with capacity now, and the types a limit excludes.
+
+    Without ``wanted_regions`` every region where a type has capacity is eligible, in the API's order.
+    ``min_gpus`` and ``max_price_cents_per_hour`` remove types before any launch, so failover never
+    downgrades below them.
+    """
+    by_name = {t["name"]: t for t in types}
+    result = Candidates([], [])
+    for type_name in wanted_types:
+        itype = by_name.get(type_name, {})
+        gpus = (itype.get("specs") or {}).get("gpus", 0)
+        price = itype.get("price_cents_per_hour", 0)
+        if min_gpus is not None and gpus < min_gpus:
+            result.excluded[type_name] = f"{gpus} GPU(s), fewer than min_gpus={min_gpus}"
+            continue
+        if max_price_cents_per_hour is not None and price > max_price_cents_per_hour:
+            result.excluded[type_name] = (
+                f"{price} cents per hour, more than max_price_cents_per_hour={max_price_cents_per_hour}"
+            )
+            continue
+        capacity = capacity_regions(itype)
+        for region in wanted_regions or capacity:
+            result.pairs.append((type_name, region))
+            if region in capacity:
+                result.available.append((type_name, region))
+    return result
+
+
+def describe_capacity(types: list[Mapping[str, Any]], wanted_types: list[str]) -> str:
+    by_name = {t["name"]: t for t in types}
+    parts = []
+    for type_name in dict.fromkeys(wanted_types):
+        regions = capacity_regions(by_name.get(type_name, {}))
+        parts.append(f"{type_name}: {', '.join(regions) if regions else 'no region'}")
+    return "; ".join(parts)
+
+
+def describe_attempts(attempts: list[Mapping[str, Any]]) -> str:
+    """'gpu_1x_a10 in us-east-1: insufficient-capacity, ...': every pair tried and what it gave last."""
+    return ", ".join(f"{a['instance_type']} in {a['region']}: {a['result']}" for a in attempts) or "no pair"
+
+
+class LaunchFailed(Exception):
+    """No instance was launched or adopted; ``attempts`` says what each pair gave."""
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]], error: LambdaCloudError | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.error = error
+
+
+@dataclass
+class LaunchOutcome:
+    """What :meth:`Launcher.launch` did. ``how`` is launched, recovered (its answer was lost, then the
+    instance was found), adopted (another run's instance) or replaced (a parallel racer's instance won, ours
+    was terminated)."""
+
+    instance_id: str
+    how: str
+    instance_type: str | None = None
+    region: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    terminated: str | None = None
+    seconds_to_appear: float | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.how in ("launched", "recovered", "replaced")
+
+    def describe(self, name: str, placement: Mapping[str, Any]) -> tuple[str, str]:
+        """The verb and the rest of the sentence that reports this outcome."""
+        where = f"{placement.get('instance_type')} in {placement.get('region')}"
+        if self.how == "recovered":
+            return "launched", (
+                f"instance {name} ({where}); its launch answer was lost, and the instance was found by name "
+                f"{self.seconds_to_appear:g} s later"
+            )
+        if self.how == "replaced":
+            return "launched", (
+                f"instance {name}, but a parallel run had launched the same name first: terminated this run's "
+                f"duplicate {self.terminated} and adopted {self.instance_id} ({where})"
+            )
+        if self.how == "adopted":
+            return "adopted", (
+                f"instance {name} ({self.instance_id}), launched by a parallel run or an earlier request, "
+                "instead of launching another"
+            )
+        return "launched", f"instance {name} ({where})"
+
+
+class Launcher:
+    """Launches the instance ``name`` once: see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        client: LambdaCloudClient,
+        name: str,
+        pacer: LaunchPacer,
+        *,
+        rate_limit_deadline: float,
+        confirm_timeout: float,
+        capacity_timeout: float = 0,
+        log: Callable[[str], None] = lambda _text: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.pacer = pacer
+        self.rate_limit_deadline = rate_limit_deadline
+        self.confirm_timeout = confirm_timeout
+        self.capacity_timeout = capacity_timeout
+        self.log = log
+        self.clock = clock
+        self.sleep = sleep
+        self.run_key = uuid.uuid4().hex
+        self.attempts: list[dict[str, Any]] = []
+
+    def _attempt(self, type_name: str, region: str, result: str) -> None:
+        """Record what a pair gave; a pair tried again (looking for capacity) keeps one entry with a count."""
+        for attempt in self.attempts:
+            if (attempt["instance_type"], attempt["region"]) == (type_name, region):
+                attempt["result"] = result
+                attempt["tries"] += 1
+                return
+        self.attempts.append({"instance_type": type_name, "region": region, "result": result, "tries": 1})
+
+    def launch(
+        self,
+        body: Mapping[str, Any],
+        choose: Callable[[list[Mapping[str, Any]]], Candidates],
+        types: list[Mapping[str, Any]],
+    ) -> LaunchOutcome:
+        """Try the available pairs in order; without capacity, look again until ``capacity_timeout``."""
+        deadline = self.clock() + self.capacity_timeout
+        pause = min(15.0, max(2.0, self.capacity_timeout / 10))
+        looks = 0
+        while True:
+            candidates = choose(types)
+            looks += 1
+            for type_name, region in candidates.available:
+                outcome = self._try(dict(body, instance_type_name=type_name, region_name=region), type_name, region)
+                if outcome is not None:
+                    return outcome
+            unavailable = [pair for pair in candidates.pairs if pair not in candidates.available]
+            for type_name, region in unavailable:
+                self._attempt(type_name, region, "no-capacity")
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                waited = f" after {looks} looks over {self.capacity_timeout:g} s" if self.capacity_timeout else ""
+                raise LaunchFailed(
+                    f"No capacity for {self.name}{waited}: {describe_attempts(self.attempts)}. "
+                    f"Capacity right now: {describe_capacity(types, [t for t, _r in candidates.pairs] or [])}.",
+                    self.attempts,
+                )
+            self.log(f"No capacity for {self.name} (look {looks}); looking again in {min(pause, remaining):g} s.")
+            self.sleep(min(pause, remaining))
+            types = list_instance_types(self.client)
+
+    def _try(self, body: dict[str, Any], type_name: str, region: str) -> LaunchOutcome | None:
+        """One pair: adopt, launch, or wait out 429s turn after turn. None when the pair has no capacity."""
+        key = f"{self.run_key}-{len(self.attempts)}"
+        while True:
+            with self.pacer.turn():
+                started = self.clock()
+                existing = list_existing_named(self.client, self.name)
+                if existing:
+                    self._attempt(type_name, region, "adopted")
+                    return LaunchOutcome(existing[0]["id"], "adopted", attempts=self.attempts)
+                try:
+                    instance_id = launch_instance(self.client, body, key, self.pacer.interval)
+                except LambdaCloudError as error:
+                    if error.code == INSUFFICIENT_CAPACITY:
+                        self._attempt(type_name, region, "insufficient-capacity")
+                        return None
+                    if error.status == 429 and self.clock() < self.rate_limit_deadline:
+                        continue  # not processed: look again in the next turn
+                    if error.may_have_processed:
+                        self._attempt(type_name, region, f"answer lost ({error.kind})")
+                        return self._reconcile(error, type_name, region)
+                    self._attempt(type_name, region, str(error))
+                    raise LaunchFailed(f"Launching {self.name} failed: {error}", self.attempts, error) from None
+                roundtrip = self.clock() - started
+            self._attempt(type_name, region, "launched")
+            return self._settle(instance_id, type_name, region, roundtrip)
+
+    def _reconcile(self, error: LambdaCloudError, type_name: str, region: str) -> LaunchOutcome:
+        """After an answer that may have been processed: look for the name, never launch again."""
+        start = self.clock()
+        while True:
+            found = list_existing_named(self.client, self.name)
+            if found:
+                survivor = found[0]["id"]
+                self.log(f"The launch of {self.name} was processed after all: found {survivor}.")
+                return LaunchOutcome(
+                    survivor,
+                    "recovered",
+                    type_name,
+                    region,
+                    self.attempts,
+                    seconds_to_appear=round(self.clock() - start, 1),
+                )
+            remaining = start + self.confirm_timeout - self.clock()
+            if remaining <= 0:
+                raise LaunchFailed(
+                    f"The answer to the launch of {self.name} ({type_name} in {region}) was lost ({error}), and no "
+                    f"instance named {self.name!r} appeared within {self.confirm_timeout:g} s (launch_confirm_timeout)."
+                    " Nothing else was launched. A re-run adopts the instance if it appears later, and launches it "
+                    "if it never does.",
+                    self.attempts,
+                    error,
+                )
+            self.sleep(min(RECONCILE_POLL_SECONDS, max(0.5, self.confirm_timeout / 10), remaining))
+
+    def _settle(self, own: str, type_name: str, region: str, roundtrip: float) -> LaunchOutcome:
+        """List the name again after a pause; of several instances, the lowest id survives everywhere."""
+        self.sleep(max(MIN_SETTLE_SECONDS, 2 * roundtrip))
+        ids = sorted({str(item["id"]) for item in list_existing_named(self.client, self.name)} | {own})
+        survivor = ids[0]
+        if survivor == own:
+            return LaunchOutcome(own, "launched", type_name, region, self.attempts)
+        self.log(f"A parallel run launched {self.name} too ({survivor}); terminating our duplicate {own}.")
+        terminate_instances(self.client, [own])
+        self._attempt(type_name, region, f"duplicate of {survivor}, terminated")
+        return LaunchOutcome(survivor, "replaced", type_name, region, self.attempts, terminated=own)

@@ -1,0 +1,134 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting on a fake clock: one instance, and many at once with one read per poll."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
+    InstanceLost,
+    WaitTimeout,
+    poll_intervals,
+    reached,
+    wait_for_instance,
+    wait_for_instances,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+def reads(*statuses):
+    """A read function that answers these statuses in turn (None: the instance is gone), then the last forever."""
+    answers = itertools.chain(statuses, itertools.repeat(statuses[-1]))
+    count = {"reads": 0}
+
+    def read():
+        count["reads"] += 1
+        status = next(answers)
+        return None if status is None else {"id": "i1", "status": status}
+
+    return read, count
+
+
+def test_poll_intervals_grow_to_a_cap():
+    assert list(itertools.islice(poll_intervals(), 8)) == [2.0, 3.0, 4.5, 6.75, 10.125, 15.0, 15.0, 15.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "target", "expected"),
+    [
+        ("active", "active", True),
+        ("booting", "active", False),
+        ("unhealthy", "active", False),
+        ("terminating", "active", None),
+        ("preempted", "active", None),
+        (None, "active", None),
+        ("terminated", "gone", True),
+        (None, "gone", True),
+        ("terminating", "gone", False),
+    ],
+)
+def test_reached(status, target, expected):
+    assert reached(None if status is None else {"status": status}, target) is expected
+
+
+def test_waits_until_active_and_counts_polls():
+    clock = Clock()
+    read, count = reads("booting", "booting", "active")
+    instance, polls = wait_for_instance(read, "i1", "active", 60, clock=clock, sleep=clock.sleep)
+    assert instance["status"] == "active" and polls == 3 == count["reads"]
+    assert clock.now == pytest.approx(2 + 3 + 4.5)
+
+
+def test_times_out_with_the_last_status_and_never_sleeps_past_the_deadline():
+    clock = Clock()
+    read, _count = reads("booting")
+    with pytest.raises(WaitTimeout) as info:
+        wait_for_instance(read, "i1", "active", 10, clock=clock, sleep=clock.sleep)
+    assert info.value.status == "booting" and "still 'booting' after 10 s" in str(info.value)
+    assert clock.now == pytest.approx(10)
+
+
+def test_an_instance_that_ends_is_lost_and_one_that_vanishes_is_gone():
+    clock = Clock()
+    with pytest.raises(InstanceLost) as info:
+        wait_for_instance(reads("booting", "terminating")[0], "i1", "active", 60, clock=clock, sleep=clock.sleep)
+    assert info.value.status == "terminating"
+    gone, _polls = wait_for_instance(reads("terminating", None)[0], "i1", "gone", 60, clock=clock, sleep=clock.sleep)
+    assert gone is None
+
+
+def test_a_group_is_read_once_per_poll_and_each_node_gets_its_time():
+    clock = Clock()
+    timeline = [
+        [{"id": "a", "status": "booting"}, {"id": "b", "status": "booting"}, {"id": "c", "status": "booting"}],
+        [{"id": "a", "status": "active"}, {"id": "b", "status": "booting"}, {"id": "c", "status": "terminated"}],
+        [{"id": "a", "status": "active"}, {"id": "b", "status": "active"}],
+    ]
+    reads_done = []
+
+    def read_all():
+        reads_done.append(clock.now)
+        return timeline[min(len(reads_done) - 1, len(timeline) - 1)]
+
+    report = wait_for_instances(read_all, ["a", "b", "c", "a"], "active", 60, clock=clock, sleep=clock.sleep)
+    assert report.polls == 3 == len(reads_done)
+    assert {k: (n.outcome, n.seconds) for k, n in report.nodes.items()} == {
+        "a": ("reached", 2.0),
+        "b": ("reached", 5.0),
+        "c": ("lost", None),
+    }
+    assert not report.done and [n.instance_id for n in report.with_outcome("lost")] == ["c"]
+
+
+def test_a_group_times_out_without_raising():
+    clock = Clock()
+    report = wait_for_instances(
+        lambda: [{"id": "a", "status": "booting"}], ["a"], "active", 7, clock=clock, sleep=clock.sleep
+    )
+    assert report.nodes["a"].outcome == "timeout" and report.nodes["a"].status == "booting"
+    assert clock.now == pytest.approx(7) and report.seconds == pytest.approx(7)
+
+
+def test_an_empty_group_reads_nothing():
+    report = wait_for_instances(lambda: pytest.fail("read"), [], "active", 60)
+    assert report.polls == 0 and report.done
+
+
+def test_waiting_for_gone_counts_vanished_instances():
+    clock = Clock()
+    report = wait_for_instances(lambda: [], ["a"], "gone", 60, clock=clock, sleep=clock.sleep)
+    assert report.done and report.polls == 1 and clock.now == 0
