@@ -217,7 +217,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         raise AnsibleParserError(f"Invalid value for the lambda_cloud inventory option '{option}': {message}")
 
     def _check_raw(self, config: dict[str, Any]) -> None:
-        """Values that Ansible would convert silently: 5 as a prefix, 'perhaps' as a boolean."""
+        """Options that do not exist, and values Ansible would convert silently: 5 as a prefix, 'perhaps' as a boolean."""
+        unknown = sorted(set(config) - set(self.get_options()) - {"plugin", "api_token"})
+        if unknown:
+            self._fail(
+                unknown[0], f"there is no such option (the options are listed by ansible-doc -t inventory {self.NAME})."
+            )
         for option in BOOLEAN_OPTIONS:
             if option in config:
                 try:

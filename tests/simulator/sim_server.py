@@ -39,7 +39,10 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_simulator"
 MAX_BODY_BYTES = 64 * 1024 * 1024
-REQUEST_LOG_LIMIT = 100_000  # the oldest entries are dropped beyond this
+REQUEST_LOG_LIMIT = 100_000
+IDEMPOTENCY_SECONDS = (
+    24 * 3600
+)  # how long a launch's Idempotency-Key is remembered  # the oldest entries are dropped beyond this
 SUGGEST_RETRY = "Try again later. Contact Support if the problem persists."
 DEFAULT_FAULT_CODES = {
     400: "global/invalid-parameters",
@@ -211,6 +214,8 @@ class Simulator:
         self.request_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
         self.recent_requests: collections.deque[float] = collections.deque()
         self.last_launch: float | None = None
+        # Idempotency-Key -> (when, request body, instance ids) of the launches that carried one.
+        self.idempotency: dict[str, tuple[float, bytes, tuple[str, ...]]] = {}
         self.routes = self._api_routes()
         if settings.state_file and os.path.exists(settings.state_file):
             with open(settings.state_file, encoding="utf-8") as handle:
@@ -393,6 +398,19 @@ class Simulator:
         return Response(200, self.account.list_instances_body())
 
     def _launch(self, request: RequestContext) -> dict[str, Any]:
+        """Launch, honouring an ``Idempotency-Key``: a repeat of a launch answers as the first one did."""
+        key = request.idempotency_key
+        if key is not None:
+            seen = self.idempotency.get(key)
+            if seen is not None and request.now - seen[0] <= IDEMPOTENCY_SECONDS:
+                if seen[1] != request.raw_body:
+                    raise ApiError(
+                        422,
+                        "global/idempotency-key-reused",
+                        "This Idempotency-Key was used for a different request.",
+                        "Use a new key for each distinct launch request.",
+                    )
+                return {"instance_ids": list(seen[2])}
         interval = self.settings.launch_interval
         if interval > 0 and self.last_launch is not None:
             wait = self.last_launch + interval - request.now
@@ -405,7 +423,10 @@ class Simulator:
                     {"Retry-After": str(max(1, math.ceil(wait)))},
                 )
         self.last_launch = request.now
-        return {"instance_ids": self.account.launch(request.body, request.now)}
+        ids = self.account.launch(request.body, request.now)
+        if key is not None:
+            self.idempotency[key] = (request.now, request.raw_body, tuple(ids))
+        return {"instance_ids": ids}
 
     # ------------------------------------------------------------------ control API
 
@@ -426,6 +447,7 @@ class Simulator:
             self.request_log.clear()
             self.recent_requests.clear()
             self.last_launch = None
+            self.idempotency.clear()
             self.timing.boot_seconds = self.defaults.boot_seconds
             self.timing.terminate_seconds = self.defaults.terminate_seconds
             self.settings.launch_interval = self.defaults.launch_interval
@@ -506,6 +528,7 @@ class RequestContext:
     authorization: str | None
     raw_body: bytes
     now: float
+    idempotency_key: str | None = None
 
     @property
     def body(self) -> Any:
@@ -593,8 +616,11 @@ class Handler(BaseHTTPRequestHandler):
             authorization=self.headers.get("Authorization"),
             raw_body=raw_body,
             now=received,
+            idempotency_key=self.headers.get("Idempotency-Key"),
         )
         entry = simulator.log_request(self.command, path, parts.query, received)
+        if request.idempotency_key is not None:
+            entry["idempotency_key"] = request.idempotency_key
         fault = simulator.take_fault(request.method, request.path)
         if fault is not None and not fault.after_processing:
             time.sleep(fault.delay_seconds)

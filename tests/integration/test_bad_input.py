@@ -1,0 +1,340 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Hostile input, table-driven: every module, the inventory configuration and the roles' variables.
+
+Each bad value must give one line that names the parameter, no traceback, and change nothing in the account.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+LAUNCH = {"name": "bad", "instance_type": ["gpu_1x_a10"], "region": ["us-east-1"], "ssh_key_name": ["deploy"]}
+LONG = "n" * 65
+
+# (module, title, arguments, the parameter the message must name)
+INSTANCE = [
+    ("newline in name", {"name": "a\n"}, "name"),
+    ("NUL in name", {"name": "a\x00b"}, "name"),
+    ("bell in name", {"name": "ring\x07"}, "name"),
+    ("carriage return in name", {"name": "a\rb"}, "name"),
+    ("escape in name", {"name": "\x1b[31mred"}, "name"),
+    ("list as name", {"name": ["a", "b"]}, "name"),
+    ("dict as name", {"name": {"a": 1}}, "name"),
+    ("boolean as name", {"name": True}, "name"),
+    ("long name", {"name": LONG}, "name"),
+    ("empty name", {"name": ""}, "name"),
+    ("blank name", {"name": "   "}, "name"),
+    ("line separator in name", {"name": "a\u2028b"}, "name"),
+    ("path in id", {"id": "../ssh-keys", "state": "absent"}, "id"),
+    ("slash in id", {"id": "a/b"}, "id"),
+    ("empty id", {"id": ""}, "id"),
+    ("query in id", {"id": "x?y=1"}, "id"),
+    ("list as id", {"id": ["a"]}, "id"),
+    ("uppercase hostname", {"hostname": "Bad_Host"}, "hostname"),
+    ("newline after hostname", {"hostname": "node-1\n"}, "hostname"),
+    ("hostname starting with a dash", {"hostname": "-node"}, "hostname"),
+    ("long hostname", {"hostname": "h" * 64}, "hostname"),
+    ("uppercase tag key", {"tags": {"Team": "x"}}, "tags"),
+    ("newline in tag key", {"tags": {"team\n": "x"}}, "tags"),
+    ("dict as tag value", {"tags": {"team": {"a": 1}}}, "tags"),
+    ("list as tag value", {"tags": {"team": ["a"]}}, "tags"),
+    ("long tag value", {"tags": {"team": "x" * 129}}, "tags"),
+    ("newline in tag value", {"tags": {"team": "a\nb"}}, "tags"),
+    ("string as tags", {"tags": "not a dict"}, "tags"),
+    ("one-letter tag key", {"tags": {"t": "x"}}, "tags"),
+    ("big user data", {"user_data": "x" * (1024 * 1024 + 1)}, "user_data"),
+    ("NUL in user data", {"user_data": "#!/bin/sh\x00"}, "user_data"),
+    ("two SSH keys", {"ssh_key_name": ["deploy", "other"]}, "ssh_key_name"),
+    ("newline in SSH key name", {"ssh_key_name": ["deploy\n"]}, "ssh_key_name"),
+    ("unknown SSH key", {"ssh_key_name": ["nobody"]}, "ssh_key_name"),
+    ("dict in SSH key list", {"ssh_key_name": [{"a": 1}]}, "ssh_key_name"),
+    ("unknown instance type", {"instance_type": ["gpu_9x_nothing"]}, "instance_type"),
+    ("instance type with a space", {"instance_type": ["gpu 1x"]}, "instance_type"),
+    ("nested list as instance type", {"instance_type": [["gpu_1x_a10"]]}, "instance_type"),
+    ("no instance type", {"instance_type": None}, "instance_type"),
+    ("malformed region", {"region": ["mars-1"]}, "region"),
+    ("newline after region", {"region": ["us-east-1\n"]}, "region"),
+    ("dict as region", {"region": [{"name": "us-east-1"}]}, "region"),
+    ("infinite launch interval", {"launch_interval": "inf"}, "launch_interval"),
+    ("NaN launch interval", {"launch_interval": "nan"}, "launch_interval"),
+    ("huge launch interval", {"launch_interval": 1e308}, "launch_interval"),
+    ("negative launch interval", {"launch_interval": -1}, "launch_interval"),
+    ("word as wait_timeout", {"wait_timeout": "soon"}, "wait_timeout"),
+    ("negative wait_timeout", {"wait_timeout": -5}, "wait_timeout"),
+    ("huge wait_timeout", {"wait_timeout": 10**12}, "wait_timeout"),
+    ("negative capacity_timeout", {"capacity_timeout": -1}, "capacity_timeout"),
+    ("negative confirm timeout", {"launch_confirm_timeout": -1}, "launch_confirm_timeout"),
+    ("negative min_gpus", {"min_gpus": -1}, "min_gpus"),
+    ("negative price limit", {"max_price_cents_per_hour": -1}, "max_price_cents_per_hour"),
+    ("limits that exclude every type", {"min_gpus": 100}, "instance_type"),
+    ("unknown state", {"state": "gone"}, "state"),
+    ("unknown on_mismatch", {"on_mismatch": "maybe"}, "on_mismatch"),
+    ("word as wait", {"wait": "perhaps"}, "wait"),
+    ("malformed file system name", {"file_system_names": ["1bad"]}, "file_system_names"),
+    ("unknown file system", {"file_system_names": ["nope"]}, "file_system_names"),
+    (
+        "mount point outside the allowed roots",
+        {"file_system_mounts": [{"name": "fs", "mount_point": "/etc"}]},
+        "file_system_mounts[0].mount_point",
+    ),
+    ("mount without a file system", {"file_system_mounts": [{"mount_point": "/data"}]}, "file_system_mounts"),
+    ("path in image id", {"image": {"id": "../images"}}, "image.id"),
+    ("image id and family", {"image": {"id": "a", "family": "b"}}, "image"),
+    ("unknown image family", {"image": {"family": "windows-95"}}, "image"),
+    ("path in ruleset id", {"firewall_ruleset_ids": ["../x"]}, "firewall_ruleset_ids"),
+    ("unknown ruleset name", {"firewall_ruleset_names": ["nope"]}, "firewall_ruleset_names"),
+    ("unknown option", {"colour": "blue"}, "colour"),
+    ("NaN request timeout", {"request_timeout": "nan"}, "request_timeout"),
+    ("infinite request timeout", {"request_timeout": "inf"}, "request_timeout"),
+    ("zero request timeout", {"request_timeout": 0}, "request_timeout"),
+    ("URL without a scheme", {"api_url": "cloud.lambda.ai/api/v1"}, "api_url"),
+    ("rename to a taken name", {"id": "@taken", "name": "other"}, "name"),
+    ("neither id nor name", {"name": None}, "id, name"),
+]
+
+SSH_KEY = [
+    ("empty key name", {"name": ""}, "name"),
+    ("newline in key name", {"name": "k\n"}, "name"),
+    ("NUL in key name", {"name": "k\x00"}, "name"),
+    ("list as key name", {"name": ["a"]}, "name"),
+    ("long key name", {"name": LONG}, "name"),
+    ("not a public key", {"name": "k", "public_key": "not a key"}, "public_key"),
+    ("two public keys", {"name": "k", "public_key": PUBLIC_KEY + " " + PUBLIC_KEY}, "public_key"),
+    (
+        "carriage return in public key",
+        {"name": "k", "public_key": PUBLIC_KEY.replace(" deploy", "\r deploy")},
+        "public_key",
+    ),
+    ("two lines of public keys", {"name": "k", "public_key": PUBLIC_KEY + "\n" + PUBLIC_KEY}, "public_key"),
+    ("list as public key", {"name": "k", "public_key": [PUBLIC_KEY]}, "public_key"),
+    ("existing private key file", {"name": "k", "private_key_path": "@existing"}, "private_key_path"),
+    ("private key in a missing directory", {"name": "k", "private_key_path": "/no/such/dir/key"}, "private_key_path"),
+    ("no private key path", {"name": "k"}, "private_key_path"),
+    ("unknown key state", {"name": "k", "state": "gone"}, "state"),
+    ("word as force", {"name": "k", "public_key": PUBLIC_KEY, "force": "perhaps"}, "force"),
+]
+
+FILE_SYSTEM = [
+    ("name starting with a digit", {"name": "1bad", "region": "us-west-1"}, "name"),
+    ("newline after name", {"name": "data\n", "region": "us-west-1"}, "name"),
+    ("empty file system name", {"name": "", "region": "us-west-1"}, "name"),
+    ("slash in file system name", {"name": "a/b", "region": "us-west-1"}, "name"),
+    ("long file system name", {"name": "d" * 61, "region": "us-west-1"}, "name"),
+    ("list as file system name", {"name": ["a"], "region": "us-west-1"}, "name"),
+    ("malformed file system region", {"name": "data", "region": "mars-1"}, "region"),
+    ("newline after file system region", {"name": "data", "region": "us-west-1\n"}, "region"),
+    ("list as file system region", {"name": "data", "region": ["us-west-1"]}, "region"),
+    ("no region to create", {"name": "data"}, "region"),
+    ("unknown file system state", {"name": "data", "state": "gone"}, "state"),
+]
+
+INFO = [
+    ("lambda_instance_info", "path in info id", {"id": "../ssh-keys"}, "id"),
+    ("lambda_instance_info", "newline in info name", {"name": "a\n"}, "name"),
+    ("lambda_instance_info", "malformed info region", {"region": "x"}, "region"),
+    ("lambda_instance_info", "malformed info type", {"instance_type": "bad type"}, "instance_type"),
+    ("lambda_instance_info", "unknown info status", {"status": ["sleeping"]}, "status"),
+    ("lambda_instance_info", "word as include_jupyter", {"include_jupyter": "perhaps"}, "include_jupyter"),
+    ("lambda_instance_info", "list as info name", {"name": ["a"]}, "name"),
+    ("lambda_instance_type_info", "unknown type name", {"name": "gpu_99x_z9000"}, "name"),
+    ("lambda_instance_type_info", "malformed type region", {"region": "mars"}, "region"),
+    ("lambda_instance_type_info", "word as min_gpus", {"min_gpus": "eight"}, "min_gpus"),
+    ("lambda_instance_type_info", "negative min_gpus filter", {"min_gpus": -1}, "min_gpus"),
+    (
+        "lambda_instance_type_info",
+        "negative price filter",
+        {"max_price_cents_per_hour": -5},
+        "max_price_cents_per_hour",
+    ),
+    ("lambda_instance_type_info", "newline in gpu filter", {"gpu": "a\n"}, "gpu"),
+    ("lambda_instance_type_info", "word as available", {"available": "perhaps"}, "available"),
+    ("lambda_image_info", "unknown image family filter", {"family": "windows-95"}, "family"),
+    ("lambda_image_info", "unknown architecture", {"architecture": "sparc"}, "architecture"),
+    ("lambda_image_info", "malformed image region", {"region": "x"}, "region"),
+    ("lambda_image_info", "newline in image name", {"name": "a\n"}, "name"),
+    ("lambda_file_system_info", "malformed file system filter", {"name": "1bad"}, "name"),
+    ("lambda_file_system_info", "malformed file system region filter", {"region": "x"}, "region"),
+    ("lambda_ssh_key_info", "newline in key filter", {"name": "a\n"}, "name"),
+    ("lambda_ssh_key_info", "list as key filter", {"name": ["a"]}, "name"),
+    ("lambda_ssh_key_info", "unknown info option", {"colour": "blue"}, "colour"),
+    ("lambda_instance_wait", "path in wait ids", {"ids": ["../x"]}, "ids"),
+    ("lambda_instance_wait", "nested list of ids", {"ids": [["a"]]}, "ids"),
+    ("lambda_instance_wait", "negative wait timeout", {"ids": ["a"], "timeout": -1}, "timeout"),
+    ("lambda_instance_wait", "word as wait timeout", {"ids": ["a"], "timeout": "soon"}, "timeout"),
+    ("lambda_instance_wait", "unknown wait state", {"ids": ["a"], "state": "maybe"}, "state"),
+    ("lambda_instance_wait", "unknown connect address", {"ids": ["a"], "connect_with": "ipv6"}, "connect_with"),
+    ("lambda_instance_wait", "no ids", {}, "ids"),
+]
+
+MODULE_CASES = (
+    [("lambda_instance", title, LAUNCH | args, param) for title, args, param in INSTANCE]
+    + [("lambda_ssh_key", title, args, param) for title, args, param in SSH_KEY]
+    + [("lambda_file_system", title, args, param) for title, args, param in FILE_SYSTEM]
+    + INFO
+)
+
+INVENTORY = [
+    ("empty prefix", {"hostvars_prefix": ""}, "hostvars_prefix"),
+    ("number as prefix", {"hostvars_prefix": 5}, "hostvars_prefix"),
+    ("prefix with a space", {"hostvars_prefix": "bad prefix-"}, "hostvars_prefix"),
+    ("newline in prefix", {"hostvars_prefix": "lambda_\n"}, "hostvars_prefix"),
+    ("word as include_jupyter", {"include_jupyter": "perhaps"}, "include_jupyter"),
+    ("word as default_groups", {"default_groups": "maybe"}, "default_groups"),
+    ("word as validate_certs", {"validate_certs": "sometimes"}, "validate_certs"),
+    ("word as strict", {"strict": "rather"}, "strict"),
+    ("unknown status", {"statuses": ["sleeping"]}, "statuses"),
+    ("unknown hostnames entry", {"hostnames": ["address"]}, "hostnames"),
+    ("unknown connect_with", {"connect_with": "ipv6"}, "connect_with"),
+    ("NaN request timeout", {"request_timeout": "nan"}, "request_timeout"),
+    ("infinite request timeout", {"request_timeout": "inf"}, "request_timeout"),
+    ("zero request timeout", {"request_timeout": 0}, "request_timeout"),
+    ("list as tag filter value", {"tags": {"team": ["a"]}}, "tags"),
+    ("empty region filter", {"regions": [""]}, "regions"),
+    ("number as name filter", {"names": [5]}, "names"),
+    ("URL without a scheme", {"api_url": "cloud.lambda.ai/api/v1"}, "api_url"),
+    ("newline in the API key", {"api_key": "sim-api-key\nX-Injected: 1"}, "api_key"),
+    ("unknown option", {"colour": "blue"}, "colour"),
+]
+
+DEFAULTS = {"instance_type": ["gpu_1x_a10"], "ssh_key_name": "deploy"}
+ROLE = [
+    ("space in cluster name", {"lambda_cluster_name": "no spaces"}, "lambda_cluster_name"),
+    ("newline in cluster name", {"lambda_cluster_name": "demo\n"}, "lambda_cluster_name"),
+    ("long cluster name", {"lambda_cluster_name": "c" * 49}, "lambda_cluster_name"),
+    ("word as node count", {"lambda_cluster_nodes": {"count": "three"}}, "lambda_cluster_nodes"),
+    ("ten million nodes", {"lambda_cluster_nodes": {"count": 10_000_000}}, "lambda_cluster_nodes.count"),
+    ("negative node count", {"lambda_cluster_nodes": {"count": -1}}, "lambda_cluster_nodes.count"),
+    (
+        "pattern without index",
+        {"lambda_cluster_nodes": {"count": 2, "name_pattern": "same"}},
+        "lambda_cluster_nodes.name_pattern",
+    ),
+    ("duplicate node names", {"lambda_cluster_nodes": ["a", "a"]}, "lambda_cluster_nodes"),
+    ("newline in node name", {"lambda_cluster_nodes": ["a\nb"]}, "lambda_cluster_nodes"),
+    ("unknown node key", {"lambda_cluster_nodes": [{"name": "a", "flavour": "x"}]}, "lambda_cluster_nodes"),
+    ("bad tag key", {"lambda_cluster_defaults": DEFAULTS | {"tags": {"Team": "x"}}}, "lambda_cluster_nodes"),
+    ("reserved tag", {"lambda_cluster_defaults": DEFAULTS | {"tags": {"cluster": "x"}}}, "lambda_cluster_nodes"),
+    ("negative TTL", {"lambda_cluster_ttl_hours": -1}, "lambda_cluster_ttl_hours"),
+    ("zero TTL", {"lambda_cluster_ttl_hours": 0}, "lambda_cluster_ttl_hours"),
+    ("TTL past any readable date", {"lambda_cluster_ttl_hours": 1e12}, "lambda_cluster_ttl_hours"),
+    ("list as defaults", {"lambda_cluster_defaults": ["a"]}, "lambda_cluster_defaults"),
+    ("unknown state", {"lambda_cluster_state": "gone"}, "lambda_cluster_state"),
+    ("word as remove_extra", {"lambda_cluster_remove_extra": "perhaps"}, "lambda_cluster_remove_extra"),
+]
+
+
+def test_there_are_at_least_150_cases():
+    assert len(MODULE_CASES) + len(INVENTORY) + len(ROLE) >= 150
+
+
+@pytest.fixture
+def account(simulator, tmp_path):
+    answer = simulator.seed(
+        ssh_keys=[{"name": "deploy", "public_key": PUBLIC_KEY}],
+        instances=[
+            {"name": "taken", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
+            {"name": "other", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
+        ],
+        file_systems=[{"name": "fs", "region": "us-east-1"}],
+    )
+    (tmp_path / "existing-key").write_text("already here\n")
+    simulator.clear_requests()
+    return answer
+
+
+def resolve(args, account, tmp_path):
+    """Fill in the placeholders that name things only the fixture knows."""
+    resolved = dict(args)
+    if resolved.get("id") == "@taken":
+        resolved["id"] = account["instance_ids"][0]
+    if resolved.get("private_key_path") == "@existing":
+        resolved["private_key_path"] = str(tmp_path / "existing-key")
+    return {key: value for key, value in resolved.items() if value is not None}
+
+
+def assert_one_line_naming(message, param, where):
+    assert message and "\n" not in message, (where, message)
+    assert "Traceback" not in message and not message.startswith("Module failed"), (where, message)
+    assert param in message, (where, param, message)
+
+
+def test_every_module_refuses_bad_input_and_changes_nothing(ansible, simulator, account, tmp_path):
+    before = simulator.state()
+    cases = [(module, title, resolve(args, account, tmp_path), param) for module, title, args, param in MODULE_CASES]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(
+                lambda case: ansible.module(
+                    case[0], case[2] | {"request_timeout": 5} if "request_timeout" not in case[2] else case[2]
+                ),
+                cases,
+            )
+        )
+    for (module, title, _args, param), result in zip(cases, results):
+        assert result.get("failed"), (title, result)
+        assert "exception" not in result and "module_stderr" not in result, (title, result)
+        assert_one_line_naming(result["msg"], param, f"{module}: {title}")
+    assert simulator.state() == before
+    assert {entry["method"] for entry in simulator.requests()} <= {"GET"}
+
+
+def test_the_inventory_refuses_bad_configuration(ansible, simulator, tmp_path):
+    def run(case):
+        title, config, _param = case
+        path = tmp_path / f"{title.replace(' ', '-')}.lambda_cloud.yml"
+        path.write_text(yaml.safe_dump({"plugin": "lambdalabs.cloud.lambda_cloud"} | config))
+        # Only this plugin is enabled, as docs/inventory.md recommends: otherwise Ansible's own fallback parsers (ini,
+        # yaml) read the file too and quote its lines, the API key among them, in their errors.
+        return ansible.command(
+            ["ansible-inventory", "-i", str(path), "--list"],
+            env={"ANSIBLE_INVENTORY_ENABLED": "lambdalabs.cloud.lambda_cloud"},
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(run, INVENTORY))
+    for (title, _config, param), result in zip(INVENTORY, runs):
+        errors = [line for line in result.output.splitlines() if "lambda_cloud" in line and param in line]
+        assert errors, (title, result.output[-2000:])
+        assert "Traceback" not in result.output and "sim-api-key" not in result.output, title
+        assert json.loads(result.stdout or "{}").get("_meta", {}).get("hostvars", {}) == {}, title
+    assert {entry["method"] for entry in simulator.requests()} <= {"GET"}
+
+
+def test_the_cluster_role_refuses_bad_variables_before_any_launch(ansible, simulator, account):
+    base = {
+        "lambda_cluster_name": "demo",
+        "lambda_cluster_nodes": {"count": 1},
+        "lambda_cluster_defaults": DEFAULTS,
+        "lambda_cluster_wait_for_ssh": False,
+        "lambda_cluster_launch_interval": 0,
+    }
+    tasks = []
+    for title, overrides, _param in ROLE:
+        tasks.append(
+            {
+                "name": title,
+                "block": [
+                    {
+                        "name": f"provision: {title}",
+                        "ansible.builtin.include_role": {"name": "lambdalabs.cloud.cluster"},
+                        "vars": base | overrides,
+                    }
+                ],
+                "rescue": [
+                    {"name": f"failed: {title}", "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}}
+                ],
+            }
+        )
+    before = simulator.state()
+    run = ansible.playbook(tasks)
+    assert run.rc == 0, run.output[-3000:]
+    for title, _overrides, param in ROLE:
+        assert_one_line_naming(run.task(f"failed: {title}")["msg"], param, title)
+    assert simulator.state() == before
+    assert {entry["method"] for entry in simulator.requests()} <= {"GET"}

@@ -1,0 +1,120 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Never two instances of one name: a launch whose answer comes too late, and controllers racing each other.
+
+docs/launch-protocol.md describes the protocol these tests hold the module to.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+LAUNCH = "/api/v1/instance-operations/launch"
+LIVE = ("booting", "active", "unhealthy")
+ARGS = {"instance_type": ["gpu_1x_a10"], "region": ["us-east-1"], "ssh_key_name": ["deploy"]}
+
+
+def live(sim, name):
+    return [i for i in sim.state()["instances"] if i["status"] in LIVE and i.get("name") == name]
+
+
+@pytest.fixture
+def account(simulator):
+    simulator.seed(ssh_keys=[{"name": "deploy", "public_key": PUBLIC_KEY}])
+    return simulator
+
+
+def test_a_launch_processed_after_request_timeout_is_adopted_with_default_options(ansible, account):
+    # The API takes 45 s to answer, past the default request_timeout of 30 s, and then processes the launch.
+    account.fault(method="POST", path=LAUNCH, delay_seconds=45, count=1)
+    result = ansible.module("lambda_instance", {"name": "slow"} | ARGS)
+    assert not result.get("failed"), result["msg"]
+    assert result["changed"] is True and result["launch"]["how"] == "recovered"
+    assert "its launch answer was lost, and the instance was found by name" in result["msg"]
+    assert result["instance"]["status"] == "active"
+    [node] = live(account, "slow")
+    assert result["instance"]["id"] == node["id"]
+    assert len(account.requests("POST", LAUNCH)) == 1  # never a second launch in the same run
+
+    again = ansible.module("lambda_instance", {"name": "slow"} | ARGS)
+    assert again["changed"] is False and not again.get("failed") and len(live(account, "slow")) == 1
+
+
+def test_a_lost_launch_that_never_appears_fails_and_a_rerun_launches(ansible, account):
+    account.fault(method="POST", path=LAUNCH, drop_connection=True, count=1)
+    failed = ansible.module("lambda_instance", {"name": "lost", "wait": False, "launch_confirm_timeout": 3} | ARGS)
+    assert failed["failed"] and "no instance named 'lost' appeared within 3 s" in failed["msg"]
+    assert "A re-run adopts the instance if it appears later" in failed["msg"]
+    assert failed["attempts"][0]["result"].startswith("answer lost")
+    again = ansible.module("lambda_instance", {"name": "lost", "wait": False} | ARGS)
+    assert again["changed"] and again["launch"]["how"] == "launched" and len(live(account, "lost")) == 1
+
+
+def test_every_launch_carries_an_idempotency_key_that_the_api_may_honour(ansible, account):
+    ansible.module("lambda_instance", {"name": "keyed", "wait": False, "launch_interval": 0} | ARGS)
+    [request] = account.requests("POST", LAUNCH)
+    key = request["idempotency_key"]
+    assert len(key) > 32
+    # The simulator honours it: a repeat of that request answers the same id and launches nothing.
+    body = {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["deploy"], "name": "x"}
+    first = account.http(
+        "POST",
+        account.url + "/instance-operations/launch",
+        body,
+        {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"},
+    )[1]
+    second = account.http(
+        "POST",
+        account.url + "/instance-operations/launch",
+        body,
+        {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"},
+    )[1]
+    assert first["data"] == second["data"] and len(live(account, "x")) == 1
+    status, other, _headers = account.http(
+        "POST",
+        account.url + "/instance-operations/launch",
+        body | {"name": "y"},
+        {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"},
+    )
+    assert status == 422 and other["error"]["code"] == "global/idempotency-key-reused"
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_controllers_racing_for_one_name_leave_exactly_one_instance(ansible, account, tmp_path, trial):
+    """Two controllers (different users: different HOME, so different pacer lock files) launch one name at once."""
+    name = f"race-{trial}"
+    results = {}
+    start = threading.Barrier(2)
+
+    def controller(who):
+        home = tmp_path / who
+        home.mkdir()
+        start.wait()
+        results[who] = ansible.module("lambda_instance", {"name": name, "wait": False} | ARGS, env={"HOME": str(home)})
+
+    racers = [threading.Thread(target=controller, args=(who,)) for who in ("alice", "bob")]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+
+    [survivor] = live(account, name)
+    for who, result in results.items():
+        assert not result.get("failed"), (who, result["msg"])
+        assert result["instance"]["id"] == survivor["id"], (who, result["msg"])
+        how = result["launch"]["how"]
+        # Honest results: only a run whose own instance survived says plainly that it launched it.
+        if how == "launched":
+            assert result["changed"] and result["msg"].startswith("Launched instance")
+        elif how == "replaced":
+            assert result["changed"] and "terminated this run's duplicate" in result["msg"]
+            assert result["launch"]["terminated"] != survivor["id"]
+        else:
+            assert how == "adopted" and result["changed"] is False and result["msg"].startswith("Adopted")
+    assert sum(result["launch"]["how"] == "launched" for result in results.values()) == 1
+    launched = len(account.requests("POST", LAUNCH))
+    terminated = [r for r in account.requests("POST", "/instance-operations/terminate")]
+    assert len(terminated) == launched - 1  # each duplicate terminated by the run that made it, once
