@@ -303,12 +303,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             super().update_cache_if_changed()
         finally:
             os.umask(old)
-        plugin = getattr(self._cache, "_plugin", None)
-        directory = getattr(plugin, "_cache_dir", None)
-        if directory and self._cache_key:
-            path = os.path.join(directory, (getattr(plugin, "_prefix", "") or "") + self._cache_key)
-            if os.path.isfile(path):
-                os.chmod(path, 0o600)
+        directory = getattr(getattr(self._cache, "_plugin", None), "_cache_dir", None)
+        if directory and self._cache_key and os.path.isdir(directory):
+            for entry in os.scandir(directory):
+                if self._cache_key in entry.name and entry.is_file(follow_symlinks=False):
+                    os.chmod(entry.path, 0o600)
 
     # ------------------------------------------------------------------ hosts
     def _kept(self, host_vars: dict[str, Any], settings: dict[str, Any]) -> bool:

@@ -104,7 +104,7 @@ def safe_host_name(name: str, instance_id: str) -> tuple[str, str | None]:
     if cleaned.lower() in RESERVED_HOST_NAMES:
         return f"{cleaned}_{instance_id[:8]}", f"'{name}' is a name Ansible reserves"
     if cleaned != name:
-        return cleaned, f"'{name!r}' holds characters that Ansible reads as a host pattern"
+        return cleaned, f"{name!r} holds characters that Ansible reads as a host pattern"
     return name, None
 
 

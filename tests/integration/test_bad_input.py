@@ -95,6 +95,8 @@ INSTANCE = [
     ("zero request timeout", {"request_timeout": 0}, "request_timeout"),
     ("URL without a scheme", {"api_url": "cloud.lambda.ai/api/v1"}, "api_url"),
     ("rename to a taken name", {"id": "@taken", "name": "other"}, "name"),
+    ("rename to a taken name, in check mode", {"id": "@taken", "name": "other", "_ansible_check_mode": True}, "name"),
+    ("changes that cannot happen in place", {"name": "taken", "region": ["us-west-2"]}, "region"),
     ("neither id nor name", {"name": None}, "id, name"),
 ]
 

@@ -363,6 +363,7 @@ def test_cache_and_secrets(inventory, simulator, tmp_path):
 
     files = list(cache_dir.iterdir())
     assert files
+    assert all(cache_file.stat().st_mode & 0o777 == 0o600 for cache_file in files), files
     tokens = [item["jupyter_token"] for item in simulator.state()["instances"] if "jupyter_token" in item]
     for cache_file in files:
         text = cache_file.read_text()
@@ -386,6 +387,39 @@ def test_cache_and_secrets(inventory, simulator, tmp_path):
     assert without.rc == 0 and len(simulator.requests()) == 1  # cache hit: filters apply after the cache
     assert set(plain(json.loads(without.stdout))["_meta"]["hostvars"]) == {"train-1", "train-2"}
     assert "jupyter" not in without.stdout
+    # The cache that held Jupyter tokens was readable by its owner only, and still is.
+    assert all(cache_file.stat().st_mode & 0o777 == 0o600 for cache_file in cache_dir.iterdir())
+
+
+def test_reserved_and_pattern_names_never_become_hosts_as_they_are(inventory, simulator):
+    simulator.reset()
+    seeded = simulator.seed(
+        instances=[
+            {"name": "all", "region": "us-east-1"},
+            {"name": "localhost", "region": "us-east-1"},
+            {"name": "web*,db", "region": "us-east-1"},
+            {"name": "regionless"},
+            {"name": "plain", "region": "us-west-1"},
+        ]
+    )
+    ids = seeded["instance_ids"]
+    result = inventory.run(inventory.write("reserved", ""))
+    assert result.rc == 0, result.output
+    listing = plain(json.loads(result.stdout))
+    hosts = set(listing["_meta"]["hostvars"])
+    assert hosts == {f"all_{ids[0][:8]}", f"localhost_{ids[1][:8]}", "web__db", "regionless", "plain"}
+    assert "is a name Ansible reserves" in result.stderr and "reads as a host pattern" in result.stderr
+    # Every instance is a host of `all`; none of them took the place of the group.
+    assert hosts_of(listing, "lambda") == hosts
+    assert not any(group.endswith("None") for group in listing), sorted(listing)
+    run = inventory.ansible.playbook(
+        plays=[
+            {"hosts": "all", "gather_facts": False, "tasks": [{"name": "n", "ansible.builtin.debug": {"msg": "x"}}]}
+        ],
+        inventory=str(inventory.write("reserved", "")),
+        args=["--list-hosts"],
+    )
+    assert run.rc == 0 and "hosts (5)" in run.stdout, run.stdout
 
 
 def test_api_key_vaulted_or_templated(inventory, tmp_path):

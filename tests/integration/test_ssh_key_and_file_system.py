@@ -228,3 +228,16 @@ def test_a_key_without_the_marker_is_never_replaced(ansible, simulator, tmp_path
     run = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(tmp_path / "k"))])
     run.failure("generate", "parameter private_key_path: SSH key 'cluster' exists, but", "state=absent")
     assert len(simulator.state()["ssh_keys"]) == 1 and simulator.requests("DELETE") == []
+
+
+def test_check_mode_predicts_that_a_file_system_in_use_cannot_be_deleted(ansible, simulator):
+    simulator.seed(
+        file_systems=[{"name": "shared", "region": "us-east-1"}],
+        instances=[{"name": "user-1", "region": "us-east-1", "file_system_names": ["shared"]}],
+    )
+    checked = ansible.playbook([file_system("delete", name="shared", state="absent")], check=True)
+    predicted = checked.failure("delete", "File system shared is mounted by user-1 (", "terminate those instances")
+    real = ansible.playbook([file_system("delete", name="shared", state="absent")])
+    failed = real.failure("delete", "File system shared is mounted by user-1 (", "filesystems/filesystem-in-use")
+    assert predicted["msg"].split("File system shared")[1] == failed["msg"].split("File system shared")[1]
+    assert [fs["name"] for fs in simulator.state()["file_systems"]] == ["shared"]
