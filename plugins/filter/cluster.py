@@ -18,8 +18,10 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 
-def _plan(instances, cluster, nodes=None, defaults=None, state="present", ttl_hours=None):
-    return plan_cluster(list(instances or []), cluster, nodes, defaults, state=state, ttl_hours=ttl_hours)
+def _plan(instances, cluster, nodes=None, defaults=None, state="present", ttl_hours=None, firewall_rules=None):
+    return plan_cluster(
+        list(instances or []), cluster, nodes, defaults, state=state, ttl_hours=ttl_hours, firewall_rules=firewall_rules
+    )
 
 
 def _result(plan, instances, launches=None, failure=None, removed=None, state="present", name=None):

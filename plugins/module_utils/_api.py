@@ -213,3 +213,36 @@ def known_regions(*resource_lists: Iterable[Mapping[str, Any]]) -> set[str]:
 # --------------------------------------------------------------------- firewalls
 def list_firewall_rulesets(client: LambdaCloudClient) -> list[dict[str, Any]]:
     return client.get("/firewall-rulesets") or []
+
+
+def create_firewall_ruleset(client: LambdaCloudClient, name: str, region: str, rules: list[dict[str, Any]]) -> dict:
+    return client.post("/firewall-rulesets", {"name": name, "region": region, "rules": rules})
+
+
+def update_firewall_ruleset(client: LambdaCloudClient, ruleset_id: str, rules: list[dict[str, Any]]) -> dict:
+    """Replace the rules of a ruleset: one PATCH, which is safe to repeat."""
+    return client.patch(api_path("firewall-rulesets", ruleset_id), {"rules": rules}, retry=RETRY_SAFE)
+
+
+def delete_firewall_ruleset(client: LambdaCloudClient, ruleset_id: str) -> None:
+    delete_confirmed(
+        client,
+        api_path("firewall-rulesets", ruleset_id),
+        lambda: any(r.get("id") == ruleset_id for r in list_firewall_rulesets(client)),
+    )
+
+
+def get_global_firewall_rules(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    return list((client.get("/firewall-rulesets/global") or {}).get("rules") or [])
+
+
+def update_global_firewall_rules(client: LambdaCloudClient, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    data = client.patch("/firewall-rulesets/global", {"rules": rules}, retry=RETRY_SAFE)
+    return list((data or {}).get("rules") or [])
+
+
+# --------------------------------------------------------------------- audit events
+def audit_events_page(client: LambdaCloudClient, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of audit events and the token of the next one (None on the last page)."""
+    data = client.get("/audit-events", params={k: v for k, v in params.items() if v is not None}) or {}
+    return list(data.get("events") or []), data.get("page_token") or None

@@ -163,6 +163,17 @@ def expires_at(ttl_hours: Any, now: float | None = None) -> str | None:
     return datetime.fromtimestamp(when, timezone.utc).strftime(EXPIRES_FORMAT)
 
 
+def firewall_ruleset_name(cluster: str) -> str:
+    """The name of the ruleset the role keeps for a cluster's own firewall rules."""
+    return f"cluster-{cluster}"
+
+
+def _regions(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(item) for item in value or []]
+
+
 def plan_cluster(
     instances: list[Mapping[str, Any]],
     cluster: str,
@@ -171,13 +182,15 @@ def plan_cluster(
     state: str = "present",
     ttl_hours: Any = None,
     now: float | None = None,
+    firewall_rules: Any = None,
 ) -> dict[str, Any]:
-    """What the role does: members, wanted, missing (with their launch tags), extra (highest first), conflicts.
+    """What the role does: members, wanted, missing (with their launch tags), extra (highest first), conflicts,
+    and, with ``firewall_rules``, the cluster's own ruleset and the regions it is needed in.
 
     A problem with the variables is not raised but returned as ``error``, one line for the role to fail with.
     """
     plan: dict[str, Any] = {"error": None, "group": cluster_group(cluster), "members": [], "wanted": []}
-    plan.update(missing=[], extra=[], conflicts=[])
+    plan.update(missing=[], extra=[], conflicts=[], firewall_ruleset=None, firewall_regions=[])
     try:
         check_cluster_name(cluster)
         if state not in ("present", "absent"):
@@ -195,6 +208,15 @@ def plan_cluster(
         return plan
     names = {node["name"] for node in wanted}
     member_names = {m.get("name") for m in members}
+    if firewall_rules is not None:
+        regions = list(dict.fromkeys(region for node in wanted for region in _regions(node.get("region"))))
+        if not regions or any(not node.get("region") for node in wanted):
+            plan["error"] = "lambda_cluster_firewall_rules needs the regions of every node (lambda_cluster_defaults"
+            plan["error"] += ".region, or region on each node): the cluster's ruleset is made in each of them."
+            return plan
+        plan.update(firewall_ruleset=firewall_ruleset_name(cluster), firewall_regions=regions)
+        for node in wanted:
+            node["firewall_ruleset_names"] = [*(node.get("firewall_ruleset_names") or []), plan["firewall_ruleset"]]
     plan["wanted"] = wanted
     for node in wanted:
         if node["name"] in member_names:

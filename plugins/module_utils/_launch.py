@@ -184,7 +184,7 @@ class Launcher:
 
     def launch(
         self,
-        body: Mapping[str, Any],
+        body_for: Callable[[str], Mapping[str, Any]],
         choose: Callable[[list[Mapping[str, Any]]], Candidates],
         types: list[Mapping[str, Any]],
     ) -> LaunchOutcome:
@@ -196,7 +196,8 @@ class Launcher:
             candidates = choose(types)
             looks += 1
             for type_name, region in candidates.available:
-                outcome = self._try(dict(body, instance_type_name=type_name, region_name=region), type_name, region)
+                body = dict(body_for(region), instance_type_name=type_name, region_name=region)
+                outcome = self._try(body, type_name, region)
                 if outcome is not None:
                     return outcome
             unavailable = [pair for pair in candidates.pairs if pair not in candidates.available]

@@ -133,6 +133,31 @@ def _narrow_regions(
     return required
 
 
+def _rulesets_by_region(
+    client: LambdaCloudClient, names: list[str], regions: list[str] | None
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The ids of the named rulesets in each region that has all of them, and those regions (in request order)."""
+    rulesets = list_firewall_rulesets(client)
+    check_choice("firewall_ruleset_names", names, (r.get("name") for r in rulesets), "firewall ruleset")
+    by_region: dict[str, list[str]] = {}
+    for region in dict.fromkeys(str(region_name(r)) for r in rulesets):
+        ids = []
+        for name in names:
+            here = [r["id"] for r in rulesets if r.get("name") == name and region_name(r) == region]
+            if len(here) > 1:
+                raise InvalidParameter(
+                    "firewall_ruleset_names", f"{len(here)} rulesets are named '{name}' in {region}."
+                )
+            ids += here
+        if len(ids) == len(names):
+            by_region[region] = ids
+    eligible = [region for region in regions or by_region if region in by_region]
+    if not eligible:
+        where = f"any of the requested regions ({', '.join(regions)})" if regions else "one region"
+        raise InvalidParameter("firewall_ruleset_names", f"no ruleset set {', '.join(names)} is complete in {where}.")
+    return by_region, eligible
+
+
 def build_launch_request(
     client: LambdaCloudClient, p: Mapping[str, Any], types: list[Mapping[str, Any]]
 ) -> tuple[dict[str, Any], list[str] | None]:
@@ -165,22 +190,13 @@ def build_launch_request(
             body["file_system_names"] = p["file_system_names"]
         if mounts:
             body["file_system_mounts"] = mounts
-    ruleset_ids = list(p.get("firewall_ruleset_ids") or [])
+    by_region: dict[str, list[str]] = {}
     if p.get("firewall_ruleset_names"):
-        rulesets = list_firewall_rulesets(client)
-        by_name = {}
-        for ruleset in rulesets:
-            by_name.setdefault(ruleset["name"], []).append(ruleset)
-        check_choice("firewall_ruleset_names", p["firewall_ruleset_names"], by_name, "firewall ruleset")
-        chosen = []
-        for name in p["firewall_ruleset_names"]:
-            if len(by_name[name]) > 1:
-                raise InvalidParameter("firewall_ruleset_names", f"{len(by_name[name])} rulesets are named '{name}'.")
-            chosen.append(by_name[name][0])
-        regions = _narrow_regions("firewall_ruleset_names", regions, chosen, "firewall ruleset")
-        ruleset_ids += [r["id"] for r in chosen if r["id"] not in ruleset_ids]
-    if ruleset_ids:
-        body["firewall_rulesets"] = [{"id": ruleset_id} for ruleset_id in ruleset_ids]
+        by_region, regions = _rulesets_by_region(client, p["firewall_ruleset_names"], regions)
+    if p.get("firewall_ruleset_ids"):
+        body["firewall_rulesets"] = [{"id": ruleset_id} for ruleset_id in p["firewall_ruleset_ids"]]
+    if by_region:
+        body["_firewall_by_region"] = by_region
     image = p.get("image")
     if image:
         images = [i for i in list_images(client) if not regions or region_name(i) in regions]
@@ -232,6 +248,15 @@ class LaunchPlan:
     regions: list[str] | None
     types: list[Mapping[str, Any]]
     params: Mapping[str, Any]
+
+    def body_for(self, region: str) -> dict[str, Any]:
+        """The request body for a region: the rulesets given by name are the ones of that region."""
+        body = {key: value for key, value in self.body.items() if not key.startswith("_")}
+        by_region = self.body.get("_firewall_by_region")
+        if by_region:
+            ids = [r["id"] for r in body.get("firewall_rulesets", [])] + by_region.get(region, [])
+            body["firewall_rulesets"] = [{"id": ruleset_id} for ruleset_id in dict.fromkeys(ids)]
+        return body
 
     def choose(self, types: list[Mapping[str, Any]]) -> Candidates:
         p = self.params

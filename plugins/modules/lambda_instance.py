@@ -130,8 +130,9 @@ options:
     elements: str
   firewall_ruleset_names:
     description:
-      - Names of firewall rulesets to associate with the instance, see C(lambdalabs.cloud.lambda_firewall_ruleset).
-      - They must be in the region the instance launches in.
+      - Names of firewall rulesets to associate with the instance, see M(lambdalabs.cloud.lambda_firewall_ruleset).
+      - Rulesets belong to a region. Only regions that have a ruleset of every name given are eligible, and the
+        instance gets the rulesets of the region it launches in, so one name can stand for a ruleset in each region.
     type: list
     elements: str
   on_mismatch:
@@ -367,12 +368,13 @@ class InstanceModule(LambdaCloudModule):
         if self.check_mode:
             placement = plan.predicted()
             shown = {"name": p["name"], "status": "booting", "tags": plan.body.get("tags", [])}
+            shown["firewall_rulesets"] = plan.body_for(placement["region"]).get("firewall_rulesets", [])
             shown.update(instance_type={"name": placement["instance_type"]}, region={"name": placement["region"]})
             where = f"{placement['instance_type']} in {placement['region']}"
             self.changed("launched", f"instance {p['name']} ({where})", shown, placement=placement)
             return
         try:
-            outcome = launcher_for(self.client, p, self.module.log).launch(plan.body, plan.choose, plan.types)
+            outcome = launcher_for(self.client, p, self.module.log).launch(plan.body_for, plan.choose, plan.types)
         except LaunchFailed as error:
             extra = {"error": error.error.to_dict()} if error.error else {}
             raise ModuleFailure(str(error), attempts=error.attempts, **extra) from None

@@ -174,11 +174,111 @@ INFO = [
     ("lambda_instance_wait", "no ids", {}, "ids"),
 ]
 
+SSH_RULE = {"protocol": "tcp", "port": 22, "source_network": "0.0.0.0/0"}
+FIREWALL = [
+    (
+        "lambda_firewall_ruleset",
+        "newline in ruleset name",
+        {"name": "fw\n", "region": "us-east-1", "rules": []},
+        "name",
+    ),
+    ("lambda_firewall_ruleset", "malformed ruleset region", {"name": "fw", "region": "east", "rules": []}, "region"),
+    ("lambda_firewall_ruleset", "no region to create", {"name": "fw", "rules": [SSH_RULE]}, "region"),
+    ("lambda_firewall_ruleset", "no rules", {"name": "fw", "region": "us-east-1"}, "rules"),
+    (
+        "lambda_firewall_ruleset",
+        "unknown protocol",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"protocol": "sctp"}]},
+        "protocol",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "port out of range",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"port": 70000}]},
+        "rules[0].port_range",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "reversed port range",
+        {
+            "name": "fw",
+            "region": "us-east-1",
+            "rules": [{"protocol": "udp", "port_range": [10, 5], "source_network": "0.0.0.0/0"}],
+        },
+        "rules[0].port_range",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "three ports in a range",
+        {
+            "name": "fw",
+            "region": "us-east-1",
+            "rules": [{"protocol": "udp", "port_range": [1, 2, 3], "source_network": "0.0.0.0/0"}],
+        },
+        "rules[0].port_range",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "host bits in a network",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"source_network": "1.2.3.4/24"}]},
+        "rules[0].source_network",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "IPv6 source",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"source_network": "::1"}]},
+        "rules[0].source_network",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "newline in a source",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"source_network": "0.0.0.0/0\n"}]},
+        "rules[0].source_network",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "long rule description",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"description": "d" * 129}]},
+        "rules[0].description",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "ports on icmp",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"protocol": "icmp"}]},
+        "rules[0].port_range",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "tcp without a port",
+        {"name": "fw", "region": "us-east-1", "rules": [{"protocol": "tcp", "source_network": "0.0.0.0/0"}]},
+        "rules[0].port_range",
+    ),
+    (
+        "lambda_firewall_ruleset",
+        "port and port range",
+        {"name": "fw", "region": "us-east-1", "rules": [SSH_RULE | {"port_range": [1, 2]}]},
+        "port|port_range",
+    ),
+    ("lambda_firewall_ruleset_info", "path in ruleset id filter", {"id": "../x"}, "id"),
+    ("lambda_global_firewall_rules", "no global rules", {}, "rules"),
+    (
+        "lambda_global_firewall_rules",
+        "word as a source",
+        {"rules": [SSH_RULE | {"source_network": "anywhere"}]},
+        "rules[0].source_network",
+    ),
+    ("lambda_audit_event_info", "word as start", {"start": "yesterday"}, "start"),
+    ("lambda_audit_event_info", "newline in end", {"end": "2026-01-01\n"}, "end"),
+    ("lambda_audit_event_info", "zero max_events", {"max_events": 0}, "max_events"),
+    ("lambda_audit_event_info", "newline in resource type", {"resource_type": "instance\n"}, "resource_type"),
+]
+
 MODULE_CASES = (
     [("lambda_instance", title, LAUNCH | args, param) for title, args, param in INSTANCE]
     + [("lambda_ssh_key", title, args, param) for title, args, param in SSH_KEY]
     + [("lambda_file_system", title, args, param) for title, args, param in FILE_SYSTEM]
     + INFO
+    + FIREWALL
 )
 
 INVENTORY = [

@@ -515,3 +515,12 @@ def test_playbook_uses_the_inventory(inventory, ansible):
     assert run.rc == 0, run.output
     messages = sorted(result["msg"] for result in run.tasks("summary"))
     assert messages == ["train-1 us-east-1", "train-2 us-east-1"]
+
+
+def test_gpu_model_groups_are_clean(inventory):
+    path = inventory.write("gpus", {"keyed_groups": [{"key": "lambda_gpu_model", "prefix": "gpu"}]})
+    listing = inventory.list(path)
+    assert hosts_of(listing, "gpu_H100") == {"train-1", "train-2"}
+    assert hosts_of(listing, "gpu_A10") == {"infer-1"} and hosts_of(listing, "gpu_GH200") == {ID["anon"]}
+    memory = {host: hv["lambda_gpu_memory_gib"] for host, hv in listing["_meta"]["hostvars"].items()}
+    assert memory == {"train-1": 80, "train-2": 80, "infer-1": 24, ID["anon"]: 96}

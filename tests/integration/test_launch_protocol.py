@@ -116,5 +116,5 @@ def test_controllers_racing_for_one_name_leave_exactly_one_instance(ansible, acc
             assert how == "adopted" and result["changed"] is False and result["msg"].startswith("Adopted")
     assert sum(result["launch"]["how"] == "launched" for result in results.values()) == 1
     launched = len(account.requests("POST", LAUNCH))
-    terminated = [r for r in account.requests("POST", "/instance-operations/terminate")]
+    terminated = account.requests("POST", "/instance-operations/terminate")
     assert len(terminated) == launched - 1  # each duplicate terminated by the run that made it, once

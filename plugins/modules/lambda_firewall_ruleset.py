@@ -1,0 +1,227 @@
+#!/usr/bin/python
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lambda_firewall_ruleset
+short_description: Create, change and delete Lambda Cloud firewall rulesets
+version_added: 1.0.0
+description:
+  - Makes sure a firewall ruleset with a given name exists in a region with exactly the given inbound rules, or does
+    not exist.
+  - Rules compare as a set. Their order does not matter, C(port) is the same as a C(port_range) of that port twice,
+    and an address without a mask is a C(/32), as the API stores it. A change of rules is one C(PATCH).
+  - Associate a ruleset with instances when launching them, with
+    O(lambdalabs.cloud.lambda_instance#module:firewall_ruleset_names).
+author:
+  - Lambda Cloud collection maintainers (@lambdalabs)
+extends_documentation_fragment:
+  - lambdalabs.cloud.lambda_cloud
+  - lambdalabs.cloud.lambda_cloud.resource_module
+options:
+  name:
+    description:
+      - The ruleset's name, at most 64 characters. When more than one ruleset has the name (in O(region), when
+        given), the module fails and lists their ids.
+    type: str
+    required: true
+  region:
+    description:
+      - The region of the ruleset, for example V(us-east-1). Required to create one. Instances can only use rulesets
+        of their own region, so the same name may stand for a ruleset in each region; O(region) chooses among them.
+    type: str
+  rules:
+    description:
+      - The inbound rules. Traffic that no rule allows is dropped. Required with O(state=present).
+      - An empty list allows no inbound traffic at all to the instances that use the ruleset, SSH included.
+    type: list
+    elements: dict
+    suboptions:
+      protocol:
+        description:
+          - The protocol the rule allows.
+        type: str
+        required: true
+        choices: [tcp, udp, icmp, all]
+      port:
+        description:
+          - One port, for example V(8888). Not for V(icmp).
+        type: int
+      port_range:
+        description:
+          - An inclusive range of ports as V([min, max]), for example V([29500, 29600]). Not for V(icmp).
+          - For V(all) without a port, every port.
+        type: list
+        elements: int
+      source_network:
+        description:
+          - The IPv4 network traffic may come from, in CIDR notation, for example V(203.0.113.0/24), or V(0.0.0.0/0)
+            for anywhere. An address without a mask means that address alone.
+        type: str
+        required: true
+      description:
+        description:
+          - What the rule is for, at most 128 characters.
+        type: str
+        default: ""
+  state:
+    description:
+      - Whether the ruleset should exist.
+      - A ruleset that instances use cannot be deleted; the module fails with the API's error code and names them.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: JupyterLab and TensorBoard from the office, SSH from anywhere
+  lambdalabs.cloud.lambda_firewall_ruleset:
+    name: notebooks
+    region: us-east-1
+    rules:
+      - {protocol: tcp, port: 22, source_network: 0.0.0.0/0, description: SSH}
+      - {protocol: tcp, port: 8888, source_network: 203.0.113.0/24, description: JupyterLab}
+      - {protocol: tcp, port: 6006, source_network: 203.0.113.0/24, description: TensorBoard}
+
+- name: Multi-node training inside the cluster's network
+  lambdalabs.cloud.lambda_firewall_ruleset:
+    name: training
+    region: us-east-1
+    rules:
+      - {protocol: tcp, port: 22, source_network: 0.0.0.0/0, description: SSH}
+      - {protocol: all, source_network: 10.0.0.0/8, description: NCCL and torchrun between the nodes}
+
+- name: Remove a ruleset no instance uses any more
+  lambdalabs.cloud.lambda_firewall_ruleset:
+    name: notebooks
+    state: absent
+"""
+
+RETURN = r"""
+firewall_ruleset:
+  description: The ruleset after the change; in check mode, what it would look like.
+  returned: when the ruleset exists or would exist
+  type: dict
+  sample:
+    id: c4d291f47f9d436fa39f58493ce3b50d
+    name: notebooks
+    region: {"name": "us-east-1", "description": "Virginia, USA"}
+    rules: [{"protocol": "tcp", "port_range": [22, 22], "source_network": "0.0.0.0/0", "description": "SSH"}]
+    created: "2026-01-01T12:00:00.000000Z"
+    instance_ids: []
+msg:
+  description: What was done, or in check mode what would be done.
+  returned: always
+  type: str
+  sample: Changed the rules of firewall ruleset notebooks (3 rules).
+"""
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    create_firewall_ruleset,
+    delete_firewall_ruleset,
+    list_firewall_rulesets,
+    region_name,
+    update_firewall_ruleset,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._firewall import (
+    RULES_OPTION,
+    normalize_rules,
+    same_rules,
+    sorted_rules,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import find_one_by_name
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    InvalidParameter,
+    check_name,
+    check_region,
+)
+
+IN_USE = "firewall-rulesets/firewall-ruleset-in-use"
+
+
+class FirewallRulesetModule(LambdaCloudModule):
+    argument_spec = {
+        "name": {"type": "str", "required": True},
+        "region": {"type": "str"},
+        "rules": RULES_OPTION,
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    }
+    module_kwargs = {"required_if": [["state", "present", ["rules"]]]}
+    resource_key = "firewall_ruleset"
+    managed_fields = ("name", "region", "rules")
+
+    def diff_view(self, shown):
+        view = super().diff_view(shown)
+        if view:
+            view.update(region=region_name(view), rules=sorted_rules(view.get("rules") or []))
+        return view
+
+    def present(self, existing, rules):
+        name, region = self.params["name"], self.params["region"]
+        if existing is None:
+            if not region:
+                raise InvalidParameter("region", f"is required to create firewall ruleset {name!r}.")
+            after = {"name": name, "region": {"name": region}, "rules": rules, "instance_ids": []}
+            if not self.check_mode:
+                after = create_firewall_ruleset(self.client, name, region, rules)
+            self.changed("created", f"firewall ruleset {name} in {region} ({len(rules)} rules)", after)
+        elif same_rules(existing.get("rules") or [], rules):
+            self.unchanged(f"Firewall ruleset {name} has these rules.", existing)
+        else:
+            after = dict(existing, rules=rules)
+            if not self.check_mode:
+                after = update_firewall_ruleset(self.client, existing["id"], rules)
+            self.changed("changed", f"the rules of firewall ruleset {name} ({len(rules)} rules)", after)
+
+    def in_use(self, name, users, error=None):
+        code = f"{error} " if error else f"({IN_USE}) "
+        return ModuleFailure(
+            f"{code}Firewall ruleset {name} is used by instance(s) {', '.join(users) or '(not listed)'}; terminate "
+            "them first, then delete it.",
+            **({"error": error.to_dict()} if error else {}),
+        )
+
+    def absent(self, existing):
+        name = self.params["name"]
+        if existing is None:
+            self.unchanged(f"Firewall ruleset {name} does not exist.")
+            return
+        if self.check_mode and existing.get("instance_ids"):
+            raise self.in_use(name, existing["instance_ids"])
+        if not self.check_mode:
+            try:
+                delete_firewall_ruleset(self.client, existing["id"])
+            except LambdaCloudError as error:
+                if error.code != IN_USE:
+                    raise
+                now = [r for r in list_firewall_rulesets(self.client) if r.get("id") == existing["id"]]
+                raise self.in_use(name, (now or [existing])[0].get("instance_ids") or [], error) from None
+        self.changed("deleted", f"firewall ruleset {name}")
+        self.removed = True
+
+    def run(self):
+        p = self.params
+        check_name("name", p["name"])
+        check_region("region", p["region"])
+        rules = normalize_rules("rules", p["rules"]) if p["rules"] is not None else None
+        rulesets = list_firewall_rulesets(self.client)
+        if p["region"]:
+            # One name may stand for a ruleset in each region: the region chooses.
+            rulesets = [r for r in rulesets if region_name(r) == p["region"]]
+        self.before = find_one_by_name(rulesets, p["name"], "firewall ruleset", "give region, or rename one of them")
+        if p["state"] == "present":
+            self.present(self.before, rules)
+        else:
+            self.absent(self.before)
+
+
+def main():
+    FirewallRulesetModule.main()
+
+
+if __name__ == "__main__":
+    main()
