@@ -8,6 +8,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
     gpu_facts,
     mount_plan,
     mount_problem,
+    node_problems,
     with_persistence,
 )
 
@@ -23,6 +24,7 @@ class FilterModule:
         return {
             "gpu_facts": gpu_facts,
             "gpu_persistence": with_persistence,
+            "gpu_node_problems": node_problems,
             "mount_plan": mount_plan,
             "mount_problem": _mounted,
         }

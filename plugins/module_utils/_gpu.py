@@ -117,3 +117,59 @@ def mount_problem(plan: Mapping[str, Any], mounted: Any) -> str | None:
             f"of {', '.join(plan['defaults'])} should be mounted, but {have}."
         )
     return " ".join(parts) or None
+
+
+def parse_utilization(stdout: Any) -> list[int]:
+    """The utilization of each GPU, in percent, from ``nvidia-smi --query-gpu=utilization.gpu --format=csv,...``."""
+    found = []
+    for line in str(stdout or "").splitlines():
+        text = line.strip().rstrip("%").strip()
+        if text.isdigit():
+            found.append(int(text))
+    return found
+
+
+def idle_nodes(samples: Mapping[str, Any], threshold: float) -> dict[str, list[str]]:
+    """Which nodes stayed below ``threshold`` percent on every GPU in every sample.
+
+    ``samples`` maps a node to its samples (a list of per-GPU percentages for each), or to None when the node could
+    not be sampled. Returns ``idle``, ``busy`` and ``unreachable`` node names, sorted.
+    """
+    result: dict[str, list[str]] = {"idle": [], "busy": [], "unreachable": []}
+    for node, node_samples in sorted(samples.items()):
+        if not node_samples or any(not sample for sample in node_samples):
+            result["unreachable"].append(node)
+        elif all(value < threshold for sample in node_samples for value in sample):
+            result["idle"].append(node)
+        else:
+            result["busy"].append(node)
+    return result
+
+
+def node_problems(
+    host: str,
+    info: Mapping[str, Any],
+    instance_type: Any = None,
+    require_gpu: bool = True,
+    check_count: bool = True,
+    check_mounts: bool = True,
+) -> list[str]:
+    """What is wrong with a GPU node, one sentence each, from the result of the gpu_node_info module."""
+    gpu, mounts = info.get("gpu") or {}, info.get("mounts") or {}
+    problems = []
+    if require_gpu and not gpu.get("present"):
+        problems.append(
+            f"{host} has no working GPU: {str(gpu.get('error') or 'nvidia-smi listed none')[:300]}. Check the NVIDIA "
+            "driver (Lambda Stack images include it), or set gpu_node_require_gpu=false for hosts without a GPU."
+        )
+    expected = gpu.get("expected_count")
+    if check_count and gpu.get("present") and expected is not None and gpu.get("count") != expected:
+        problems.append(
+            f"{host} shows {gpu.get('count')} GPU(s) but its instance type {instance_type or ''} has {expected}. A GPU "
+            "may have fallen off the bus (see dmesg and nvidia-smi -q); contact Lambda support, or replace the node."
+        )
+    if check_mounts and mounts.get("problem"):
+        problems.append(
+            f"{host}: {mounts['problem']} Check the node's network to the file system, or restart the instance."
+        )
+    return problems

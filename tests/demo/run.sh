@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole flow in one command, against the offline simulator: `make demo`.
 #
-# Builds and installs the collection into .tmp/demo/collections, starts the simulator on a free loopback port,
-# provisions a 3-node cluster (with capacity failover), shows the dynamic inventory, configures the nodes, reaps an
-# expired instance and tears the cluster down. Needs the virtual environment that `make venv` creates.
+# Builds and installs the collection into .tmp/demo/collections, starts the simulator on a free loopback port (with
+# real SSH nodes where the machine can run them), provisions a 3-node cluster (with capacity failover) with a key that
+# lambda_ssh_key generates, shows the dynamic inventory, configures the nodes over SSH, reaps an expired instance and
+# tears the cluster down. Needs the virtual environment that `make venv` creates.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -51,6 +52,13 @@ export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml
 export ANSIBLE_LOCALHOST_WARNING=False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING=False
 export ANSIBLE_RETRY_FILES_ENABLED=False
+# Ansible's own files (its temp directory, the launch pacer's lock, ssh's control sockets) stay in the demo's
+# directory, and ssh keeps no record of the demo's hosts.
+export HOME="$WORK/home"
+export ANSIBLE_HOST_KEY_CHECKING=False
+export ANSIBLE_SSH_ARGS="-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=30s"
+export ANSIBLE_PIPELINING=True
+export DEMO_SSH_KEY="$WORK/demo-key"
 
 section "Build the collection and install it into ${WORK#"$ROOT"/}/collections"
 rm -rf "$WORK"
@@ -58,9 +66,23 @@ mkdir -p "$WORK/dist" "$WORK/collections"
 ansible-galaxy collection build --force --output-path "$WORK/dist" "$ROOT"
 ansible-galaxy collection install --offline --force -p "$WORK/collections" "$WORK"/dist/lambdalabs-cloud-*.tar.gz
 
-section "Start the Lambda Cloud simulator (3 s boots; one launch per second instead of one per 12 s)"
+# Real SSH nodes need Linux namespaces, root, OpenSSH and sudo (make installs the last two). Elsewhere the nodes are
+# only simulated, and the configuration runs on this machine instead.
+NODES_WHY="$(PYTHONPATH="$ROOT" "$PYTHON" -c 'from tests.simulator.client import node_fabric_unavailable as f; print(f() or "")')"
+NODES=(--nodes)
+CONFIGURE_LOCALLY=()
+PROVISION_EXTRA=()
+if [[ -n "$NODES_WHY" ]]; then
+    echo "No real SSH nodes on this machine ($NODES_WHY): the nodes are simulated and configured on this machine."
+    NODES=()
+    CONFIGURE_LOCALLY=(-e ansible_connection=local -e "ansible_python_interpreter=$PYTHON" -e gpu_node_require_gpu=false)
+    PROVISION_EXTRA=(-e lambda_cluster_wait_for_ssh=false)
+fi
+
+section "Start the Lambda Cloud simulator (${NODES[*]:-no nodes}; 3 s boots; one launch per second instead of one per 12 s)"
+mkdir -p "$HOME"
 "$PYTHON" "$ROOT/tests/simulator" --host 127.0.0.1 --port 0 --boot-seconds 3 --terminate-seconds 1 \
-    --launch-interval 1 >"$WORK/simulator.out" 2>"$WORK/simulator.log" &
+    --launch-interval 1 "${NODES[@]}" >"$WORK/simulator.out" 2>"$WORK/simulator.log" &
 SIM_PID=$!
 for _ in $(seq 1 100); do
     if grep -q "listening on" "$WORK/simulator.out" 2>/dev/null || ! kill -0 "$SIM_PID" 2>/dev/null; then
@@ -77,14 +99,14 @@ echo "Simulator: $API_URL"
 # The collection reads these like a real key; without them it would talk to https://cloud.lambda.ai/api/v1.
 export LAMBDA_API_URL="$API_URL" LAMBDA_API_KEY=sim-api-key
 
-section "Prepare the account: an SSH key, and an instance someone forgot (expired an hour ago)"
+section "Prepare the account: a generated SSH key, a file system, and an instance someone forgot (expired an hour ago)"
 ansible-playbook "$DEMO/setup.yml" -e demo_dir="$WORK"
 
 section "Provision a 3-node cluster: ansible-playbook lambdalabs.cloud.provision -e @tests/demo/cluster.yml"
-ansible-playbook lambdalabs.cloud.provision -e @"$DEMO/cluster.yml"
+ansible-playbook lambdalabs.cloud.provision -e @"$DEMO/cluster.yml" "${PROVISION_EXTRA[@]}"
 
 section "Provision again: nothing changes"
-AGAIN="$(ansible-playbook lambdalabs.cloud.provision -e @"$DEMO/cluster.yml")"
+AGAIN="$(ansible-playbook lambdalabs.cloud.provision -e @"$DEMO/cluster.yml" "${PROVISION_EXTRA[@]}")"
 printf '%s\n' "$AGAIN" | grep -E '^localhost +:'
 if ! printf '%s\n' "$AGAIN" | grep -qE '^localhost +:.* changed=0 '; then
     echo "The second run changed something." >&2
@@ -94,8 +116,18 @@ fi
 section "The dynamic inventory: ansible-inventory -i tests/demo/inventory --graph"
 ansible-inventory -i "$DEMO/inventory" --graph
 
-section "Configure the nodes: ansible-playbook lambdalabs.cloud.configure -i tests/demo/inventory -e configure_hosts=lambda_cluster_demo"
-ansible-playbook lambdalabs.cloud.configure -i "$DEMO/inventory" -e configure_hosts=lambda_cluster_demo
+section "Configure the nodes over SSH: ansible-playbook lambdalabs.cloud.configure -i tests/demo/inventory -e configure_hosts=lambda_cluster_demo"
+ansible-playbook lambdalabs.cloud.configure -i "$DEMO/inventory" -e configure_hosts=lambda_cluster_demo \
+    -e gpu_node_persistence_mode=true "${CONFIGURE_LOCALLY[@]}"
+
+section "Configure again: nothing changes on any node"
+AGAIN="$(ansible-playbook lambdalabs.cloud.configure -i "$DEMO/inventory" -e configure_hosts=lambda_cluster_demo \
+    -e gpu_node_persistence_mode=true "${CONFIGURE_LOCALLY[@]}")"
+printf '%s\n' "$AGAIN" | grep -E '^demo-node-[0-9]+ +:'
+if printf '%s\n' "$AGAIN" | grep -E '^demo-node-[0-9]+ +:' | grep -vqE ' changed=0 '; then
+    echo "The second configure run changed something." >&2
+    exit 1
+fi
 
 section "Reap expired instances, dry run: ansible-playbook lambdalabs.cloud.reap"
 ansible-playbook lambdalabs.cloud.reap
@@ -123,5 +155,5 @@ TOTAL=""
 if [[ "${DEMO_STARTED:-}" =~ ^[0-9]+$ ]]; then
     TOTAL=" ($(($(date +%s) - DEMO_STARTED)) s with the virtual environment)"
 fi
-section "Done in $((SECONDS - START)) s${TOTAL}: provisioned, inventoried, configured, reaped and torn down, no account."
+section "Done in $((SECONDS - START)) s${TOTAL}: provisioned, inventoried, configured${NODES[*]:+ over SSH}, reaped and torn down, no account."
 

@@ -28,25 +28,14 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.integration.support import SSH_ARGS, require_node_fabric
 from tests.simulator.client import SIMULATOR_DIR, Simulator, node_fabric_unavailable
 
 BIN = Path(sys.executable).parent
 KEY_NAME = "fabric"
 FAST = ("--boot-seconds", "0.2", "--terminate-seconds", "0.2")
 HOST_FILES = ("/etc/hosts", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/hostname", "/etc/ssh/sshd_config")
-# Ansible's ssh: no user configuration, no known_hosts entries for the nodes, short-lived master connections.
-SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=5s"
 USER_DATA = '#!/bin/bash\necho "user-data-ran on $(hostname) as $(id -u)"\necho run >> /root/user-data-runs\n'
-
-
-def require_fabric() -> None:
-    """Skip with the one-line reason when the fabric cannot run here; fail instead under CI=true."""
-    reason = node_fabric_unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the node fabric must run under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def ssh(key: Path, address: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -120,7 +109,7 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(key: Path) -> Iterator[Fleet]:
     """Three nodes: an 8x H100 named trainer-0 and a 1x A100 sharing a file system, a 2x H100 mounting it at /data."""
-    require_fabric()
+    require_node_fabric()
     sim = start_nodes_simulator(key)
     try:
         status, payload = sim.api("POST", "/filesystems", {"name": "shared", "region": "us-south-1"})
@@ -417,7 +406,7 @@ def test_user_data_runs_once_and_restart_keeps_the_root(fleet):
 
 
 def test_reset_stops_every_node(key):
-    require_fabric()
+    require_node_fabric()
     sim = start_nodes_simulator(key)
     try:
         instance = sim.wait_for_status(launch(sim), "active", timeout=60)
@@ -471,7 +460,7 @@ def _mounts() -> set[str]:
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_nothing_is_left_after_the_simulator_ends(key, how):
-    require_fabric()
+    require_node_fabric()
     mounts_before = _mounts()
     sim = start_nodes_simulator(key)
     try:

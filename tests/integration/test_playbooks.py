@@ -617,7 +617,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
     assert ["--persistence-mode=1"] in gpus.read()["calls"]
     assert (
         "eight: 8x NVIDIA A100-SXM4-80GB, 81920 MiB each, driver 535.129.03, CUDA 12.2"
-        in (role_task(run, "Show the GPUs")["msg"])
+        in (role_task(run, "Check and show the GPUs and the file systems")["msg"])
     )
 
     # Second run: the mode is already on, so nothing changes.
@@ -636,9 +636,11 @@ def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path)
     gpus.set(count=7)
     run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
     assert run.rc != 0
-    failed = role_task(run, "Check the number of GPUs against the instance type")
-    assert failed["_status"] == "failed"
-    assert "eight shows 7 GPU(s) but its instance type gpu_8x_a100_80gb_sxm4 has 8" in failed["msg"]
+    role_failure(
+        run,
+        "Check and show the GPUs and the file systems",
+        "eight shows 7 GPU(s) but its instance type gpu_8x_a100_80gb_sxm4 has 8",
+    )
 
 
 def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus, tmp_path):
@@ -646,19 +648,20 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
     gpus.set(count=0)
     run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
     assert run.rc != 0
-    failed = role_task(run, "Check that the node has a GPU")
-    assert failed["_status"] == "failed" and "No devices were found" in failed["msg"]
+    role_failure(
+        run, "Check and show the GPUs and the file systems", "cpu-only has no working GPU: No devices were found"
+    )
 
     reported = ansible.playbook(
         plays=play("configure"), inventory=inventory(tmp_path, gpu_node_require_gpu=False), env=gpus.env
     )
     assert reported.rc == 0, reported.output
     assert (
-        "cpu-only has no working GPU (No devices were found)"
-        in role_task(reported, "Report a node without a GPU")["msg"]
+        "cpu-only: no working GPU (No devices were found)"
+        in role_task(reported, "Check and show the GPUs and the file systems")["msg"]
     )
     assert role_task(reported, "Record the GPU facts")["ansible_facts"]["lambda_gpu_facts"]["present"] is False
-    assert role_task(reported, "Check the number of GPUs against the instance type")["_status"] == "skipped"
+    assert role_task(reported, "Check and show the GPUs and the file systems")["_status"] == "ok"
 
     # Without any nvidia-smi at all.
     missing = ansible.playbook(
@@ -667,7 +670,9 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
         extra_vars={"gpu_node_nvidia_smi": "no-such-nvidia-smi"},
     )
     assert missing.rc == 0, missing.output
-    assert "no-such-nvidia-smi was not found" in role_task(missing, "Report a node without a GPU")["msg"]
+    assert (
+        "no-such-nvidia-smi was not found" in role_task(missing, "Check and show the GPUs and the file systems")["msg"]
+    )
 
 
 def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, tmp_path):
@@ -702,7 +707,7 @@ def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, 
         plays=play("configure"), inventory=inventory(tmp_path, gpu_node_default_mount_root=""), env=gpus.env
     )
     assert run.rc != 0
-    checks = {t["_host"]: t for t in role_tasks(run, "Check that every file system is mounted")}
+    checks = {t["_host"]: t for t in role_tasks(run, "Check and show the GPUs and the file systems")}
     assert checks["mounted"]["_status"] == "ok" and checks["mixed-ok"]["_status"] == "ok"
     assert checks["unmounted"]["_status"] == "failed"
     assert "/lambda/nfs/no-such-datasets" in checks["unmounted"]["msg"] and "\n" not in checks["unmounted"]["msg"]
@@ -717,8 +722,8 @@ def test_provision_can_configure_the_new_nodes(ansible, account, gpus):
         env=gpus.env,
     )
     assert run.rc == 0, run.output
-    shown = {t["_host"]: t["msg"] for t in role_tasks(run, "Show the GPUs")}
+    shown = {t["_host"]: t["msg"] for t in role_tasks(run, "Check and show the GPUs and the file systems")}
     assert sorted(shown) == ["demo-1", "demo-2"]
     assert all("1x NVIDIA A10" in msg for msg in shown.values())
-    counted = role_tasks(run, "Check the number of GPUs against the instance type")
+    counted = role_tasks(run, "Check and show the GPUs and the file systems")
     assert [t["_status"] for t in counted] == ["ok", "ok"]

@@ -30,3 +30,14 @@ def test_every_module_uses_the_shared_fragment():
         text = path.read_text()
         assert "lambdalabs.cloud.lambda_cloud" in text, path.name
         assert "import requests" not in text, f"{path.name} must use the shared client"
+
+
+def test_modules_that_run_on_the_nodes_need_no_api_client():
+    """Modules not named lambda_* run on the GPU nodes: no API, no requests, not in the API action group."""
+    node_modules = sorted(
+        p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("lambda_")
+    )
+    assert node_modules == ["gpu_node_info"]
+    for name in node_modules:
+        text = (ROOT / "plugins" / "modules" / f"{name}.py").read_text()
+        assert "_client" not in text and "_api" not in text and "requests" not in text, name

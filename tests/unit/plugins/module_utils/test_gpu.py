@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
     gpu_facts,
+    idle_nodes,
     mount_plan,
     mount_problem,
     parse_gpus,
+    parse_utilization,
     with_persistence,
 )
 
@@ -67,3 +69,26 @@ def test_mounts_reported_must_be_mounted_and_the_rest_at_the_root():
     assert "reports file systems at /data, but nothing is mounted there" in problem
     assert "1 of /lambda/nfs/datasets, /lambda/nfs/models should be mounted, but none is" in problem
     assert mount_plan([], None)["paths"] == []
+
+
+def test_utilization_lines_become_percentages():
+    assert parse_utilization("97\n 3 %\n[N/A]\n\n") == [97, 3]
+
+
+def test_idle_nodes_stayed_below_the_threshold_on_every_gpu_in_every_sample():
+    found = idle_nodes(
+        {
+            "idle": [[0, 2], [1, 0], [3, 3]],
+            "one-busy-gpu": [[0, 80], [0, 0]],
+            "one-busy-sample": [[0], [50], [0]],
+            "at-threshold": [[10]],
+            "unreachable": None,
+            "half-sampled": [[0], []],
+        },
+        threshold=10,
+    )
+    assert found == {
+        "idle": ["idle"],
+        "busy": ["at-threshold", "one-busy-gpu", "one-busy-sample"],
+        "unreachable": ["half-sampled", "unreachable"],
+    }

@@ -1,0 +1,207 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the integration tests share: running ansible-playbook, ansible-inventory and modules against the simulator.
+
+The fixtures built on these live in conftest.py; test modules import the helpers from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.simulator.client import node_fabric_unavailable
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+COLLECTION = HERE.parents[1]
+# The directory that holds ansible_collections/lambdalabs/cloud (a link to this checkout), as the Makefile makes it.
+COLLECTIONS_ROOT = Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(COLLECTION / ".tmp" / "collections")))
+
+
+@dataclass
+class Run:
+    """One finished ansible-playbook (or ansible-inventory) process."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def task(self, name: str) -> dict[str, Any]:
+        """The recorded result of the last task with this name."""
+        matches = [entry for entry in self.results if entry["task"] == name]
+        assert matches, f"task {name!r} did not run; ran: {[e['task'] for e in self.results]}\n{self.output[-3000:]}"
+        return matches[-1]["result"] | {"_status": matches[-1]["status"]}
+
+    def assert_ok(self) -> None:
+        """No task failed (also none whose failure was ignored) and the run succeeded."""
+        failed = [entry for entry in self.results if entry["status"] in ("failed", "unreachable")]
+        assert self.rc == 0 and not failed, (failed, self.output[-3000:])
+
+    def failure(self, name: str, *expected: str) -> dict[str, Any]:
+        """The result of a task that failed cleanly: one line of our own (containing ``expected``), no crash."""
+        result = self.task(name)
+        assert_clean_failure(result, *expected)
+        return result
+
+    def tasks(self, name: str) -> list[dict[str, Any]]:
+        return [entry["result"] | {"_status": entry["status"]} for entry in self.results if entry["task"] == name]
+
+
+# Ansible's processes get a home of their own in the system temp directory, so that the tests write nothing into
+# the real one (~/.ansible/tmp, ssh's known_hosts, control sockets).
+HOME = Path(tempfile.mkdtemp(prefix="lambdalabs-cloud-home-"))
+# Ansible's ssh to the simulator's nodes: no user configuration, no known_hosts entries, short-lived masters.
+SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=10s"
+
+
+def require_node_fabric() -> None:
+    """Skip with the one-line reason when the node fabric cannot run here; fail instead under CI=true."""
+    reason = node_fabric_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the node fabric must run under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def ansible_env(sim, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "HOME": str(HOME),
+            "ANSIBLE_SSH_ARGS": SSH_ARGS,
+            "ANSIBLE_PIPELINING": "True",
+            "LAMBDA_API_URL": sim.url,
+            "LAMBDA_API_KEY": sim.api_key,
+            "ANSIBLE_CALLBACKS_ENABLED": "record_results",
+            "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+class Ansible:
+    """Runs playbooks against one simulator; each run records its task results."""
+
+    def __init__(self, sim, tmp_path: Path) -> None:
+        self.sim = sim
+        self.tmp_path = tmp_path
+        self._count = 0
+
+    def playbook(
+        self,
+        tasks: list[dict[str, Any]] | None = None,
+        *,
+        plays: list[dict[str, Any]] | None = None,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        diff: bool = False,
+        verbosity: int = 0,
+        extra_vars: dict[str, Any] | None = None,
+        inventory: str | None = None,
+        timeout: float = 300,
+    ) -> Run:
+        """Run ``tasks`` on localhost (or the given ``plays``) and return the recorded results."""
+        self._count += 1
+        if plays is None:
+            plays = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": tasks or []}]
+        playbook = self.tmp_path / f"playbook{self._count}.yml"
+        playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
+        record = self.tmp_path / f"results{self._count}.jsonl"
+        command = [str(BIN / "ansible-playbook"), str(playbook)]
+        command += ["-i", inventory or "localhost,", "-c", "local"]
+        command += ["-e", "ansible_python_interpreter=" + sys.executable]
+        if extra_vars:
+            command += ["-e", json.dumps(extra_vars)]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        if verbosity:
+            command.append("-" + "v" * verbosity)
+        command += args or []
+        proc = subprocess.run(
+            command,
+            env=ansible_env(self.sim, (env or {}) | {"RECORD_RESULTS_FILE": str(record)}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        results = []
+        if record.exists():
+            results = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+        return Run(proc.returncode, proc.stdout, proc.stderr, results)
+
+    def command(self, argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> Run:
+        """Run another ansible command (ansible-inventory, ansible-doc, ...) from the virtualenv."""
+        proc = subprocess.run(
+            [str(BIN / argv[0]), *argv[1:]],
+            env=ansible_env(self.sim, env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.tmp_path,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def module(self, name: str, args: dict[str, Any], env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+        """Run one module of the collection the way Ansible does on the controller, without a playbook around it.
+
+        The module reads its arguments from a file and talks to the simulator over real HTTP; the result is the
+        JSON it prints. It is much faster than a playbook, for tests that run a module many times.
+        """
+        self._count += 1
+        args_file = self.tmp_path / f"args{self._count}.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        source = COLLECTION / "plugins" / "modules" / f"{name}.py"
+        proc = subprocess.run(
+            [sys.executable, str(source), str(args_file)],
+            env=ansible_env(self.sim, (env or {}) | {"PYTHONPATH": str(COLLECTIONS_ROOT)}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError(f"{name} printed no JSON (rc {proc.returncode}): {proc.stdout}{proc.stderr}") from None
+        return result | {"_rc": proc.returncode, "_stderr": proc.stderr}
+
+
+def assert_clean_failure(result: dict[str, Any], *expected: str) -> None:
+    """A failed task whose msg is one line of our own (containing ``expected``), not a crash."""
+    assert result["_status"] == "failed", result
+    msg = result.get("msg", "")
+    assert msg and "\n" not in msg, msg
+    # ansible-core reports an unhandled exception as "Module failed: ..." with its traceback.
+    assert not msg.startswith("Module failed"), msg
+    assert "Traceback" not in str(result.get("exception", "")) and "module_stderr" not in result, result
+    for text in expected:
+        assert text in msg, (text, msg)

@@ -1,0 +1,232 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection against real nodes: provision with a generated key, reach the nodes over SSH through the dynamic
+inventory, configure them with gpu_node, restart one, tear them down.
+
+The simulator runs with --nodes, so every instance is a Linux host with its own sshd on a loopback address. The
+tests run in order on one cluster (one pytest worker takes the whole module).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.support import BIN, SSH_ARGS, Ansible, ansible_env, require_node_fabric
+from tests.simulator.client import Simulator
+
+pytestmark = pytest.mark.xdist_group("real-nodes")
+USER_DATA = '#!/bin/bash\necho "first boot of $(hostname)"\n'
+
+
+@dataclass
+class Cluster:
+    sim: Simulator
+    ansible: Ansible
+    key: Path
+    inventory: Path
+    nodes: list[dict[str, Any]]
+
+    def adhoc(self, *args: str, become: bool = False) -> subprocess.CompletedProcess[str]:
+        command = [str(BIN / "ansible"), "-i", str(self.inventory), "lambda_cluster_gpu", "-o", *args]
+        if become:
+            command.append("--become")
+        return subprocess.run(
+            command, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False
+        )
+
+    def configure(self, **extra_vars: Any):
+        plays = [{"ansible.builtin.import_playbook": "lambdalabs.cloud.configure"}]
+        variables = {"configure_hosts": "lambda_cluster_gpu"} | extra_vars
+        return self.ansible.playbook(
+            plays=plays,
+            inventory=str(self.inventory),
+            extra_vars=variables,
+            args=["-c", "ssh", "-e", "ansible_python_interpreter=auto_silent"],
+        )
+
+
+def per_host(output: str) -> dict[str, str]:
+    """ansible -o output: host -> the command's output."""
+    found = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+) \| (\w+) \| rc=(\d+) \| \(stdout\) (.*)$", line)
+        if match:
+            found[match.group(1)] = match.group(4)
+    return found
+
+
+def ssh_refused(key: Path, address: str) -> bool:
+    result = subprocess.run(
+        [
+            "ssh",
+            *SSH_ARGS.split(),
+            "-i",
+            str(key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "ControlMaster=no",
+            f"ubuntu@{address}",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.returncode == 255 and "refused" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    require_node_fabric()
+    tmp_path = tmp_path_factory.mktemp("real-nodes")
+    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
+    try:
+        ansible = Ansible(sim, tmp_path)
+        key = tmp_path / "cluster-key"
+        ansible.playbook(
+            [
+                {"name": "key", "lambdalabs.cloud.lambda_ssh_key": {"name": "cluster", "private_key_path": str(key)}},
+                {"name": "fs", "lambdalabs.cloud.lambda_file_system": {"name": "shared", "region": "us-east-1"}},
+            ]
+        ).assert_ok()
+        variables = {
+            "lambda_cluster_name": "gpu",
+            "lambda_cluster_nodes": {"count": 3},
+            "lambda_cluster_defaults": {
+                "instance_type": ["gpu_1x_a10"],
+                "region": ["us-east-1"],
+                "ssh_key_name": "cluster",
+                "file_system_names": ["shared"],
+                "user_data": USER_DATA,
+            },
+            "lambda_cluster_launch_interval": 0,
+        }
+        run = ansible.playbook(
+            plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}], extra_vars=variables
+        )
+        run.assert_ok()  # lambda_cluster_wait_for_ssh is on by default: it waited for SSH on every node
+        waited = next(e["result"] for e in run.results if e["task"].endswith(" : Wait for the nodes"))
+        assert all(node["ssh_seconds"] is not None for node in waited["nodes"]), waited
+        inventory = tmp_path / "inventory"
+        (inventory / "group_vars").mkdir(parents=True)
+        (inventory / "gpu.lambda_cloud.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "plugin": "lambdalabs.cloud.lambda_cloud",
+                    "keyed_groups": [{"key": "lambda_tags.cluster", "prefix": "lambda_cluster"}],
+                }
+            )
+        )
+        (inventory / "group_vars" / "lambda.yml").write_text(yaml.safe_dump({"ansible_ssh_private_key_file": str(key)}))
+        nodes = sorted((i for i in sim.state()["instances"] if i["status"] == "active"), key=lambda i: i["name"])
+        yield Cluster(sim, ansible, key, inventory, nodes)
+    finally:
+        sim.stop()
+
+
+def test_the_dynamic_inventory_reaches_three_hosts_over_ssh(cluster):
+    result = cluster.adhoc("-m", "ansible.builtin.command", "-a", "hostname")
+    assert result.returncode == 0, result.stdout + result.stderr
+    hostnames = per_host(result.stdout)
+    assert sorted(hostnames) == ["gpu-1", "gpu-2", "gpu-3"]
+    assert len(set(hostnames.values())) == 3
+    assert set(hostnames.values()) == {node["hostname"] for node in cluster.nodes}
+    become = cluster.adhoc("-m", "ansible.builtin.command", "-a", "id -un", become=True)
+    assert set(per_host(become.stdout).values()) == {"root"}, become.stdout + become.stderr
+    user = cluster.adhoc("-m", "ansible.builtin.command", "-a", "id -un")
+    assert set(per_host(user.stdout).values()) == {"ubuntu"}
+
+
+def test_a_file_on_one_nodes_file_system_is_read_on_the_others(cluster):
+    token = f"written on gpu-1 at {time.time()}"
+    write = cluster.adhoc(
+        "-m", "ansible.builtin.copy", "-a", f"dest=/lambda/nfs/shared/hello content='{token}'", "--limit", "gpu-1"
+    )
+    assert write.returncode == 0, write.stdout + write.stderr
+    read = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /lambda/nfs/shared/hello")
+    assert set(per_host(read.stdout).values()) == {token}, read.stdout
+
+
+def test_user_data_ran_once_at_first_boot(cluster):
+    result = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /var/log/cloud-init-output.log", become=True)
+    logs = per_host(result.stdout)
+    assert sorted(logs) == ["gpu-1", "gpu-2", "gpu-3"], result.stdout + result.stderr
+    for host, log in logs.items():
+        node = next(n for n in cluster.nodes if n["name"] == host)
+        assert f"first boot of {node['hostname']}" in log
+
+
+def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster):
+    first = cluster.configure(gpu_node_persistence_mode=True)
+    first.assert_ok()
+    facts = {
+        e["host"]: e["result"]["ansible_facts"]["lambda_gpu_facts"]
+        for e in first.results
+        if e["task"].endswith(" : Record the new persistence mode")
+    }
+    assert sorted(facts) == ["gpu-1", "gpu-2", "gpu-3"]
+    for fact in facts.values():
+        assert fact["count"] == 1 == fact["expected_count"] and fact["model"] == "NVIDIA A10"
+        assert fact["persistence_mode"] is True and fact["cuda_version"]
+    mounts = [e for e in first.results if e["task"].endswith(" : Check and show the GPUs and the file systems")]
+    assert [e["status"] for e in mounts] == ["ok"] * 3
+    again = cluster.configure(gpu_node_persistence_mode=True)
+    again.assert_ok()
+    assert re.findall(r"changed=(\d+)", again.stdout) == ["0", "0", "0"], again.stdout
+
+
+def test_a_missing_gpu_fails_the_node_that_lost_it(cluster):
+    victim = cluster.nodes[1]
+    cluster.sim.set_node(victim["id"], gpu_count=0)
+    try:
+        run = cluster.configure(gpu_node_require_gpu=True)
+        failed = [e for e in run.results if e["status"] == "failed"]
+        assert [e["host"] for e in failed] == [victim["name"]], run.output[-3000:]
+        assert "has no working GPU" in failed[0]["result"]["msg"]
+    finally:
+        cluster.sim.set_node(victim["id"], gpu_count=1)
+
+
+def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):
+    node = cluster.nodes[0]
+    run = cluster.ansible.playbook(
+        [
+            {
+                "name": "restart",
+                "lambdalabs.cloud.lambda_instance": {"name": node["name"], "state": "restarted", "wait": False},
+            }
+        ]
+    )
+    run.assert_ok()
+    deadline = time.monotonic() + 30
+    refused_seen = False
+    while time.monotonic() < deadline and not refused_seen:
+        refused_seen = ssh_refused(cluster.key, node["ip"])
+    cluster.sim.wait_for_status(node["id"], "active", timeout=60)
+    back = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /lambda/nfs/shared/hello", "--limit", node["name"])
+    assert back.returncode == 0 and "written on gpu-1" in back.stdout, back.stdout + back.stderr
+    assert refused_seen or cluster.sim.node(node["id"])["boots"] == 2
+
+
+def test_after_teardown_ssh_is_refused(cluster):
+    down = cluster.ansible.playbook(
+        plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.teardown"}],
+        extra_vars={"lambda_cluster_name": "gpu"},
+    )
+    down.assert_ok()
+    for node in cluster.nodes:
+        assert ssh_refused(cluster.key, node["ip"]), node["name"]
+    assert all(not node["ready"] and not node["pid"] for node in cluster.sim.nodes()), cluster.sim.nodes()
