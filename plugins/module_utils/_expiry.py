@@ -1,6 +1,6 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Expiry times: reading ``expires-at`` tags, and choosing what the reap playbook terminates."""
+"""What the reap playbooks terminate: instances whose ``expires-at`` tag has passed, and nodes whose GPUs idle."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import idle_nodes
 
 LIVE_STATUSES = ("booting", "active", "unhealthy")
 # YYYY-MM-DD, optionally THH:MM or THH:MM:SS (fractions allowed), optionally Z or +00:00. UTC only.
@@ -98,4 +99,59 @@ def reap_report(plan: Mapping[str, Any], confirm: bool = False, check_mode: bool
             f"Left alone: {node['name']} ({node['id']}) has {tag}={node['tag']}, which is not a valid UTC time such "
             "as 2025-06-01T18:00:00Z."
         )
+    return lines
+
+
+def reap_idle_plan(
+    nodes: Mapping[str, Mapping[str, Any]], threshold: float, opt_out_tag: str = "reap-idle"
+) -> dict[str, Any]:
+    """Which nodes the reap_idle playbook terminates: those whose GPUs stayed below ``threshold`` in every sample.
+
+    ``nodes`` maps each node to ``{"id", "name", "price_cents_per_hour", "tags", "samples"}``, ``samples`` being
+    None when the node could not be sampled. A node tagged ``<opt_out_tag>: never`` is never terminated.
+    """
+    verdict = idle_nodes({name: node.get("samples") for name, node in nodes.items()}, threshold)
+    opted_out = [name for name in verdict["idle"] if tags_to_dict(nodes[name].get("tags")).get(opt_out_tag) == "never"]
+    idle = [
+        {
+            "name": name,
+            "id": nodes[name].get("id"),
+            "price_cents_per_hour": int(nodes[name].get("price_cents_per_hour") or 0),
+            "peak": max((value for sample in nodes[name]["samples"] for value in sample), default=0),
+        }
+        for name in verdict["idle"]
+        if name not in opted_out
+    ]
+    return {
+        "threshold": threshold,
+        "idle": idle,
+        "busy": verdict["busy"],
+        "unreachable": verdict["unreachable"],
+        "opted_out": opted_out,
+        "saved_cents_per_hour": sum(node["price_cents_per_hour"] for node in idle),
+    }
+
+
+def reap_idle_report(plan: Mapping[str, Any], confirm: bool = False, check_mode: bool = False) -> list[str]:
+    """The lines the reap_idle playbook shows before it terminates anything."""
+    idle, saved = plan["idle"], f"${plan['saved_cents_per_hour'] / 100:.2f}"
+    below = f"below {plan['threshold']:g}% GPU utilization in every sample"
+    if not idle:
+        lines = [f"Nothing to reap: no sampled node stayed {below}."]
+    elif confirm and not check_mode:
+        lines = [f"Terminating {len(idle)} idle node(s), saving {saved} per hour:"]
+    else:
+        what = "Check mode" if confirm else "Dry run"
+        lines = [f"{what}: would terminate {len(idle)} idle node(s), saving {saved} per hour."]
+        if not confirm:
+            lines[0] += " Run with -e reap_confirm=true to terminate them."
+    for node in idle:
+        lines.append(
+            f"{node['name']} ({node['id']}): {below} (peak {node['peak']}%), "
+            f"${node['price_cents_per_hour'] / 100:.2f} per hour"
+        )
+    if plan["opted_out"]:
+        lines.append(f"Idle but tagged reap-idle: never, left alone: {', '.join(plan['opted_out'])}.")
+    if plan["unreachable"]:
+        lines.append(f"Could not be sampled, left alone: {', '.join(plan['unreachable'])}.")
     return lines

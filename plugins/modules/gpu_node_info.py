@@ -61,6 +61,18 @@ options:
       - Seconds between two utilization samples.
     type: float
     default: 1
+  private_address:
+    description:
+      - The node's private IPv4 address (the inventory's C(lambda_private_ip)); the result names the network
+        interface that holds it, for C(NCCL_SOCKET_IFNAME).
+    type: str
+  reach:
+    description:
+      - Addresses as C(host:port) that the node tries to open a TCP connection to, for example the other nodes'
+        private addresses on port 22; the result says which it reached.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -121,9 +133,20 @@ utilization:
   type: list
   elements: list
   sample: [[97, 95], [98, 96]]
+interface:
+  description: The network interface that holds O(private_address), or null.
+  returned: always
+  type: str
+  sample: enp5s0
+reachable:
+  description: For each address of O(reach), whether a TCP connection to it opened within 5 seconds.
+  returned: always
+  type: dict
+  sample: {"10.19.0.3:22": true}
 """
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -137,6 +160,32 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
     mount_problem,
     parse_utilization,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import interface_for
+
+
+def reaches(target):
+    """Whether a TCP connection to ``host:port`` opens within 5 seconds."""
+    host, _sep, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def mount_points():
+    """Every mount point of the node, from /proc/self/mountinfo (bind mounts included); None where it cannot be read."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    points = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            points.add(re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4]))
+    return points
 
 
 def run(argv):
@@ -160,6 +209,8 @@ def main():
             "mount_root": {"type": "path", "default": "/lambda/nfs"},
             "utilization_samples": {"type": "int", "default": 0},
             "utilization_interval": {"type": "float", "default": 1},
+            "private_address": {"type": "str"},
+            "reach": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -171,19 +222,25 @@ def main():
     summary = {"stdout": run([smi])[1]} if rc == 0 else None
     gpu = gpu_facts({"rc": rc, "stdout": out, "stderr": err}, summary, p["expected_gpus"], smi)
     plan = mount_plan(p["file_system_names"], p["file_system_mounts"], p["mount_root"].rstrip("/"))
-    mounted = [path for path in plan["paths"] if os.path.ismount(path)]
+    points = mount_points()
+    mounted = [path for path in plan["paths"] if (path in points if points is not None else os.path.ismount(path))]
     samples = []
     for index in range(p["utilization_samples"] if gpu["present"] else 0):
         if index:
             time.sleep(p["utilization_interval"])
         rc, out, _err = run([smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
         samples.append(parse_utilization(out) if rc == 0 else [])
+    interface = None
+    if p["private_address"]:
+        interface = interface_for(p["private_address"], run(["ip", "-o", "-4", "addr", "show"])[1])
     module.exit_json(
         changed=False,
         gpu=gpu,
         hostname=socket.gethostname(),
         mounts=dict(plan, mounted=mounted, problem=mount_problem(plan, mounted)),
         utilization=samples,
+        interface=interface,
+        reachable={target: reaches(target) for target in p["reach"]},
     )
 
 

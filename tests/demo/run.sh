@@ -129,6 +129,18 @@ if printf '%s\n' "$AGAIN" | grep -E '^demo-node-[0-9]+ +:' | grep -vqE ' changed
     exit 1
 fi
 
+if [[ -n "$NODES_WHY" ]]; then
+    section "Skipped the training cluster and its smoke test: the nodes are not real here ($NODES_WHY)."
+else
+    section "Make the cluster ready to train, and prove it: ansible-playbook lambdalabs.cloud.train -e training_cluster_smoke_test=true"
+    ansible-playbook lambdalabs.cloud.train -i "$DEMO/inventory" -e train_hosts=lambda_cluster_demo \
+        -e training_cluster_smoke_test=true -f 8
+
+    section "The cluster's hostfile and the head node's torchrun environment"
+    ansible -i "$DEMO/inventory" demo-node-1 -o -m ansible.builtin.command \
+        -a "cat /etc/lambda-cluster/hostfile /etc/lambda-cluster/env" | sed 's/\\n/\n/g'
+fi
+
 section "Reap expired instances, dry run: ansible-playbook lambdalabs.cloud.reap"
 ansible-playbook lambdalabs.cloud.reap
 
@@ -155,5 +167,5 @@ TOTAL=""
 if [[ "${DEMO_STARTED:-}" =~ ^[0-9]+$ ]]; then
     TOTAL=" ($(($(date +%s) - DEMO_STARTED)) s with the virtual environment)"
 fi
-section "Done in $((SECONDS - START)) s${TOTAL}: provisioned, inventoried, configured${NODES[*]:+ over SSH}, reaped and torn down, no account."
+section "Done in $((SECONDS - START)) s${TOTAL}: provisioned, inventoried, configured${NODES[*]:+ over SSH, trained}, reaped and torn down, no account."
 

@@ -118,7 +118,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}], extra_vars=variables
         )
         run.assert_ok()  # lambda_cluster_wait_for_ssh is on by default: it waited for SSH on every node
-        waited = next(e["result"] for e in run.results if e["task"].endswith(" : Wait for the nodes"))
+        [waited] = [e["result"] for e in run.results if e["task"].endswith(" : Wait for the nodes")]
         assert all(node["ssh_seconds"] is not None for node in waited["nodes"]), waited
         inventory = tmp_path / "inventory"
         (inventory / "group_vars").mkdir(parents=True)

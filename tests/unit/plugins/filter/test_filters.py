@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.lambdalabs.cloud.plugins.filter import cluster, gpu, reap
+from ansible_collections.lambdalabs.cloud.plugins.filter import cluster, gpu, reap, training
 
 FILTERS = Path(__file__).resolve().parents[4] / "plugins" / "filter"
-MODULES = (cluster, gpu, reap)
+MODULES = (cluster, gpu, reap, training)
 
 
 def all_filters():

@@ -1,0 +1,201 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A cluster ready to train: ranks, the hostfile, the torchrun environment, /etc/hosts, the readiness checks and the
+smoke test's verdict. Pure functions behind the ``lambdalabs.cloud.training_*`` filters."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+MARKER = "lambdalabs.cloud training_cluster"
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def _shared_dir(host_vars: Mapping[str, Any], root: str) -> str | None:
+    """Where the node's first file system is mounted: its reported mount point, else <root>/<name>."""
+    mounts = [m.get("mount_point") for m in host_vars.get("lambda_file_system_mounts") or [] if isinstance(m, Mapping)]
+    if mounts and mounts[0]:
+        return mounts[0]
+    names = host_vars.get("lambda_file_system_names") or []
+    return f"{root.rstrip('/')}/{names[0]}" if names else None
+
+
+def training_plan(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    hosts: list[str],
+    master_port: int = 29500,
+    mount_root: str = "/lambda/nfs",
+    shared_dir: str | None = None,
+) -> dict[str, Any]:
+    """Ranks in natural name order (the first node is the head), the hostfile, /etc/hosts lines, the shared directory.
+
+    ``hostvars`` are the nodes' host variables (the inventory plugin's ``lambda_*``). A problem with them, such as a
+    node without a private address, is returned as ``error``, one line.
+    """
+    members, problems = [], []
+    for rank, host in enumerate(sorted(hosts, key=_natural)):
+        host_vars = hostvars.get(host) or {}
+        private_ip = host_vars.get("lambda_private_ip")
+        gpus = host_vars.get("lambda_gpus")
+        if not private_ip:
+            problems.append(f"{host} has no private IP address (lambda_private_ip)")
+        members.append(
+            {
+                "name": host,
+                "rank": rank,
+                "private_ip": private_ip,
+                "gpus": int(gpus or 0),
+                "shared_dir": _shared_dir(host_vars, mount_root),
+            }
+        )
+    shared = shared_dir or (members[0]["shared_dir"] if members else None)
+    if not shared_dir and any(member["shared_dir"] != shared for member in members):
+        problems.append(
+            "the nodes do not share their first file system: "
+            + ", ".join(f"{m['name']} has {m['shared_dir'] or 'none'}" for m in members)
+        )
+    return {
+        "error": "; ".join(problems) + "." if problems else None,
+        "members": members,
+        "head": members[0]["name"] if members else None,
+        "master_addr": members[0]["private_ip"] if members else None,
+        "master_port": int(master_port),
+        "nnodes": len(members),
+        "shared_dir": shared,
+        "hostfile": "".join(f"{m['name']} slots={max(m['gpus'], 1)}\n" for m in members),
+        "hosts": "\n".join(f"{m['private_ip']} {m['name']}" for m in members if m["private_ip"]),
+    }
+
+
+def training_env(
+    plan: Mapping[str, Any], host: str, interface: str | None, extra: Mapping[str, Any] | None = None
+) -> str:
+    """The /etc/lambda-cluster/env file of one node: ``source`` it before ``torchrun``."""
+    member = next(m for m in plan["members"] if m["name"] == host)
+    values: dict[str, Any] = {
+        "MASTER_ADDR": plan["master_addr"],
+        "MASTER_PORT": plan["master_port"],
+        "NNODES": plan["nnodes"],
+        "NODE_RANK": member["rank"],
+        "NPROC_PER_NODE": max(member["gpus"], 1),
+    }
+    if interface:
+        values.update(NCCL_SOCKET_IFNAME=interface, GLOO_SOCKET_IFNAME=interface)
+    values.update({"NCCL_DEBUG": "WARN", "OMP_NUM_THREADS": 1})
+    values.update(extra or {})
+    lines = [f"# Written by {MARKER}; source it before torchrun."]
+    lines += [f"export {key}={json.dumps(str(value))}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def readiness_problems(
+    plan: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]], token: str | None = None
+) -> list[str]:
+    """One line per problem, each naming the node: unreachable private addresses, GPUs missing, a file system that
+    is not shared.
+
+    ``checks`` maps the nodes checked to what each found: ``reachable`` (address -> bool), ``gpu`` (the gpu facts,
+    or None to skip that check) and ``shared`` (what it read from the token file written on the head node).
+    """
+    problems = []
+    for member in plan["members"]:
+        if member["name"] not in checks:
+            continue
+        found = checks[member["name"]] or {}
+        for address, ok in sorted((found.get("reachable") or {}).items()):
+            if not ok:
+                other = next((m["name"] for m in plan["members"] if m["private_ip"] == address.rsplit(":", 1)[0]), "?")
+                problems.append(f"{member['name']} cannot reach {other} at its private address {address} (SSH).")
+        gpu = found.get("gpu")
+        if gpu is not None and gpu.get("count") != member["gpus"]:
+            problems.append(
+                f"{member['name']} shows {gpu.get('count')} GPU(s) but its instance type has {member['gpus']}."
+            )
+        if token is not None and found.get("shared") != token:
+            problems.append(
+                f"{member['name']} does not see the file written on {plan['head']} in {plan['shared_dir']}: the file "
+                "system is not shared."
+            )
+    return problems
+
+
+def smoke_verdict(plan: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The all_reduce smoke test's verdict from each node's output (a JSON line the script prints).
+
+    Every rank adds rank + 1; the sum must be n(n+1)/2 on every rank.
+    """
+    expected = plan["nnodes"] * (plan["nnodes"] + 1) / 2
+    results, problems = {}, []
+    for member in plan["members"]:
+        text = str(outputs.get(member["name"]) or "")
+        line = next((row for row in reversed(text.splitlines()) if row.startswith("{")), None)
+        try:
+            result = json.loads(line) if line else None
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            problems.append(f"{member['name']} printed no result: {text.strip()[-200:] or 'no output'}")
+            continue
+        results[member["name"]] = result
+        if result.get("sum") != expected:
+            problems.append(f"{member['name']} (rank {result.get('rank')}) got {result.get('sum')}, not {expected:g}")
+    seconds = max((r.get("seconds", 0) for r in results.values()), default=None)
+    backend = next((r.get("backend") for r in results.values()), None)
+    ok = not problems and len(results) == plan["nnodes"]
+    if ok:
+        summary = f"all_reduce across {plan['nnodes']} node(s) with {backend}: sum {expected:g} on every rank, "
+        summary += f"in {seconds:.2f} s."
+    else:
+        summary = "all_reduce failed: " + "; ".join(problems) + "."
+    return {
+        "ok": ok,
+        "expected": expected,
+        "backend": backend,
+        "seconds": seconds,
+        "results": results,
+        "summary": summary,
+    }
+
+
+def interface_for(address: str, ip_output: str) -> str | None:
+    """The interface whose IPv4 network holds ``address``, from ``ip -o -4 addr show``; the most specific wins."""
+    try:
+        wanted = ipaddress.IPv4Address(address)
+    except ValueError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in ip_output.splitlines():
+        parts = line.split()
+        if "inet" not in parts:
+            continue
+        try:
+            network = ipaddress.IPv4Interface(parts[parts.index("inet") + 1]).network
+        except (ValueError, IndexError):
+            continue
+        if wanted in network and (best is None or network.prefixlen > best[0]):
+            best = (network.prefixlen, parts[1].rstrip(":"))
+    return best[1] if best else None
+
+
+def known_hosts(plan: Mapping[str, Any], host_keys: Mapping[str, str]) -> str:
+    """``ssh_known_hosts`` lines for every node, by name and private address, from each node's public host key."""
+    lines = []
+    for member in plan["members"]:
+        key = " ".join(str(host_keys.get(member["name"]) or "").split()[:2])
+        if key:
+            names = ",".join(name for name in (member["name"], member["private_ip"]) if name)
+            lines.append(f"{names} {key}")
+    return "\n".join(lines)
+
+
+def ssh_config(plan: Mapping[str, Any], identity: str, user: str) -> str:
+    """The ssh client configuration that lets ``user`` reach every node by name with the cluster key."""
+    names = " ".join(member["name"] for member in plan["members"])
+    return f"Host {names}\n    User {user}\n    IdentityFile {identity}\n    StrictHostKeyChecking yes"

@@ -1,0 +1,246 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From nodes to a training cluster, on three real SSH nodes of the simulator: the training_cluster role, its
+distributed smoke test, reaping idle GPUs, and running a job then tearing down.
+
+One pytest worker takes the whole module; the tests run in order on one cluster.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.support import BIN, Ansible, ansible_env, require_node_fabric
+from tests.simulator.client import Simulator
+
+pytestmark = pytest.mark.xdist_group("training-cluster")
+LIVE = ("booting", "active", "unhealthy")
+
+
+@dataclass
+class Cluster:
+    sim: Simulator
+    ansible: Ansible
+    key: Path
+    inventory: Path
+    nodes: dict[str, dict[str, Any]]
+
+    def play(self, name: str, **extra_vars: Any):
+        plays = [{"ansible.builtin.import_playbook": f"lambdalabs.cloud.{name}"}]
+        return self.ansible.playbook(
+            plays=plays,
+            inventory=str(self.inventory),
+            extra_vars=extra_vars,
+            args=["-c", "ssh", "-f", "8"],
+            timeout=900,
+        )
+
+    def train(self, **extra_vars: Any):
+        return self.play("train", train_hosts="lambda_cluster_llm", **extra_vars)
+
+    def on_nodes(self, command: str, become: bool = False) -> dict[str, str]:
+        argv = [
+            str(BIN / "ansible"),
+            "-i",
+            str(self.inventory),
+            "lambda_cluster_llm",
+            "-o",
+            "-m",
+            "ansible.builtin.command",
+            "-a",
+            command,
+            *(["--become"] if become else []),
+        ]
+        done = subprocess.run(argv, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False)
+        found = {}
+        for line in done.stdout.splitlines():
+            match = re.match(r"^(\S+) \| \w+ \| rc=(\d+) \| \(stdout\) (.*)$", line)
+            if match:
+                found[match.group(1)] = match.group(3).replace("\\n", "\n")
+        assert len(found) == 3, done.stdout + done.stderr
+        return found
+
+
+def task_results(run, name: str) -> dict[str, dict[str, Any]]:
+    return {e["host"]: e["result"] | {"_status": e["status"]} for e in run.results if e["task"].endswith(f" : {name}")}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    require_node_fabric()
+    tmp_path = tmp_path_factory.mktemp("training")
+    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
+    try:
+        ansible = Ansible(sim, tmp_path)
+        key = tmp_path / "key"
+        ansible.playbook(
+            [
+                {"name": "key", "lambdalabs.cloud.lambda_ssh_key": {"name": "k", "private_key_path": str(key)}},
+                {"name": "fs", "lambdalabs.cloud.lambda_file_system": {"name": "data", "region": "us-east-1"}},
+            ]
+        ).assert_ok()
+        variables = {
+            "lambda_cluster_name": "llm",
+            "lambda_cluster_nodes": {"count": 3},
+            "lambda_cluster_defaults": {
+                "instance_type": ["gpu_1x_a10"],
+                "region": ["us-east-1"],
+                "ssh_key_name": "k",
+                "file_system_names": ["data"],
+            },
+            "lambda_cluster_launch_interval": 0,
+        }
+        ansible.playbook(
+            plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}], extra_vars=variables
+        ).assert_ok()
+        inventory = tmp_path / "inventory"
+        (inventory / "group_vars").mkdir(parents=True)
+        (inventory / "llm.lambda_cloud.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "plugin": "lambdalabs.cloud.lambda_cloud",
+                    "keyed_groups": [{"key": "lambda_tags.cluster", "prefix": "lambda_cluster"}],
+                }
+            )
+        )
+        (inventory / "group_vars" / "lambda.yml").write_text(
+            yaml.safe_dump({"ansible_ssh_private_key_file": str(key), "ansible_python_interpreter": "/usr/bin/python3"})
+        )
+        nodes = {i["name"]: i for i in sim.state()["instances"] if i["status"] == "active"}
+        yield Cluster(sim, ansible, key, inventory, nodes)
+    finally:
+        sim.stop()
+
+
+def test_every_node_gets_the_same_hostfile_and_its_own_env(cluster):
+    run = cluster.train()
+    run.assert_ok()
+    hostfiles = cluster.on_nodes("cat /etc/lambda-cluster/hostfile")
+    assert set(hostfiles.values()) == {"llm-1 slots=1\nllm-2 slots=1\nllm-3 slots=1"}
+    envs = cluster.on_nodes("cat /etc/lambda-cluster/env")
+    head = cluster.nodes["llm-1"]["private_ip"]
+    for rank, name in enumerate(["llm-1", "llm-2", "llm-3"]):
+        env = envs[name]
+        assert f'export MASTER_ADDR="{head}"' in env and 'export MASTER_PORT="29500"' in env
+        assert 'export NNODES="3"' in env and f'export NODE_RANK="{rank}"' in env and 'NPROC_PER_NODE="1"' in env
+        assert 'export NCCL_SOCKET_IFNAME="lo"' in env  # the interface of the nodes' (loopback) private network
+    hosts = cluster.on_nodes("cat /etc/hosts")
+    for name, node in cluster.nodes.items():
+        assert all(f"{node['private_ip']} {name}" in text for text in hosts.values())
+    checks = task_results(run, "Check that the cluster can train")
+    assert all("reaches every node" in result["msg"] for result in checks.values()), checks
+
+
+def test_nodes_reach_each_other_by_name_over_ssh_as_ubuntu(cluster):
+    names = cluster.on_nodes("ssh -o BatchMode=yes llm-2 hostname")
+    assert set(names.values()) == {cluster.nodes["llm-2"]["hostname"]}
+    users = cluster.on_nodes("ssh -o BatchMode=yes llm-3 id -un")
+    assert set(users.values()) == {"ubuntu"}
+
+
+def test_a_second_run_changes_nothing(cluster):
+    again = cluster.train()
+    again.assert_ok()
+    assert re.findall(r"changed=(\d+)", again.stdout) == ["0", "0", "0"], again.stdout
+
+
+def test_an_unreachable_private_address_fails_with_one_line_naming_the_node(cluster):
+    victim = cluster.nodes["llm-3"]
+    cluster.sim.set_node(victim["id"], private_network=False)
+    try:
+        run = cluster.train()
+    finally:
+        cluster.sim.set_node(victim["id"], private_network=True)
+    failed = {
+        host: r for host, r in task_results(run, "Check that the cluster can train").items() if r["_status"] == "failed"
+    }
+    assert set(failed) == {"llm-1", "llm-2"}, run.output[-3000:]
+    for host, result in failed.items():
+        assert "\n" not in result["msg"]
+        assert f"{host} cannot reach llm-3 at its private address {victim['private_ip']}:22" in result["msg"]
+
+
+def test_a_node_with_fewer_gpus_than_its_type_fails_with_one_line_naming_it(cluster):
+    victim = cluster.nodes["llm-2"]
+    cluster.sim.set_node(victim["id"], gpu_count=0)
+    try:
+        run = cluster.train()
+    finally:
+        cluster.sim.set_node(victim["id"], gpu_count=1)
+    failed = {
+        host: r for host, r in task_results(run, "Check that the cluster can train").items() if r["_status"] == "failed"
+    }
+    assert list(failed) == ["llm-2"], run.output[-3000:]
+    assert failed["llm-2"]["msg"] == "llm-2 shows 0 GPU(s) but its instance type has 1."
+
+
+def test_the_smoke_test_all_reduces_across_every_node(cluster):
+    run = cluster.train(training_cluster_smoke_test=True)
+    run.assert_ok()
+    verdict = next(iter(task_results(run, "Record the smoke test's verdict").values()))["ansible_facts"]
+    smoke = verdict["lambda_training_smoke"]
+    assert smoke["ok"] and smoke["backend"] == "gloo" and smoke["expected"] == 6
+    assert {result["rank"] for result in smoke["results"].values()} == {0, 1, 2}
+    assert all(result["sum"] == 6 and result["world_size"] == 3 for result in smoke["results"].values())
+    assert smoke["summary"].startswith("all_reduce across 3 node(s) with gloo: sum 6 on every rank, in ")
+
+
+# ------------------------------------------------------------------ idle GPUs
+def test_reap_idle_lists_and_terminates_only_the_idle_node(cluster):
+    idle, busy = cluster.nodes["llm-1"], cluster.nodes["llm-2"]
+    cluster.sim.set_node(idle["id"], gpu_utilization=0)
+    cluster.sim.set_node(busy["id"], gpu_utilization=80)
+    cluster.sim.set_node(cluster.nodes["llm-3"]["id"], gpu_utilization=55)
+    window = {"reap_idle_hosts": "lambda_cluster_llm", "reap_idle_minutes": 0.05, "reap_idle_samples": 3}
+    dry = cluster.play("reap_idle", **window)
+    dry.assert_ok()
+    listing = "\n".join(next(e["result"]["msg"] for e in dry.results if e["task"] == "List the idle nodes"))
+    assert listing.startswith("Dry run: would terminate 1 idle node(s), saving $0.75 per hour.")
+    assert f"llm-1 ({idle['id']}): below 10% GPU utilization in every sample (peak 0%)" in listing
+    assert "llm-2" not in listing and "llm-3" not in listing
+    assert all(i["status"] in LIVE for i in cluster.sim.state()["instances"] if i["name"].startswith("llm-"))
+
+    confirmed = cluster.play("reap_idle", reap_confirm=True, **window)
+    confirmed.assert_ok()
+    live = sorted(i["name"] for i in cluster.sim.state()["instances"] if i["status"] in LIVE)
+    assert live == ["llm-2", "llm-3"]
+    saved = next(e["result"]["msg"] for e in confirmed.results if e["task"] == "Show what was saved")
+    assert "Terminated 1 idle node(s), saving $0.75 per hour." in saved
+
+
+# ------------------------------------------------------------------ run a job, then tear down
+def test_a_failed_job_can_leave_the_cluster_up_and_fails_the_playbook(cluster):
+    run = cluster.play(
+        "run_and_teardown",
+        lambda_cluster_name="llm",
+        teardown_on_failure=False,
+        run_command="echo training; hostname; exit 3",
+    )
+    assert run.rc != 0
+    where = next(
+        e["result"]["msg"] for e in run.results if e["task"] == "Say where the job runs and where its log goes"
+    )
+    assert (
+        where.startswith("The job runs on llm-2 as ubuntu; follow it with:") and "tail -f /tmp/lambda-job.log" in where
+    )
+    failure = run.failure(
+        "Fail when the job failed", "The job on cluster llm failed:", "exit status 3", "left running for a look"
+    )
+    assert failure
+    tail = next(e["result"]["stdout"] for e in run.results if e["task"] == "Show the end of the log")
+    assert "training" in tail and cluster.nodes["llm-2"]["hostname"] in tail
+    assert sorted(i["name"] for i in cluster.sim.state()["instances"] if i["status"] in LIVE) == ["llm-2", "llm-3"]
+
+
+def test_a_job_that_ends_tears_the_cluster_down(cluster):
+    run = cluster.play("run_and_teardown", lambda_cluster_name="llm", run_command="test -f /etc/lambda-cluster/env")
+    run.assert_ok()
+    assert [i for i in cluster.sim.state()["instances"] if i["status"] in LIVE] == []

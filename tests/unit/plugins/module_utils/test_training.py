@@ -1,0 +1,128 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A cluster ready to train: ranks, files, checks, the smoke test's verdict, reaping idle GPUs."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._expiry import reap_idle_plan, reap_idle_report
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import (
+    interface_for,
+    known_hosts,
+    readiness_problems,
+    smoke_verdict,
+    ssh_config,
+    training_env,
+    training_plan,
+)
+
+HOSTVARS = {
+    f"node-{index}": {
+        "lambda_private_ip": f"10.0.0.{index}",
+        "lambda_gpus": 8,
+        "lambda_file_system_names": ["data"],
+        "lambda_file_system_mounts": [],
+    }
+    for index in (1, 2, 10)
+}
+
+
+def plan(**changes):
+    return training_plan(HOSTVARS | changes, ["node-10", "node-2", "node-1"])
+
+
+def test_ranks_follow_natural_name_order_and_the_head_is_rank_0():
+    found = plan()
+    assert [(m["name"], m["rank"]) for m in found["members"]] == [("node-1", 0), ("node-2", 1), ("node-10", 2)]
+    assert found["head"] == "node-1" and found["master_addr"] == "10.0.0.1" and found["nnodes"] == 3
+    assert found["hostfile"] == "node-1 slots=8\nnode-2 slots=8\nnode-10 slots=8\n"
+    assert found["hosts"] == "10.0.0.1 node-1\n10.0.0.2 node-2\n10.0.0.10 node-10"
+    assert found["shared_dir"] == "/lambda/nfs/data" and found["error"] is None
+
+
+def test_problems_with_the_nodes_variables_are_one_line():
+    missing_ip = plan(**{"node-2": HOSTVARS["node-2"] | {"lambda_private_ip": None}})
+    assert missing_ip["error"] == "node-2 has no private IP address (lambda_private_ip)."
+    apart = plan(**{"node-2": HOSTVARS["node-2"] | {"lambda_file_system_names": ["other"]}})
+    assert "do not share their first file system" in apart["error"] and "node-2 has /lambda/nfs/other" in apart["error"]
+    mounted = plan(
+        **{name: v | {"lambda_file_system_mounts": [{"mount_point": "/data/x"}]} for name, v in HOSTVARS.items()}
+    )
+    assert mounted["shared_dir"] == "/data/x"
+
+
+def test_the_env_file_of_each_node():
+    env = training_env(plan(), "node-2", "eno1", {"NCCL_IB_DISABLE": 1})
+    assert 'export MASTER_ADDR="10.0.0.1"' in env and 'export NODE_RANK="1"' in env and 'NNODES="3"' in env
+    assert (
+        'export NPROC_PER_NODE="8"' in env and 'NCCL_SOCKET_IFNAME="eno1"' in env and 'GLOO_SOCKET_IFNAME="eno1"' in env
+    )
+    assert 'export NCCL_IB_DISABLE="1"' in env and env.startswith("# Written by lambdalabs.cloud training_cluster")
+    assert "SOCKET_IFNAME" not in training_env(plan(), "node-1", None)
+
+
+def test_readiness_problems_name_the_node():
+    found = plan()
+    checks = {
+        "node-2": {"reachable": {"10.0.0.1:22": True, "10.0.0.10:22": False}, "gpu": {"count": 7}, "shared": "x"},
+    }
+    problems = readiness_problems(found, checks, token="token")
+    assert problems == [
+        "node-2 cannot reach node-10 at its private address 10.0.0.10:22 (SSH).",
+        "node-2 shows 7 GPU(s) but its instance type has 8.",
+        "node-2 does not see the file written on node-1 in /lambda/nfs/data: the file system is not shared.",
+    ]
+    assert (
+        readiness_problems(found, {"node-1": {"reachable": {}, "gpu": {"count": 8}, "shared": "token"}}, "token") == []
+    )
+
+
+def test_the_smoke_verdict():
+    found = plan()
+    outputs = {
+        name: "noise\n" + json.dumps({"rank": rank, "sum": 6.0, "backend": "gloo", "seconds": 1.5 + rank})
+        for rank, name in enumerate(["node-1", "node-2", "node-10"])
+    }
+    verdict = smoke_verdict(found, outputs)
+    assert verdict["ok"] and verdict["seconds"] == 3.5
+    assert verdict["summary"] == "all_reduce across 3 node(s) with gloo: sum 6 on every rank, in 3.50 s."
+    bad = smoke_verdict(found, outputs | {"node-2": json.dumps({"rank": 1, "sum": 5.0}), "node-10": "Traceback"})
+    assert not bad["ok"] and "node-2 (rank 1) got 5.0, not 6" in bad["summary"]
+    assert "node-10 printed no result: Traceback" in bad["summary"]
+
+
+def test_interfaces_ssh_and_known_hosts():
+    output = "1: lo    inet 127.0.0.1/8 scope host lo\n2: eno1    inet 10.0.0.2/16 brd 10.0.255.255 scope global eno1\n"
+    assert interface_for("10.0.0.2", output) == "eno1"
+    assert interface_for("127.10.3.4", output) == "lo"
+    assert interface_for("192.0.2.1", output) is None and interface_for("nope", output) is None
+    found = plan()
+    lines = known_hosts(found, {"node-1": "ssh-ed25519 AAAA root@node-1\n", "node-2": ""})
+    assert lines == "node-1,10.0.0.1 ssh-ed25519 AAAA"
+    assert ssh_config(found, "~/.ssh/k", "ubuntu").startswith("Host node-1 node-2 node-10\n    User ubuntu")
+
+
+def test_reaping_idle_gpus():
+    nodes = {
+        "idle": {"id": "i1", "price_cents_per_hour": 129, "tags": {}, "samples": [[0], [3]]},
+        "kept": {
+            "id": "i2",
+            "price_cents_per_hour": 75,
+            "tags": [{"key": "reap-idle", "value": "never"}],
+            "samples": [[0], [0]],
+        },
+        "busy": {"id": "i3", "price_cents_per_hour": 75, "tags": {}, "samples": [[0], [80]]},
+        "gone": {"id": "i4", "price_cents_per_hour": 75, "tags": {}, "samples": None},
+    }
+    found = reap_idle_plan(nodes, 10)
+    assert [n["name"] for n in found["idle"]] == ["idle"] and found["idle"][0]["peak"] == 3
+    assert found["opted_out"] == ["kept"] and found["busy"] == ["busy"] and found["unreachable"] == ["gone"]
+    assert found["saved_cents_per_hour"] == 129
+    lines = reap_idle_report(found)
+    assert lines[0].startswith("Dry run: would terminate 1 idle node(s), saving $1.29 per hour.")
+    assert "idle (i1): below 10% GPU utilization in every sample (peak 3%), $1.29 per hour" in lines
+    assert "Idle but tagged reap-idle: never, left alone: kept." in lines
+    assert "Could not be sampled, left alone: gone." in lines
+    assert reap_idle_report(found, confirm=True)[0] == "Terminating 1 idle node(s), saving $1.29 per hour:"
+    assert reap_idle_report(reap_idle_plan({}, 10))[0].startswith("Nothing to reap")
