@@ -390,6 +390,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict=strict)
 
     # ------------------------------------------------------------------ constructed
+    def _set_composite_vars(self, compose, variables, host, strict=False):
+        """As constructed does it, but a composed value that holds no template is plain, like the other values."""
+        for varname, expression in (compose or {}).items():
+            try:
+                value = self._compose(expression, variables)
+            except Exception as error:  # pylint: disable=broad-exception-caught
+                if strict:
+                    raise AnsibleError(f"Could not set {varname} for host {host}: {error}") from None
+                continue
+            self.inventory.set_variable(host, varname, _plain(value))
+
     def _add_host_to_keyed_groups(self, keys, variables, host, strict=False, fetch_hostvars=True):
         self._keying = True
         try:

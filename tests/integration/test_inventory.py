@@ -524,3 +524,43 @@ def test_gpu_model_groups_are_clean(inventory):
     assert hosts_of(listing, "gpu_A10") == {"infer-1"} and hosts_of(listing, "gpu_GH200") == {ID["anon"]}
     memory = {host: hv["lambda_gpu_memory_gib"] for host, hv in listing["_meta"]["hostvars"].items()}
     assert memory == {"train-1": 80, "train-2": 80, "infer-1": 24, ID["anon"]: 96}
+
+
+def test_export_shows_plain_values_and_templates_in_instance_data_never_run(inventory, simulator, tmp_path):
+    marker = tmp_path / "ran"
+    hostile = "{{ lookup('pipe', 'id > " + str(marker) + "') }}"
+    simulator.reset()
+    simulator.seed(
+        instances=[
+            {"name": "plain-1", "region": "us-east-1", "tags": [{"key": "team", "value": "research"}]},
+            {"name": hostile, "region": "us-east-1", "tags": [{"key": "note", "value": "{% raw %}x{% endraw %}"}]},
+        ]
+    )
+    path = inventory.write("export", "hostnames: [name, id]\ncompose:\n  shown: lambda_name\n")
+    result = inventory.run(path, args=["--export"])
+    assert result.rc == 0, result.output
+    listing = json.loads(result.stdout)
+    hostvars = listing["_meta"]["hostvars"]
+    plain_host = hostvars["plain-1"]
+    # AWX reads this output: plain values are plain.
+    assert plain_host["lambda_name"] == "plain-1" and plain_host["ansible_host"].startswith("127.18.")
+    assert plain_host["lambda_tags"] == {"team": "research"}
+    assert "__ansible_unsafe" not in json.dumps(plain_host)
+    # The instance whose name is a template keeps it as data, marked unsafe, and nothing ran.
+    [other] = [name for name in hostvars if name != "plain-1"]
+    assert json.dumps(hostvars[other]["lambda_name"]).count("lookup") == 1
+    run = inventory.ansible.playbook(
+        plays=[
+            {
+                "hosts": "all",
+                "gather_facts": False,
+                "tasks": [{"name": "show", "ansible.builtin.debug": {"msg": "{{ lambda_name }} {{ lambda_tags }}"}}],
+            }
+        ],
+        inventory=str(path),
+        args=["-c", "local"],
+    )
+    assert run.rc == 0, run.output[-2000:]
+    assert not marker.exists()
+    shown = {e["host"]: e["result"]["msg"] for e in run.results if e["task"] == "show"}
+    assert "lookup('pipe'" in shown[other]
