@@ -120,6 +120,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _valid_timeout(value: Any) -> bool:
+    """A number of seconds greater than 0 and at most MAX_REQUEST_TIMEOUT (not a boolean, not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return 0 < value <= MAX_REQUEST_TIMEOUT
+
+
 def api_path(*segments: str) -> str:
     """An API path from its segments, each quoted whole: ``api_path("instances", "../x")`` is ``/instances/..%2Fx``.
 
@@ -210,12 +217,7 @@ class LambdaCloudClient:
             raise LambdaCloudError(
                 f"api_url must be an http:// or https:// URL such as {DEFAULT_API_URL}, got {url!r}.", kind="config"
             )
-        if (
-            isinstance(request_timeout, bool)
-            or not isinstance(request_timeout, (int, float))
-            or not math.isfinite(request_timeout)
-            or not 0 < request_timeout <= MAX_REQUEST_TIMEOUT
-        ):
+        if not _valid_timeout(request_timeout):
             raise LambdaCloudError(
                 f"request_timeout must be a number of seconds greater than 0 and at most {MAX_REQUEST_TIMEOUT}, "
                 f"got {request_timeout!r}.",

@@ -81,6 +81,45 @@ def raw_type_problems(spec: Mapping[str, Any], raw: Mapping[str, Any], where: st
     return problems
 
 
+def raw_nul_param(raw: Any, where: str = "") -> str | None:
+    """The first option whose raw value holds a NUL character (in a string or a key), or None.
+
+    Ansible logs a module's arguments to syslog before any check runs, and from ansible-core 2.20 a NUL character
+    makes that fail with a message that names no option; such a value is refused first, with its option named.
+    """
+    if isinstance(raw, str):
+        return (where or "?") if "\x00" in raw else None
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            if where == "" and str(key).startswith("_ansible_"):
+                continue
+            name = str(key).replace("\x00", "\\x00")  # shown, not embedded
+            param = f"{where}.{name}" if where else name
+            if "\x00" in str(key):
+                return param
+            found = raw_nul_param(value, param)
+            if found:
+                return found
+    if isinstance(raw, (list, tuple)):
+        for index, item in enumerate(raw):
+            found = raw_nul_param(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
+
+
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule, but arguments with a NUL character are not logged to syslog, which cannot take them.
+
+    From ansible-core 2.20 the failed log ends the module with a message that names no option; here the base class
+    refuses such a value right after, naming its option.
+    """
+
+    def _log_invocation(self) -> None:
+        if raw_nul_param(self.params) is None:
+            super()._log_invocation()
+
+
 class LambdaCloudModule:
     """Base of every module: owns the AnsibleModule, the client, the result contract and the error mapping."""
 
@@ -94,7 +133,11 @@ class LambdaCloudModule:
         spec.update(self.argument_spec)
         kwargs: dict[str, Any] = {"supports_check_mode": True}
         kwargs.update(self.module_kwargs)
-        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.module = _AnsibleModule(argument_spec=spec, **kwargs)
+        nul_param = raw_nul_param(_load_params())
+        if nul_param:
+            msg = f"Invalid value for parameter {nul_param}: contains a NUL character."
+            self.module.fail_json(msg=msg, param=nul_param)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
         self._client: LambdaCloudClient | None = None

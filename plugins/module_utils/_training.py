@@ -57,10 +57,8 @@ def training_plan(
         )
     shared = shared_dir or (members[0]["shared_dir"] if members else None)
     if not shared_dir and any(member["shared_dir"] != shared for member in members):
-        problems.append(
-            "the nodes do not share their first file system: "
-            + ", ".join(f"{m['name']} has {m['shared_dir'] or 'none'}" for m in members)
-        )
+        where = ", ".join(f"{m['name']} has {m['shared_dir'] or 'none'}" for m in members)
+        problems.append(f"the nodes do not share their first file system: {where}")
     return {
         "error": "; ".join(problems) + "." if problems else None,
         "members": members,

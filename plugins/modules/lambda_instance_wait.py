@@ -197,9 +197,9 @@ class InstanceWaitModule(LambdaCloudModule):
         missed = [node for node in nodes if node["outcome"] != "reached"]
         if missed:
             what = {"lost": "ended while waiting", "timeout": "timed out", "no-ssh": "did not answer SSH"}
+            where = {n["id"]: f" on {n['address']}:22" if n["outcome"] == "no-ssh" else "" for n in missed}
             problems = "; ".join(
-                f"{n['name'] or '(no name)'} ({n['id']}) is {n['status'] or 'gone'} and {what[n['outcome']]}"
-                + (f" on {n['address']}:22" if n["outcome"] == "no-ssh" else "")
+                f"{n['name'] or '(no name)'} ({n['id']}) is {n['status'] or 'gone'} and {what[n['outcome']]}{where[n['id']]}"
                 for n in missed
             )
             raise ModuleFailure(

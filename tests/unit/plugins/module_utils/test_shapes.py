@@ -21,7 +21,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch_request i
     check_instance_options,
     differences,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import raw_type_problems
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import raw_nul_param, raw_type_problems
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import (
     apply_filters,
     field,
@@ -144,3 +144,18 @@ def test_raw_option_types_that_ansible_would_convert():
         "key",
     ]
     assert raw_type_problems(spec, {"name": "ok", "ids": ["a"], "image": {"id": "i"}}) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        ({"name": "a\x00b"}, "name"),
+        ({"name": "ok", "tags": {"team": "x\x00"}}, "tags.team"),
+        ({"tags": {"k\x00": "v"}}, "tags.k\\x00"),
+        ({"rules": [{"ports": "22"}, {"description": "\x00"}]}, "rules[1].description"),
+        ({"name": "ok", "count": 3, "tags": {"team": "ml"}, "_ansible_module_name": "x\x00"}, None),
+        ({"name": "a\nb", "user_data": "#!/bin/sh\n"}, None),
+    ],
+)
+def test_a_nul_character_is_found_with_its_option(raw, param):
+    assert raw_nul_param(raw) == param
