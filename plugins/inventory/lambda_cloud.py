@@ -181,7 +181,9 @@ try:  # ansible-core 2.19 and later: data from a plugin is never templated unles
     from ansible.template import trust_as_template
 
     wrap_var = None
+    AnsibleNativeEnvironment = None
 except ImportError:  # pragma: no cover - older ansible-core: values that could be templates are marked unsafe
+    from ansible.template import AnsibleNativeEnvironment
     from ansible.utils.unsafe_proxy import wrap_var
 
     trust_as_template = None
@@ -203,6 +205,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
+
+
+def _untemplatable(host_vars: dict[str, Any]) -> dict[str, Any]:
+    """The host's variables as the plugin's own templates (filters, hostnames, compose, groups) see them.
+
+    From ansible-core 2.19 on, data from a plugin is never templated. Before, a value that could be a template is
+    marked unsafe here, so that an expression which reads it never runs what an instance name or tag holds.
+    """
+    if wrap_var is None:
+        return host_vars
+    return {key: wrap_var(value) if could_be_template(value) else value for key, value in host_vars.items()}
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -251,7 +264,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 key = self.templar.template(key)
             except Exception as error:  # pylint: disable=broad-exception-caught
                 # Only an undefined variable is described: other messages could quote the rendered value.
-                reason = str(error) if isinstance(error, AnsibleUndefinedVariable) else type(error).__name__
+                reason = str(error) if isinstance(error, AnsibleUndefinedVariable) else error.__class__.__name__
                 raise AnsibleParserError(
                     f"The lambda_cloud inventory option 'api_key' is a template that could not be rendered "
                     f"({' '.join(reason.split())[:200]}). Define its variables, for example with -e, or -e @vars.yml "
@@ -358,7 +371,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for instance in instances:
             if not isinstance(instance, dict) or not selected(instance, settings):
                 continue
-            host_vars = instance_hostvars(instance, prefix, settings["include_jupyter"], settings["connect_with"])
+            host_vars = _untemplatable(
+                instance_hostvars(instance, prefix, settings["include_jupyter"], settings["connect_with"])
+            )
             if jinja_filters and not self._kept(host_vars, settings):
                 continue
             name, why = safe_host_name(self._hostname(host_vars, settings), str(host_vars[prefix + "id"]))
@@ -391,7 +406,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # ------------------------------------------------------------------ constructed
     def _set_composite_vars(self, compose, variables, host, strict=False):
-        """As constructed does it, but a composed value that holds no template is plain, like the other values."""
+        """As constructed does it, but a composed value that holds no template is plain, like the other values.
+
+        A composed value keeps its type on every supported ansible-core: before 2.19 the expression is rendered with
+        Ansible's native Jinja environment, as 2.19 always does, so that C(lambda_gpus * 80) is a number, not a string.
+        """
+        templar = self.templar
+        if AnsibleNativeEnvironment is not None:
+            self.templar = templar.copy_with_new_env(environment_class=AnsibleNativeEnvironment)
+        try:
+            self._set_each_composite_var(compose, variables, host, strict)
+        finally:
+            self.templar = templar
+
+    def _set_each_composite_var(self, compose, variables, host, strict):
         for varname, expression in (compose or {}).items():
             try:
                 value = self._compose(expression, variables)

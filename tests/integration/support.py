@@ -7,8 +7,10 @@ The fixtures built on these live in conftest.py; test modules import the helpers
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,7 @@ class Run:
 # Ansible's processes get a home of their own in the system temp directory, so that the tests write nothing into
 # the real one (~/.ansible/tmp, ssh's known_hosts, control sockets).
 HOME = Path(tempfile.mkdtemp(prefix="lambdalabs-cloud-home-"))
+atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 # Ansible's ssh to the simulator's nodes: no user configuration, no known_hosts entries, short-lived masters.
 SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=10s"
 
@@ -193,6 +196,17 @@ class Ansible:
         except ValueError:
             raise AssertionError(f"{name} printed no JSON (rc {proc.returncode}): {proc.stdout}{proc.stderr}") from None
         return result | {"_rc": proc.returncode, "_stderr": proc.stderr}
+
+
+def plain(value: Any) -> Any:
+    """ansible-inventory's JSON without the markers of untrusted strings ({"__ansible_unsafe": ...})."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 def assert_clean_failure(result: dict[str, Any], *expected: str) -> None:

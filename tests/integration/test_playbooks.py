@@ -332,8 +332,10 @@ def test_user_data_stays_out_of_the_output_even_verbose_and_on_a_failed_launch(a
     # Both launches were given user_data; the module hides its value.
     launches = role_tasks(run, "Launch the node")
     assert [t["_status"] for t in launches] == ["changed", "failed"]
+    # Where the result carries the invocation (ansible-core before 2.21, with -v), the module hid the value.
     hidden = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-    assert [t["invocation"]["module_args"]["user_data"] for t in launches] == [hidden, hidden]
+    shown = [t["invocation"]["module_args"]["user_data"] for t in launches if "invocation" in t]
+    assert shown in ([hidden, hidden], [])
 
 
 def test_a_failed_launch_stops_the_launches_and_is_reported(ansible, account):
