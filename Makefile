@@ -10,14 +10,17 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lambdalabs/cloud
 # directory named collections, so that pytest-ansible recognises the tree too.
 SANITY_TMP := $(or $(TMPDIR),/tmp)/lambdalabs-cloud-sanity
 SANITY_ROOT := $(SANITY_TMP)/collections/ansible_collections/lambdalabs/cloud
-PYTEST_WORKERS ?= auto
-PIP_BOOTSTRAP_VERSION := 24_2
+# pytest-xdist workers for the integration tests: more than the cores, as most tests wait on the simulator.
+PYTEST_WORKERS ?= 4
+# The support matrix: which steps (sanity, units, unit, integration, all), and which ansible-core versions.
+MATRIX_STEP ?= all
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test lint lint-ansible docs-lint sanity-copy sanity units unit integration node-deps demo venv collection-link build clean
+.PHONY: test lint lint-ansible docs-lint sanity-copy sanity units unit integration system-deps release-check docs \
+	test-matrix demo venv collection-link build clean
 
-test: lint lint-ansible docs-lint sanity units unit integration
+test: lint lint-ansible docs-lint sanity units unit integration release-check
 
 venv: $(VENV)/.installed
 
@@ -30,6 +33,12 @@ collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
+# Debian packages the checks need: openssh-server and sudo for the simulator's real SSH nodes (--nodes), and
+# shellcheck for ansible-test's shell checks. Installed with apt-get when running as root and missing; otherwise the
+# script says why in one line (and the node tests skip, or fail with CI=true).
+system-deps:
+	sh tests/install-system-deps.sh
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,17 +47,19 @@ lint: venv
 lint-ansible: venv collection-link
 	$(BIN)/ansible-lint roles playbooks tests/demo
 
-# The collection's documentation, as docs.ansible.com would render it: references, markup, semantic links.
-docs-lint: venv collection-link
-	cd $(COLLECTION_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+# The collection's documentation, as docs.ansible.com would render it, with the guides converted as `make docs`
+# converts them: references, markup, semantic links.
+docs-lint: venv
+	tests/release/build-docs.sh --lint-only
 
+# ansible-test's pip bootstrap cannot be downloaded here: tests/sanity/seed_pip_bootstrap.py puts the one this
+# ansible-test asks for in its cache (~/.ansible/test/cache), from tests/sanity/get_pip_offline.py.
 sanity-copy: venv
 	rm -rf $(SANITY_TMP) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
-	mkdir -p $(HOME)/.ansible/test/cache
-	cp tests/sanity/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(PIP_BOOTSTRAP_VERSION).py
+	$(BIN)/python tests/sanity/seed_pip_bootstrap.py --python 3.11
 
-sanity: sanity-copy
+sanity: sanity-copy system-deps
 	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --requirements --python 3.11 --color no
 
 # The unit tests as ansible-test runs them (tests/unit/requirements.txt), besides the plain pytest run below.
@@ -58,17 +69,27 @@ units: sanity-copy
 unit: venv collection-link
 	$(BIN)/pytest -p no:cacheprovider tests/unit
 
-# openssh-server and sudo, for the simulator's real SSH nodes (--nodes): installed with apt-get when running as root
-# and missing; otherwise the script says why in one line, and the node tests skip (or fail, with CI=true).
-node-deps:
-	sh tests/simulator/install-node-deps.sh
+# Each pytest worker starts its own simulator; the tests of one file stay on one worker (--dist loadfile), as the
+# node tests of a file share one cluster and run in order.
+integration: venv collection-link system-deps
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile tests/integration
 
-# Each pytest worker starts its own simulator.
-integration: venv collection-link node-deps
-	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) tests/integration
+# The tarball as Galaxy and Automation Hub import it: galaxy-importer with flake8 and the required tags, offline.
+release-check: venv
+	tests/release/check.sh $(RELEASE_CHECK_ARGS)
 
-# The whole flow against the simulator, with no account: provision, inventory, configure, reap, teardown.
-demo:
+# The documentation site, plugins and guides, with antsibull-docs and Sphinx into .tmp/docs (0 warnings).
+docs: venv
+	tests/release/build-docs.sh
+
+# Sanity, unit and integration tests under every supported ansible-core (tests/matrix/core-*.txt), or the ones in
+# MATRIX_VERSIONS, for example: make test-matrix MATRIX_VERSIONS="2.16 2.21" MATRIX_STEP=sanity,units,unit
+test-matrix: collection-link system-deps
+	tests/matrix/run-all.sh $(MATRIX_STEP)
+
+# The whole flow against the simulator, with no account: provision, inventory, configure over SSH, train, reap,
+# teardown.
+demo: system-deps
 	@export DEMO_STARTED=$$(date +%s) && $(MAKE) --no-print-directory venv && tests/demo/run.sh
 
 build: venv

@@ -23,7 +23,6 @@ import yaml
 from tests.integration.support import BIN, SSH_ARGS, Ansible, ansible_env, require_node_fabric
 from tests.simulator.client import Simulator
 
-pytestmark = pytest.mark.xdist_group("real-nodes")
 USER_DATA = '#!/bin/bash\necho "first boot of $(hostname)"\n'
 
 

@@ -21,7 +21,6 @@ import yaml
 from tests.integration.support import BIN, Ansible, ansible_env, require_node_fabric
 from tests.simulator.client import Simulator
 
-pytestmark = pytest.mark.xdist_group("training-cluster")
 LIVE = ("booting", "active", "unhealthy")
 
 

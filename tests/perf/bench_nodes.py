@@ -3,7 +3,7 @@
 """Benchmark of the simulator's node fabric (``--nodes``): how fast nodes come up, what they cost, how many fit,
 and how long ``lambdalabs.cloud.configure`` takes over SSH for 1, 4 and 8 nodes.
 
-Run it from the repository root, as root, after ``make venv collection-link node-deps``::
+Run it from the repository root, as root, after ``make venv collection-link system-deps``::
 
     ANSIBLE_COLLECTIONS_PATH=$PWD/.tmp/collections .venv/bin/python -m tests.perf.bench_nodes [--capacity 10 50 100]
 

@@ -146,7 +146,11 @@ class Supervisor:
         write_json(os.path.join(control, "gpus.json"), config.pop("gpus"))
         open(os.path.join(control, "gpus.lock"), "w").close()
         write_json(os.path.join(control, "network.json"), {"private_network": True})
-        config.update(mounts=mounts, uid=self.uid, gid=self.gid, python=python_for_nodes(), nvidia_smi=NVIDIA_SMI)
+        # The stand-in's source travels in the config: a node has a /tmp of its own, so a source tree under /tmp
+        # is not to be found from inside it.
+        with open(NVIDIA_SMI, encoding="utf-8") as handle:
+            nvidia_smi = handle.read()
+        config.update(mounts=mounts, uid=self.uid, gid=self.gid, python=python_for_nodes(), nvidia_smi=nvidia_smi)
         write_json(os.path.join(directory, "config.json"), config)
         node = Node(instance_id, directory, config)
         self.nodes[instance_id] = node

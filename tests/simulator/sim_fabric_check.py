@@ -17,7 +17,7 @@ import sys
 
 SSHD = "/usr/sbin/sshd"
 SUDO = "/usr/bin/sudo"
-INSTALL_HINT = "run tests/simulator/install-node-deps.sh as root"
+INSTALL_HINT = "run tests/install-system-deps.sh as root (make system-deps)"
 # An address of the public node range that no simulator hands out (the last of its last block).
 PROBE_ADDRESS = "127.18.255.254"
 

@@ -60,9 +60,8 @@ def first_boot(config: dict[str, Any]) -> tuple[int, int]:
     write(SUDOERS, f"# Created by the Lambda Cloud simulator\n{USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
     host_key(hostname)
     write(SSHD_CONFIG, SSHD_SETTINGS.format(host_key=HOST_KEY), 0o644)
-    with open(config["nvidia_smi"], encoding="utf-8") as handle:
-        # -IS: no site packages, no environment; the stand-in needs the standard library only, and starts faster.
-        write(NVIDIA_SMI, f"#!{config['python']} -IS\n" + handle.read(), 0o755)
+    # -IS: no site packages, no environment; the stand-in needs the standard library only, and starts faster.
+    write(NVIDIA_SMI, f"#!{config['python']} -IS\n" + config["nvidia_smi"], 0o755)
     os.makedirs("/var/lib/cloud/instance/scripts", mode=0o755, exist_ok=True)
     return uid, gid
 

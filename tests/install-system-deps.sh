@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what the simulator's node fabric (--nodes) needs: openssh-server and sudo.
+# Installs the Debian packages the checks need: openssh-server and sudo for the simulator's node fabric (--nodes),
+# and the shell script linter that ansible-test's sanity checks run.
 #
 # Idempotent. Installs with apt-get only when running as root on a Debian-like system and a
 # package is missing. The host's own SSH service is never started or enabled: the install runs
@@ -8,19 +9,20 @@
 # in this machine's own process namespace is stopped. Prints one line saying what it did.
 set -eu
 
-say() { echo "node fabric dependencies: $*"; }
+say() { echo "system dependencies: $*"; }
 
 missing=""
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
 [ -x /usr/bin/sudo ] || missing="$missing sudo"
+command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
 missing="${missing# }"
 
 if [ -z "$missing" ]; then
-    say "nothing to do, openssh-server and sudo are installed"
+    say "nothing to do, openssh-server, sudo and shellcheck are installed"
     exit 0
 fi
 if [ "$(uname -s)" != "Linux" ]; then
-    say "not installed ($missing): the node fabric runs on Linux only"
+    say "not installed ($missing): the node fabric runs on Linux only, with apt-get"
     exit 0
 fi
 if [ "$(id -u)" != "0" ]; then
@@ -53,7 +55,7 @@ restore_policy() {
     if [ -n "$backup" ]; then mv -f "$backup" "$policy"; else rm -f "$policy"; fi
 }
 trap restore_policy EXIT
-printf '#!/bin/sh\n# Written by install-node-deps.sh while it installs packages: start no service.\nexit 101\n' >"$policy"
+printf '#!/bin/sh\n# Written by install-system-deps.sh while it installs packages: start no service.\nexit 101\n' >"$policy"
 chmod 0755 "$policy"
 
 had_marker=yes
