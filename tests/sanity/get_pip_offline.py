@@ -4,7 +4,10 @@
 
 ``make sanity`` copies it to ``~/.ansible/test/cache/get_pip_<version>.py``, so that
 ansible-test bootstraps pip into its virtual environments without fetching anything
-but packages from the configured package index.
+but packages from the configured package index. It serves any pip version: it installs
+whatever ansible-test asks for (``pip==<version>``, and setuptools and wheel for
+ansible-test 2.16 and 2.17). seed_pip_bootstrap.py, next to it, finds the version(s) an
+installed ansible-test asks for and copies this file to each cache path.
 """
 
 from __future__ import annotations

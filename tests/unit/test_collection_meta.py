@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -41,3 +42,21 @@ def test_modules_that_run_on_the_nodes_need_no_api_client():
     for name in node_modules:
         text = (ROOT / "plugins" / "modules" / f"{name}.py").read_text()
         assert "_client" not in text and "_api" not in text and "requests" not in text, name
+
+
+def test_the_support_claim_matches_the_matrix_and_the_readme():
+    """requires_ansible starts at the oldest version the matrix tests; the README lists exactly the tested ones."""
+    matrix = sorted(
+        (tuple(int(part) for part in p.stem.removeprefix("core-").split(".")), p)
+        for p in (ROOT / "tests" / "matrix").glob("core-*.txt")
+    )
+    assert matrix, "no tests/matrix/core-*.txt"
+    versions = [".".join(map(str, version)) for version, _path in matrix]
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
+    assert runtime["requires_ansible"] == f">={versions[0]}.0"
+    readme = (ROOT / "README.md").read_text()
+    table = re.findall(r"^\| (2\.\d+) \| (3\.\d+) \|$", readme, flags=re.MULTILINE)
+    assert [version for version, _python in table] == versions
+    for (version, python), (_key, path) in zip(table, matrix):
+        text = path.read_text()
+        assert f"# python: {python}" in text and f"ansible-core=={version}." in text, path.name
