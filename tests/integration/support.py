@@ -137,7 +137,6 @@ class Ansible:
         record = self.tmp_path / f"results{self._count}.jsonl"
         command = [str(BIN / "ansible-playbook"), str(playbook)]
         command += ["-i", inventory or "localhost,", "-c", "local"]
-        command += ["-e", "ansible_python_interpreter=" + sys.executable]
         if extra_vars:
             command += ["-e", json.dumps(extra_vars)]
         if check:
@@ -149,7 +148,12 @@ class Ansible:
         command += args or []
         proc = subprocess.run(
             command,
-            env=ansible_env(self.sim, (env or {}) | {"RECORD_RESULTS_FILE": str(record)}),
+            # The controller's own Python (requests) for hosts without an interpreter of their own; never an
+            # extra variable, which would also send it to SSH nodes, whose /tmp is not the controller's.
+            env=ansible_env(
+                self.sim,
+                {"ANSIBLE_PYTHON_INTERPRETER": sys.executable} | (env or {}) | {"RECORD_RESULTS_FILE": str(record)},
+            ),
             capture_output=True,
             text=True,
             timeout=timeout,
