@@ -511,10 +511,13 @@ def test_reap_leaves_times_that_are_not_real_dates_alone(ansible, account):
 FAKE_NVIDIA_SMI = textwrap.dedent(
     """\
     #!{python}
-    # Answers like nvidia-smi, from the JSON state file named by FAKE_NVIDIA_SMI_STATE.
-    import json, os, sys
+    # Answers like nvidia-smi, from the JSON state file named by FAKE_NVIDIA_SMI_STATE. Hosts run it at once: one
+    # at a time reads and rewrites the file.
+    import fcntl, json, os, sys
 
     path = os.environ["FAKE_NVIDIA_SMI_STATE"]
+    lock = open(path + ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     with open(path) as handle:
         state = json.load(handle)
     args = sys.argv[1:]
