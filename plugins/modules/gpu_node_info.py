@@ -148,7 +148,6 @@ reachable:
 import os
 import re
 import socket
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -188,15 +187,18 @@ def mount_points():
     return points
 
 
-def run(argv):
-    """(rc, stdout, stderr) of a command; rc 2 with an empty output when it cannot be run at all."""
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except FileNotFoundError:
+def run(module, argv):
+    """(rc, stdout, stderr) of a command, stopped after 60 s (coreutils' timeout, where the node has it); rc 2 with
+    an empty output when the program cannot be found or run at all."""
+    program = argv[0] if os.sep in argv[0] else module.get_bin_path(argv[0])
+    if not program or not os.access(program, os.X_OK):
         return 2, "", ""
-    except (OSError, subprocess.TimeoutExpired) as error:
+    limit = module.get_bin_path("timeout")
+    command = [limit, "--kill-after=5", "60", program, *argv[1:]] if limit else [program, *argv[1:]]
+    try:
+        return module.run_command(command, handle_exceptions=False)
+    except OSError as error:
         return 1, "", str(error)
-    return done.returncode, done.stdout, done.stderr
 
 
 def main():
@@ -218,8 +220,8 @@ def main():
     if not 0 <= p["utilization_samples"] <= 1000 or not 0 <= p["utilization_interval"] <= 3600:
         module.fail_json(msg="utilization_samples must be 0 to 1000 and utilization_interval 0 to 3600 seconds.")
     smi = p["nvidia_smi"]
-    rc, out, err = run([smi, f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits"])
-    summary = {"stdout": run([smi])[1]} if rc == 0 else None
+    rc, out, err = run(module, [smi, f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits"])
+    summary = {"stdout": run(module, [smi])[1]} if rc == 0 else None
     gpu = gpu_facts({"rc": rc, "stdout": out, "stderr": err}, summary, p["expected_gpus"], smi)
     plan = mount_plan(p["file_system_names"], p["file_system_mounts"], p["mount_root"].rstrip("/"))
     points = mount_points()
@@ -228,11 +230,11 @@ def main():
     for index in range(p["utilization_samples"] if gpu["present"] else 0):
         if index:
             time.sleep(p["utilization_interval"])
-        rc, out, _err = run([smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
+        rc, out, _err = run(module, [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
         samples.append(parse_utilization(out) if rc == 0 else [])
     interface = None
     if p["private_address"]:
-        interface = interface_for(p["private_address"], run(["ip", "-o", "-4", "addr", "show"])[1])
+        interface = interface_for(p["private_address"], run(module, ["ip", "-o", "-4", "addr", "show"])[1])
     module.exit_json(
         changed=False,
         gpu=gpu,
