@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -200,6 +201,56 @@ class Ansible:
         except ValueError:
             raise AssertionError(f"{name} printed no JSON (rc {proc.returncode}): {proc.stdout}{proc.stderr}") from None
         return result | {"_rc": proc.returncode, "_stderr": proc.stderr}
+
+
+def provision_node_cluster(ansible: Ansible, tmp_path: Path, name: str, **defaults: Any) -> tuple[Path, Run]:
+    """Three SSH nodes of cluster ``name`` with a generated key (returned) and file system ``data``, through the
+    provision playbook; ``defaults`` add to the nodes' lambda_cluster_defaults."""
+    key = tmp_path / "cluster-key"
+    ansible.playbook(
+        [
+            {"name": "key", "lambdalabs.cloud.lambda_ssh_key": {"name": "cluster", "private_key_path": str(key)}},
+            {"name": "fs", "lambdalabs.cloud.lambda_file_system": {"name": "data", "region": "us-east-1"}},
+        ]
+    ).assert_ok()
+    variables = {
+        "lambda_cluster_name": name,
+        "lambda_cluster_nodes": {"count": 3},
+        "lambda_cluster_defaults": {
+            "instance_type": ["gpu_1x_a10"],
+            "region": ["us-east-1"],
+            "ssh_key_name": "cluster",
+            "file_system_names": ["data"],
+            **defaults,
+        },
+        "lambda_cluster_launch_interval": 0,
+    }
+    provision = [{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}]
+    run = ansible.playbook(plays=provision, extra_vars=variables)
+    run.assert_ok()
+    return key, run
+
+
+def node_inventory(tmp_path: Path, key: Path, **group_vars: Any) -> Path:
+    """An inventory directory: the lambda_cloud plugin, grouping by the cluster tag, and the nodes' SSH key."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    plugin = {"plugin": "lambdalabs.cloud.lambda_cloud"}
+    plugin["keyed_groups"] = [{"key": "lambda_tags.cluster", "prefix": "lambda_cluster"}]
+    (inventory / "nodes.lambda_cloud.yml").write_text(yaml.safe_dump(plugin))
+    group_vars = {"ansible_ssh_private_key_file": str(key), **group_vars}
+    (inventory / "group_vars" / "lambda.yml").write_text(yaml.safe_dump(group_vars))
+    return inventory
+
+
+def per_host(output: str) -> dict[str, str]:
+    """The output of ``ansible -o`` running a command: host -> what the command printed (newlines restored)."""
+    found = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+) \| \w+ \| rc=\d+ \| \(stdout\) (.*)$", line)
+        if match:
+            found[match.group(1)] = match.group(2).replace("\\n", "\n")
+    return found
 
 
 def plain(value: Any) -> Any:

@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.integration.support import BIN, SSH_ARGS, Ansible, ansible_env, require_node_fabric
+from tests.integration.support import (
+    BIN,
+    SSH_ARGS,
+    Ansible,
+    ansible_env,
+    node_inventory,
+    per_host,
+    provision_node_cluster,
+    require_node_fabric,
+)
 from tests.simulator.client import Simulator
 
 USER_DATA = '#!/bin/bash\necho "first boot of $(hostname)"\n'
@@ -51,16 +59,6 @@ class Cluster:
             extra_vars=variables,
             args=["-c", "ssh", "-e", "ansible_python_interpreter=auto_silent"],
         )
-
-
-def per_host(output: str) -> dict[str, str]:
-    """ansible -o output: host -> the command's output."""
-    found = {}
-    for line in output.splitlines():
-        match = re.match(r"^(\S+) \| (\w+) \| rc=(\d+) \| \(stdout\) (.*)$", line)
-        if match:
-            found[match.group(1)] = match.group(4)
-    return found
 
 
 def ssh_refused(key: Path, address: str) -> bool:
@@ -94,42 +92,11 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
     try:
         ansible = Ansible(sim, tmp_path)
-        key = tmp_path / "cluster-key"
-        ansible.playbook(
-            [
-                {"name": "key", "lambdalabs.cloud.lambda_ssh_key": {"name": "cluster", "private_key_path": str(key)}},
-                {"name": "fs", "lambdalabs.cloud.lambda_file_system": {"name": "shared", "region": "us-east-1"}},
-            ]
-        ).assert_ok()
-        variables = {
-            "lambda_cluster_name": "gpu",
-            "lambda_cluster_nodes": {"count": 3},
-            "lambda_cluster_defaults": {
-                "instance_type": ["gpu_1x_a10"],
-                "region": ["us-east-1"],
-                "ssh_key_name": "cluster",
-                "file_system_names": ["shared"],
-                "user_data": USER_DATA,
-            },
-            "lambda_cluster_launch_interval": 0,
-        }
-        run = ansible.playbook(
-            plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}], extra_vars=variables
-        )
-        run.assert_ok()  # lambda_cluster_wait_for_ssh is on by default: it waited for SSH on every node
+        key, run = provision_node_cluster(ansible, tmp_path, "gpu", user_data=USER_DATA)
+        # lambda_cluster_wait_for_ssh is on by default: it waited for SSH on every node
         [waited] = [e["result"] for e in run.results if e["task"].endswith(" : Wait for the nodes")]
         assert all(node["ssh_seconds"] is not None for node in waited["nodes"]), waited
-        inventory = tmp_path / "inventory"
-        (inventory / "group_vars").mkdir(parents=True)
-        (inventory / "gpu.lambda_cloud.yml").write_text(
-            yaml.safe_dump(
-                {
-                    "plugin": "lambdalabs.cloud.lambda_cloud",
-                    "keyed_groups": [{"key": "lambda_tags.cluster", "prefix": "lambda_cluster"}],
-                }
-            )
-        )
-        (inventory / "group_vars" / "lambda.yml").write_text(yaml.safe_dump({"ansible_ssh_private_key_file": str(key)}))
+        inventory = node_inventory(tmp_path, key)
         nodes = sorted((i for i in sim.state()["instances"] if i["status"] == "active"), key=lambda i: i["name"])
         yield Cluster(sim, ansible, key, inventory, nodes)
     finally:
@@ -152,10 +119,10 @@ def test_the_dynamic_inventory_reaches_three_hosts_over_ssh(cluster):
 def test_a_file_on_one_nodes_file_system_is_read_on_the_others(cluster):
     token = f"written on gpu-1 at {time.time()}"
     write = cluster.adhoc(
-        "-m", "ansible.builtin.copy", "-a", f"dest=/lambda/nfs/shared/hello content='{token}'", "--limit", "gpu-1"
+        "-m", "ansible.builtin.copy", "-a", f"dest=/lambda/nfs/data/hello content='{token}'", "--limit", "gpu-1"
     )
     assert write.returncode == 0, write.stdout + write.stderr
-    read = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /lambda/nfs/shared/hello")
+    read = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /lambda/nfs/data/hello")
     assert set(per_host(read.stdout).values()) == {token}, read.stdout
 
 
@@ -215,7 +182,7 @@ def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):
     while time.monotonic() < deadline and not refused_seen:
         refused_seen = ssh_refused(cluster.key, node["ip"])
     cluster.sim.wait_for_status(node["id"], "active", timeout=60)
-    back = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /lambda/nfs/shared/hello", "--limit", node["name"])
+    back = cluster.adhoc("-m", "ansible.builtin.command", "-a", "cat /lambda/nfs/data/hello", "--limit", node["name"])
     assert back.returncode == 0 and "written on gpu-1" in back.stdout, back.stdout + back.stderr
     assert refused_seen or cluster.sim.node(node["id"])["boots"] == 2
 

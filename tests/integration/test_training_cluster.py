@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.integration.support import BIN, Ansible, ansible_env, require_node_fabric
+from tests.integration.support import (
+    BIN,
+    Ansible,
+    ansible_env,
+    node_inventory,
+    per_host,
+    provision_node_cluster,
+    require_node_fabric,
+)
 from tests.simulator.client import Simulator
 
 LIVE = ("booting", "active", "unhealthy")
@@ -59,11 +66,7 @@ class Cluster:
             *(["--become"] if become else []),
         ]
         done = subprocess.run(argv, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False)
-        found = {}
-        for line in done.stdout.splitlines():
-            match = re.match(r"^(\S+) \| \w+ \| rc=(\d+) \| \(stdout\) (.*)$", line)
-            if match:
-                found[match.group(1)] = match.group(3).replace("\\n", "\n")
+        found = per_host(done.stdout)
         assert len(found) == 3, done.stdout + done.stderr
         return found
 
@@ -79,40 +82,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
     try:
         ansible = Ansible(sim, tmp_path)
-        key = tmp_path / "key"
-        ansible.playbook(
-            [
-                {"name": "key", "lambdalabs.cloud.lambda_ssh_key": {"name": "k", "private_key_path": str(key)}},
-                {"name": "fs", "lambdalabs.cloud.lambda_file_system": {"name": "data", "region": "us-east-1"}},
-            ]
-        ).assert_ok()
-        variables = {
-            "lambda_cluster_name": "llm",
-            "lambda_cluster_nodes": {"count": 3},
-            "lambda_cluster_defaults": {
-                "instance_type": ["gpu_1x_a10"],
-                "region": ["us-east-1"],
-                "ssh_key_name": "k",
-                "file_system_names": ["data"],
-            },
-            "lambda_cluster_launch_interval": 0,
-        }
-        ansible.playbook(
-            plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}], extra_vars=variables
-        ).assert_ok()
-        inventory = tmp_path / "inventory"
-        (inventory / "group_vars").mkdir(parents=True)
-        (inventory / "llm.lambda_cloud.yml").write_text(
-            yaml.safe_dump(
-                {
-                    "plugin": "lambdalabs.cloud.lambda_cloud",
-                    "keyed_groups": [{"key": "lambda_tags.cluster", "prefix": "lambda_cluster"}],
-                }
-            )
-        )
-        (inventory / "group_vars" / "lambda.yml").write_text(
-            yaml.safe_dump({"ansible_ssh_private_key_file": str(key), "ansible_python_interpreter": "/usr/bin/python3"})
-        )
+        key, _run = provision_node_cluster(ansible, tmp_path, "llm")
+        inventory = node_inventory(tmp_path, key, ansible_python_interpreter="/usr/bin/python3")
         nodes = {i["name"]: i for i in sim.state()["instances"] if i["status"] == "active"}
         yield Cluster(sim, ansible, key, inventory, nodes)
     finally:
