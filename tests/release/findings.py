@@ -27,9 +27,10 @@ import re
 import sys
 from pathlib import Path
 
-# flake8 on a plugin's YAML documentation (plugins/filter/<name>.yml, the only way to document a filter or test):
-# galaxy-importer lints every file ansible-doc names as a plugin's source as Python. A false positive, noted.
-SIDECAR_FLAKE8 = re.compile(r"^WARNING: plugins/\S+\.ya?ml:\d+:\d+: E999 ")
+# flake8 on the YAML documentation of a filter or test plugin (plugins/filter/<name>.yml, how each filter of a file
+# that holds several is documented): galaxy-importer lints every file ansible-doc names as a plugin's source as
+# Python. A false positive, noted.
+SIDECAR_FLAKE8 = re.compile(r"^WARNING: plugins/(filter|test)/[^/\s]+\.ya?ml:\d+:\d+: E999 ")
 FENCE = re.compile(r"^(?P<indent>[ \t>]*)(?P<fence>```+|~~~+)")
 DONE = "Importer processing completed successfully"
 
@@ -77,6 +78,23 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", release)[:3])
 
 
+def log_findings(log: list[str]) -> tuple[list[str], list[str]]:
+    """(findings, notes) from the importer's output lines: every WARNING or ERROR line is a finding, except the
+    E999 on plugin documentation files, which make one note; an import that did not complete is a finding."""
+    reported = [line.strip() for line in log if line.startswith(("WARNING:", "ERROR:"))]
+    sidecars = [line for line in reported if SIDECAR_FLAKE8.match(line)]
+    findings = [line for line in reported if line not in sidecars]
+    notes = []
+    if sidecars:
+        notes.append(
+            f"galaxy-importer ran flake8 on {len(sidecars)} YAML plugin documentation file(s) and printed E999 for "
+            "each (the importer's false positive, not the collection's)"
+        )
+    if not any(DONE in line for line in log):
+        findings.append(f"the import did not complete ({DONE!r} missing)")
+    return findings, notes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", required=True, type=Path, help="the importer's output")
@@ -85,19 +103,7 @@ def main() -> int:
     parser.add_argument("--allow-pre-1.0", dest="allow_pre", action="store_true", help="a 0.x version is a note")
     args = parser.parse_args()
 
-    findings: list[str] = []
-    notes: list[str] = []
-    log = args.log.read_text(encoding="utf-8", errors="replace").splitlines()
-    reported = [line.strip() for line in log if line.startswith(("WARNING:", "ERROR:"))]
-    sidecars = [line for line in reported if SIDECAR_FLAKE8.match(line)]
-    findings += [line for line in reported if line not in sidecars]
-    if sidecars:
-        notes.append(
-            f"galaxy-importer ran flake8 on {len(sidecars)} YAML plugin documentation file(s) and printed E999 for "
-            "each (the importer's false positive, not the collection's)"
-        )
-    if not any(DONE in line for line in log):
-        findings.append(f"the import did not complete ({DONE!r} missing)")
+    findings, notes = log_findings(args.log.read_text(encoding="utf-8", errors="replace").splitlines())
 
     result = json.loads(args.result.read_text()) if args.result.is_file() else {}
     version = (result.get("metadata") or {}).get("version", "")
