@@ -173,3 +173,17 @@ def node_problems(
             f"{host}: {mounts['problem']} Check the node's network to the file system, or restart the instance."
         )
     return problems
+
+
+def node_summary(host: str, info: Mapping[str, Any]) -> str:
+    """One line on a GPU node, from the result of the gpu_node_info module: its GPUs (or why it has none) and its
+    hostname."""
+    gpu = info.get("gpu") or {}
+    if gpu.get("present"):
+        shown = (
+            f"{gpu.get('count')}x {gpu.get('model')}, {gpu.get('memory_mib')} MiB each, driver "
+            f"{gpu.get('driver_version')}, CUDA {gpu.get('cuda_version') or 'unknown'}."
+        )
+    else:
+        shown = f"no working GPU ({str(gpu.get('error') or 'nvidia-smi listed none')[:200]})."
+    return f"{host}: {shown} Hostname {info.get('hostname')}."

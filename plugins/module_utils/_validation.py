@@ -197,6 +197,18 @@ def check_number(
         raise InvalidParameter(param, f"must be at most {maximum:g}, got {value:g}.")
 
 
+def seconds(param: str, value: Any, maximum: float) -> float:
+    """A number of seconds from 0 to ``maximum``, given as a number or as a string that holds one (an action
+    plugin's arguments are not converted by an argument spec); None counts as 0."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InvalidParameter(param, f"must be a number of seconds, got {_shown(value)}.") from None
+    check_number(param, value, minimum=0, maximum=maximum)
+    return float(value or 0)
+
+
 def check_choice(param: str, value: Any, known: Iterable[str], what: str) -> None:
     """``value`` (or each value of a list) must be one of ``known``."""
     if value in (None, []):

@@ -1,6 +1,7 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Waiting for instances to become active or to be gone: one instance, or many with one request per poll.
+"""Waiting for instances to become active or to be gone (one instance, or many with one request per poll), and
+for a node to accept a connection.
 
 The clock and the sleep are parameters, so that the unit tests run the waits on a fake clock.
 """
@@ -10,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 # Statuses in which an instance will never become active again.
 ENDED_STATUSES = frozenset({"terminated", "terminating", "preempted"})
 TARGETS = ("active", "gone")
+T = TypeVar("T")
 
 
 class WaitTimeout(Exception):
@@ -170,3 +172,32 @@ def wait_for_instances(
         report.nodes[instance_id].outcome = "timeout"
     report.seconds = round(clock() - start, 3)
     return report
+
+
+def call_until_connected(
+    call: Callable[[], T],
+    timeout: float,
+    errors: tuple[type[BaseException], ...],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    interval: float = 1.0,
+    between: Callable[[BaseException], None] | None = None,
+) -> tuple[T, float]:
+    """Call ``call`` until it raises none of ``errors`` (the connection failures), every ``interval`` seconds for
+    up to ``timeout`` seconds; ``between`` runs after each failure (to reset the connection).
+
+    Returns what ``call`` returned and the seconds from the start to the call that worked (0 when the first did).
+    When time is up, the last failure is raised as it is; any other exception is raised at once.
+    """
+    start = clock()
+    while True:
+        began = clock()
+        try:
+            return call(), round(began - start, 3)
+        except errors as error:
+            remaining = start + timeout - clock()
+            if remaining <= 0:
+                raise
+            if between is not None:
+                between(error)
+            sleep(min(interval, remaining))

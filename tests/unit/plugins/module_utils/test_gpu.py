@@ -9,6 +9,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
     idle_nodes,
     mount_plan,
     mount_problem,
+    node_summary,
     parse_gpus,
     parse_utilization,
     with_persistence,
@@ -92,3 +93,14 @@ def test_idle_nodes_stayed_below_the_threshold_on_every_gpu_in_every_sample():
         "busy": ["at-threshold", "one-busy-gpu", "one-busy-sample"],
         "unreachable": ["half-sampled", "unreachable"],
     }
+
+
+def test_node_summary_is_one_line_with_the_gpus_or_why_there_are_none():
+    facts = gpu_facts({"rc": 0, "stdout": QUERY}, {"stdout": SUMMARY}, 2)
+    assert node_summary("trainer-1", {"gpu": facts, "hostname": "10-0-0-1"}) == (
+        "trainer-1: 2x NVIDIA A100-SXM4-80GB, 81920 MiB each, driver 535.129.03, CUDA 12.2. Hostname 10-0-0-1."
+    )
+    none = gpu_facts({"rc": 2, "stdout": "", "stderr": ""}, None)
+    assert node_summary("cpu", {"gpu": none, "hostname": "cpu"}) == (
+        "cpu: no working GPU (nvidia-smi was not found). Hostname cpu."
+    )

@@ -23,6 +23,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_variable_prefix,
     control_characters,
     raw_type_problem,
+    seconds,
     tag_value,
 )
 
@@ -179,3 +180,15 @@ def test_text_may_be_allowed_empty():
 def test_raw_values_that_ansible_would_convert_silently(value, wanted, problem):
     found = raw_type_problem(value, wanted)
     assert (found is None) if problem is None else (problem in found)
+
+
+@pytest.mark.parametrize("value, expected", [(None, 0.0), (0, 0.0), (600, 600.0), ("12.5", 12.5), (" 3 ", 3.0)])
+def test_seconds_takes_numbers_and_strings_that_hold_one(value, expected):
+    assert seconds("connect_timeout", value, 86400) == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "", "nan", "inf", -1, 86401, True, [5], {"s": 1}])
+def test_seconds_refuses_anything_else_naming_the_parameter(value):
+    with pytest.raises(InvalidParameter) as raised:
+        seconds("connect_timeout", value, 86400)
+    assert str(raised.value).startswith("connect_timeout: ") and "\n" not in str(raised.value)

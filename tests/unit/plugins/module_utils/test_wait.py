@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
     InstanceLost,
     WaitTimeout,
+    call_until_connected,
     poll_intervals,
     reached,
     wait_for_instance,
@@ -132,3 +133,51 @@ def test_waiting_for_gone_counts_vanished_instances():
     clock = Clock()
     report = wait_for_instances(lambda: [], ["a"], "gone", 60, clock=clock, sleep=clock.sleep)
     assert report.done and report.polls == 1 and clock.now == 0
+
+
+class Refused(Exception):
+    pass
+
+
+def connects_after(failures):
+    """A call that is refused ``failures`` times, then answers "facts"."""
+    count = {"calls": 0}
+
+    def call():
+        count["calls"] += 1
+        if count["calls"] <= failures:
+            raise Refused(f"refused {count['calls']}")
+        return "facts"
+
+    return call, count
+
+
+def test_call_until_connected_tries_every_interval_and_says_how_long_it_waited():
+    clock = Clock()
+    call, count = connects_after(3)
+    resets = []
+    assert call_until_connected(call, 60, (Refused,), clock, clock.sleep, between=resets.append) == ("facts", 3.0)
+    assert count["calls"] == 4 and [str(error) for error in resets] == ["refused 1", "refused 2", "refused 3"]
+
+
+def test_call_until_connected_raises_the_last_refusal_at_the_deadline_without_sleeping_past_it():
+    clock = Clock()
+    call, count = connects_after(1000)
+    with pytest.raises(Refused, match="refused 4"):
+        call_until_connected(call, 2.5, (Refused,), clock, clock.sleep)
+    assert clock.now == 2.5 and count["calls"] == 4
+
+
+def test_call_until_connected_with_no_time_tries_once_and_lets_other_errors_through():
+    clock = Clock()
+    call, count = connects_after(1)
+    with pytest.raises(Refused):
+        call_until_connected(call, 0, (Refused,), clock, clock.sleep)
+    assert count["calls"] == 1 and clock.now == 0
+
+    def broken():
+        raise KeyError("not a connection problem")
+
+    with pytest.raises(KeyError):
+        call_until_connected(broken, 60, (Refused,), clock, clock.sleep)
+    assert clock.now == 0
