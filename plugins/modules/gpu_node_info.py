@@ -11,11 +11,24 @@ version_added: 1.0.0
 description:
   - Runs on a GPU node (not on the controller) and reports, in one module run, its GPUs as C(nvidia-smi) lists them,
     the CUDA version, its hostname, whether its file systems are mounted, and optionally samples of GPU utilization.
-  - It talks to no API, changes nothing, and needs nothing beyond Python on the node. The C(lambdalabs.cloud.gpu_node)
-    and C(lambdalabs.cloud.training_cluster) roles and the C(lambdalabs.cloud.reap_idle) playbook use it.
+  - It talks to no API and changes nothing. The C(lambdalabs.cloud.gpu_node) and
+    C(lambdalabs.cloud.training_cluster) roles and the C(lambdalabs.cloud.reap_idle) playbook use it.
+  - When the task asks for none of O(utilization_samples), O(private_address) and O(reach), the controller reads the
+    node with one POSIX shell script (C(/bin/sh), C(uname), C(cat)) instead of running Python there, which costs
+    the node and the controller much less CPU; the result is the same. Those three need Python on the node.
+  - With O(connect_timeout), the controller first waits until the node accepts a connection, as
+    M(ansible.builtin.wait_for_connection) does, so that a node that is still booting or restarting needs no task of
+    its own.
+  - With O(require_gpu), O(check_gpu_count) and O(check_mounts), the task fails when the node does not pass those
+    checks, with one sentence for each problem, naming the host.
 author:
   - Lambda Cloud collection maintainers (@lambdalabs)
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details: The controller waits for the connection (O(connect_timeout)); everything else runs on the node.
   check_mode:
     description: Can run in check mode and return the same result as without it.
     support: full
@@ -25,6 +38,14 @@ attributes:
     support: N/A
     details: The module only reads.
 options:
+  connect_timeout:
+    description:
+      - Seconds to wait for the node to accept a connection, trying again every second; the controller does this
+        before the module runs on the node. When the time is up, the host is unreachable, with the last connection
+        error.
+      - V(0) tries once.
+    type: float
+    default: 0
   nvidia_smi:
     description:
       - The C(nvidia-smi) command, a name on the node's C(PATH) or a path.
@@ -34,6 +55,25 @@ options:
     description:
       - The GPU count of the instance type (the inventory's C(lambda_gpus)), reported back as C(expected_count).
     type: int
+  instance_type:
+    description:
+      - The node's instance type (the inventory's C(lambda_instance_type)), named when the GPU count is wrong.
+    type: str
+  require_gpu:
+    description:
+      - Fail when the node has no working GPU (C(nvidia-smi) is missing, fails, or lists none).
+    type: bool
+    default: false
+  check_gpu_count:
+    description:
+      - Fail when the node has a working GPU, and not O(expected_gpus) of them. Needs O(expected_gpus).
+    type: bool
+    default: false
+  check_mounts:
+    description:
+      - Fail when a file system of O(file_system_names) or O(file_system_mounts) is not mounted where it should be.
+    type: bool
+    default: false
   file_system_names:
     description:
       - The names of the node's file systems (the inventory's C(lambda_file_system_names)).
@@ -87,6 +127,21 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ node.hostname }}: {{ node.gpu.count }}x {{ node.gpu.model }}"
 
+- name: Fail on a node without the GPUs of its instance type, or with a file system missing
+  lambdalabs.cloud.gpu_node_info:
+    expected_gpus: "{{ lambda_gpus }}"
+    instance_type: "{{ lambda_instance_type }}"
+    file_system_names: "{{ lambda_file_system_names }}"
+    file_system_mounts: "{{ lambda_file_system_mounts }}"
+    require_gpu: true
+    check_gpu_count: true
+    check_mounts: true
+
+- name: Facts of a node that is still restarting, once it accepts SSH (up to 10 minutes)
+  lambdalabs.cloud.gpu_node_info:
+    connect_timeout: 600
+  register: node
+
 - name: Five utilization samples over a minute
   lambdalabs.cloud.gpu_node_info:
     utilization_samples: 5
@@ -115,6 +170,17 @@ gpu:
     gpus: [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_mib": 81559, "driver_version": "550.90.07",
             "persistence_mode": true, "uuid": "GPU-...", "pci_bus_id": "00000000:18:00.0"}]
     error: null
+msg:
+  description:
+    - One line on the node (its GPUs and hostname) or, when a check fails, every problem found, naming the host.
+  returned: always
+  type: str
+  sample: "trainer-1: 8x NVIDIA H100 80GB HBM3, 81559 MiB each, driver 550.90.07, CUDA 12.4. Hostname trainer-1."
+connect_seconds:
+  description: Seconds the controller waited for the node to accept a connection; V(0) when the first try worked.
+  returned: always
+  type: float
+  sample: 12.4
 hostname:
   description: The node's hostname.
   returned: always
@@ -146,18 +212,17 @@ reachable:
 """
 
 import os
-import re
 import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
-    QUERY_FIELDS,
-    gpu_facts,
-    mount_plan,
-    mount_problem,
-    parse_utilization,
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import parse_utilization
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import (
+    ARGUMENT_SPEC,
+    COMMAND_SECONDS,
+    QUERY_ARGS,
+    node_facts,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import interface_for
 
@@ -172,19 +237,13 @@ def reaches(target):
         return False
 
 
-def mount_points():
-    """Every mount point of the node, from /proc/self/mountinfo (bind mounts included); None where it cannot be read."""
+def read_mountinfo():
+    """The node's mount table (/proc/self/mountinfo), or None where it cannot be read."""
     try:
         with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+            return handle.read()
     except OSError:
         return None
-    points = set()
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 4:
-            points.add(re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4]))
-    return points
 
 
 def run(module, argv):
@@ -194,7 +253,7 @@ def run(module, argv):
     if not program or not os.access(program, os.X_OK):
         return 2, "", ""
     limit = module.get_bin_path("timeout")
-    command = [limit, "--kill-after=5", "60", program, *argv[1:]] if limit else [program, *argv[1:]]
+    command = [limit, "--kill-after=5", str(COMMAND_SECONDS), program, *argv[1:]] if limit else [program, *argv[1:]]
     try:
         return module.run_command(command, handle_exceptions=False)
     except OSError as error:
@@ -202,32 +261,17 @@ def run(module, argv):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "nvidia_smi": {"type": "str", "default": "nvidia-smi"},
-            "expected_gpus": {"type": "int"},
-            "file_system_names": {"type": "list", "elements": "str", "default": []},
-            "file_system_mounts": {"type": "list", "elements": "dict", "default": []},
-            "mount_root": {"type": "path", "default": "/lambda/nfs"},
-            "utilization_samples": {"type": "int", "default": 0},
-            "utilization_interval": {"type": "float", "default": 1},
-            "private_address": {"type": "str"},
-            "reach": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     if not 0 <= p["utilization_samples"] <= 1000 or not 0 <= p["utilization_interval"] <= 3600:
         module.fail_json(msg="utilization_samples must be 0 to 1000 and utilization_interval 0 to 3600 seconds.")
     smi = p["nvidia_smi"]
-    rc, out, err = run(module, [smi, f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits"])
+    rc, out, err = run(module, [smi, *QUERY_ARGS])
     summary = {"stdout": run(module, [smi])[1]} if rc == 0 else None
-    gpu = gpu_facts({"rc": rc, "stdout": out, "stderr": err}, summary, p["expected_gpus"], smi)
-    plan = mount_plan(p["file_system_names"], p["file_system_mounts"], p["mount_root"].rstrip("/"))
-    points = mount_points()
-    mounted = [path for path in plan["paths"] if (path in points if points is not None else os.path.ismount(path))]
+    query = {"rc": rc, "stdout": out, "stderr": err}
+    facts = node_facts(p, query, summary, socket.gethostname(), read_mountinfo(), os.path.ismount)
     samples = []
-    for index in range(p["utilization_samples"] if gpu["present"] else 0):
+    for index in range(p["utilization_samples"] if facts["gpu"]["present"] else 0):
         if index:
             time.sleep(p["utilization_interval"])
         rc, out, _err = run(module, [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
@@ -237,9 +281,7 @@ def main():
         interface = interface_for(p["private_address"], run(module, ["ip", "-o", "-4", "addr", "show"])[1])
     module.exit_json(
         changed=False,
-        gpu=gpu,
-        hostname=socket.gethostname(),
-        mounts=dict(plan, mounted=mounted, problem=mount_problem(plan, mounted)),
+        **facts,
         utilization=samples,
         interface=interface,
         reachable={target: reaches(target) for target in p["reach"]},

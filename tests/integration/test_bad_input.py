@@ -447,3 +447,41 @@ def test_the_cluster_role_refuses_bad_variables_before_any_launch(ansible, simul
             assert_one_line_naming(message, param, title)
     assert simulator.state() == before
     assert {entry["method"] for entry in simulator.requests()} <= {"GET"}
+
+
+# gpu_node_info's action plugin validates on the controller, before anything runs on the node.
+NODE_READ = [
+    ("NaN connect timeout", {"connect_timeout": "nan"}, "connect_timeout"),
+    ("infinite connect timeout", {"connect_timeout": "inf"}, "connect_timeout"),
+    ("negative connect timeout", {"connect_timeout": -1}, "connect_timeout"),
+    ("connect timeout past a day", {"connect_timeout": 1e9}, "connect_timeout"),
+    ("word as connect timeout", {"connect_timeout": "soon"}, "connect_timeout"),
+    ("newline in nvidia_smi", {"nvidia_smi": "nvidia-smi\nreboot"}, "nvidia_smi"),
+    ("NUL in nvidia_smi", {"nvidia_smi": "nvidia-smi\x00"}, "nvidia_smi"),
+    ("newline in mount_root", {"mount_root": "/lambda/nfs\n/etc"}, "mount_root"),
+    ("word as require_gpu", {"require_gpu": "perhaps"}, "require_gpu"),
+    ("word as expected_gpus", {"expected_gpus": "eight"}, "expected_gpus"),
+    ("string as file_system_mounts", {"file_system_mounts": "/data"}, "file_system_mounts"),
+    ("unknown option", {"colour": "blue"}, "colour"),
+]
+
+
+def test_gpu_node_info_refuses_bad_input_before_reading_the_node(ansible, tmp_path):
+    marker = tmp_path / "nvidia-smi-ran"
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    smi.chmod(0o755)
+    tasks = [
+        {
+            "name": title,
+            "lambdalabs.cloud.gpu_node_info": {"nvidia_smi": str(smi)} | args,
+            "ignore_errors": True,
+        }
+        for title, args, _param in NODE_READ
+    ]
+    run = ansible.playbook(tasks)
+    for title, _args, param in NODE_READ:
+        result = run.task(title)
+        assert result["_status"] == "failed", (title, result)
+        assert_one_line_naming(result["msg"], param, title)
+    assert not marker.exists()

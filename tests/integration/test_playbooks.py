@@ -622,7 +622,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
     assert ["--persistence-mode=1"] in gpus.read()["calls"]
     assert (
         "eight: 8x NVIDIA A100-SXM4-80GB, 81920 MiB each, driver 535.129.03, CUDA 12.2"
-        in (role_task(run, "Check and show the GPUs and the file systems")["msg"])
+        in (role_task(run, "Read and check the node's GPUs, hostname and mounts")["msg"])
     )
 
     # Second run: the mode is already on, so nothing changes.
@@ -643,7 +643,7 @@ def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path)
     assert run.rc != 0
     role_failure(
         run,
-        "Check and show the GPUs and the file systems",
+        "Read and check the node's GPUs, hostname and mounts",
         "eight shows 7 GPU(s) but its instance type gpu_8x_a100_80gb_sxm4 has 8",
     )
 
@@ -654,7 +654,7 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
     run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
     assert run.rc != 0
     role_failure(
-        run, "Check and show the GPUs and the file systems", "cpu-only has no working GPU: No devices were found"
+        run, "Read and check the node's GPUs, hostname and mounts", "cpu-only has no working GPU: No devices were found"
     )
 
     reported = ansible.playbook(
@@ -663,10 +663,10 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
     assert reported.rc == 0, reported.output
     assert (
         "cpu-only: no working GPU (No devices were found)"
-        in role_task(reported, "Check and show the GPUs and the file systems")["msg"]
+        in role_task(reported, "Read and check the node's GPUs, hostname and mounts")["msg"]
     )
     assert role_task(reported, "Record the GPU facts")["ansible_facts"]["lambda_gpu_facts"]["present"] is False
-    assert role_task(reported, "Check and show the GPUs and the file systems")["_status"] == "ok"
+    assert role_task(reported, "Read and check the node's GPUs, hostname and mounts")["_status"] == "ok"
 
     # Without any nvidia-smi at all.
     missing = ansible.playbook(
@@ -676,7 +676,8 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
     )
     assert missing.rc == 0, missing.output
     assert (
-        "no-such-nvidia-smi was not found" in role_task(missing, "Check and show the GPUs and the file systems")["msg"]
+        "no-such-nvidia-smi was not found"
+        in role_task(missing, "Read and check the node's GPUs, hostname and mounts")["msg"]
     )
 
 
@@ -712,7 +713,7 @@ def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, 
         plays=play("configure"), inventory=inventory(tmp_path, gpu_node_default_mount_root=""), env=gpus.env
     )
     assert run.rc != 0
-    checks = {t["_host"]: t for t in role_tasks(run, "Check and show the GPUs and the file systems")}
+    checks = {t["_host"]: t for t in role_tasks(run, "Read and check the node's GPUs, hostname and mounts")}
     assert checks["mounted"]["_status"] == "ok" and checks["mixed-ok"]["_status"] == "ok"
     assert checks["unmounted"]["_status"] == "failed"
     assert "/lambda/nfs/no-such-datasets" in checks["unmounted"]["msg"] and "\n" not in checks["unmounted"]["msg"]
@@ -727,8 +728,8 @@ def test_provision_can_configure_the_new_nodes(ansible, account, gpus):
         env=gpus.env,
     )
     assert run.rc == 0, run.output
-    shown = {t["_host"]: t["msg"] for t in role_tasks(run, "Check and show the GPUs and the file systems")}
+    shown = {t["_host"]: t["msg"] for t in role_tasks(run, "Read and check the node's GPUs, hostname and mounts")}
     assert sorted(shown) == ["demo-1", "demo-2"]
     assert all("1x NVIDIA A10" in msg for msg in shown.values())
-    counted = role_tasks(run, "Check and show the GPUs and the file systems")
+    counted = role_tasks(run, "Read and check the node's GPUs, hostname and mounts")
     assert [t["_status"] for t in counted] == ["ok", "ok"]

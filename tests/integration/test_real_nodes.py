@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster)
     for fact in facts.values():
         assert fact["count"] == 1 == fact["expected_count"] and fact["model"] == "NVIDIA A10"
         assert fact["persistence_mode"] is True and fact["cuda_version"]
-    mounts = [e for e in first.results if e["task"].endswith(" : Check and show the GPUs and the file systems")]
+    mounts = [e for e in first.results if e["task"].endswith(" : Read and check the node's GPUs, hostname and mounts")]
     assert [e["status"] for e in mounts] == ["ok"] * 3
     again = cluster.configure(gpu_node_persistence_mode=True)
     again.assert_ok()
@@ -164,6 +165,96 @@ def test_a_missing_gpu_fails_the_node_that_lost_it(cluster):
         assert "has no working GPU" in failed[0]["result"]["msg"]
     finally:
         cluster.sim.set_node(victim["id"], gpu_count=1)
+
+
+def read_by_private_address(cluster: Cluster, node: dict[str, Any], **args: Any):
+    """gpu_node_info on one node, reached at its private address (which the control API can close), with no SSH
+    master connection that would outlive a closed address."""
+    play = {"name": "read", "hosts": "all", "gather_facts": False}
+    play["tasks"] = [{"name": "read", "lambdalabs.cloud.gpu_node_info": args}]
+    return cluster.ansible.playbook(
+        plays=[play],
+        inventory=f"{node['private_ip']},",
+        env={"ANSIBLE_SSH_ARGS": "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=no"},
+        args=[
+            "-c",
+            "ssh",
+            "-u",
+            "ubuntu",
+            "--private-key",
+            str(cluster.key),
+            "-e",
+            "ansible_python_interpreter=auto_silent",
+        ],
+    )
+
+
+def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster):
+    """Without utilization, interface or reach, the node is read by a shell script; with them, by the module."""
+    read = {"expected_gpus": "{{ lambda_gpus }}", "file_system_names": "{{ lambda_file_system_names }}"}
+    tasks = [
+        {"name": "shell", "lambdalabs.cloud.gpu_node_info": read},
+        {"name": "module", "lambdalabs.cloud.gpu_node_info": read | {"reach": ["{{ ansible_host }}:22"]}},
+        # The script also runs under become, with the task's environment.
+        {
+            "name": "shell as root",
+            "lambdalabs.cloud.gpu_node_info": read,
+            "become": True,
+            "environment": {"LC_ALL": "C"},
+        },
+    ]
+    play = {"name": "both", "hosts": "lambda_cluster_gpu", "gather_facts": False, "tasks": tasks}
+    run = cluster.ansible.playbook(
+        plays=[play],
+        inventory=str(cluster.inventory),
+        args=["-c", "ssh", "-e", "ansible_python_interpreter=auto_silent"],
+    )
+    run.assert_ok()
+    shell = {e["host"]: e["result"] for e in run.results if e["task"] == "shell"}
+    module = {e["host"]: e["result"] for e in run.results if e["task"] == "module"}
+    assert sorted(shell) == sorted(module) == ["gpu-1", "gpu-2", "gpu-3"]
+    for node in cluster.nodes:
+        by_shell, by_module = shell[node["name"]], module[node["name"]]
+        assert "invocation" not in by_shell and "invocation" in by_module  # only the module ran Python on the node
+        for key in ("gpu", "hostname", "mounts", "msg"):
+            assert by_shell[key] == by_module[key], (key, by_shell[key], by_module[key])
+        assert by_shell["hostname"] == node["hostname"] and by_shell["gpu"]["count"] == 1
+        assert by_shell["mounts"]["mounted"] == ["/lambda/nfs/data"] and by_shell["mounts"]["problem"] is None
+        assert by_module["reachable"] == {f"{node['ip']}:22": True} and by_shell["reachable"] == {}
+        as_root = next(e["result"] for e in run.results if e["task"] == "shell as root" and e["host"] == node["name"])
+        assert {key: as_root[key] for key in ("gpu", "hostname", "mounts")} == {
+            key: by_shell[key] for key in ("gpu", "hostname", "mounts")
+        }
+
+
+def test_gpu_node_info_waits_until_the_node_accepts_a_connection(cluster):
+    node = cluster.nodes[2]
+    cluster.sim.set_node(node["id"], private_network=False)
+    reopen = threading.Timer(6, cluster.sim.set_node, args=(node["id"],), kwargs={"private_network": True})
+    reopen.start()
+    try:
+        run = read_by_private_address(cluster, node, connect_timeout=120)
+    finally:
+        reopen.cancel()
+        cluster.sim.set_node(node["id"], private_network=True)
+    run.assert_ok()
+    result = run.task("read")
+    assert result["connect_seconds"] > 0 and result["hostname"] == node["hostname"], result
+
+
+def test_gpu_node_info_gives_up_after_connect_timeout_with_the_last_error(cluster):
+    node = cluster.nodes[2]
+    cluster.sim.set_node(node["id"], private_network=False)
+    try:
+        started = time.monotonic()
+        run = read_by_private_address(cluster, node, connect_timeout=2)
+        elapsed = time.monotonic() - started
+    finally:
+        cluster.sim.set_node(node["id"], private_network=True)
+    result = run.task("read")
+    assert result["_status"] == "unreachable" and run.rc != 0, result
+    assert "connect_timeout: the node did not accept a connection within 2 s: " in result["msg"], result
+    assert "refused" in result["msg"] and elapsed >= 2
 
 
 def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):

@@ -1,0 +1,110 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller's side of gpu_node_info: wait until the node accepts a connection, read it, check what it found.
+
+One task per node does what took three (wait_for_connection, the read, an assert). When the task asks only for the
+GPUs, the hostname and the mounts, the node is read with one shell script instead of a Python module run: Python
+starting on the node and importing Ansible's module code is most of the CPU a node costs a play.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.plugins.action import ActionBase
+from ansible.plugins.connection import ConnectionBase
+from ansible.utils.display import Display
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import node_problems, node_summary
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import (
+    ARGUMENT_SPEC,
+    needs_module,
+    node_facts,
+    read_script,
+    split_read,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    InvalidParameter,
+    check_text,
+    seconds,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import call_until_connected
+
+display = Display()
+
+MODULE = "lambdalabs.cloud.gpu_node_info"
+MAX_CONNECT_TIMEOUT = 86400  # a day
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, params = self.validate_argument_spec(ARGUMENT_SPEC)
+        try:
+            timeout = seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
+            check_text("nvidia_smi", params["nvidia_smi"])
+            check_text("mount_root", params["mount_root"])
+        except InvalidParameter as error:
+            raise AnsibleActionFail(str(error)) from None
+
+        if needs_module(params):
+
+            def read_node():
+                return self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars)
+
+        else:
+
+            def read_node():
+                return self._read_with_shell(params)
+
+        try:
+            outcome, waited = call_until_connected(
+                read_node, timeout, (AnsibleConnectionFailure,), between=self._retry_later
+            )
+        except AnsibleConnectionFailure as error:
+            if not timeout:
+                raise
+            raise AnsibleConnectionFailure(
+                f"connect_timeout: the node did not accept a connection within {timeout:g} s: {error}"
+            ) from None
+        result.update(outcome)
+        result["connect_seconds"] = waited
+        if result.get("failed") or result.get("skipped"):
+            return result
+        host = task_vars.get("inventory_hostname") or self._play_context.remote_addr
+        checks = (params["require_gpu"], params["check_gpu_count"], params["check_mounts"])
+        problems = node_problems(host, result, params["instance_type"], *checks)
+        result["msg"] = " ".join(problems) if problems else node_summary(host, result)
+        if problems:
+            result["failed"] = True
+        return result
+
+    def _read_with_shell(self, params):
+        """The result the module would give, from one shell script run on the node (no Python there)."""
+        marker = f"@@{secrets.token_hex(8)}"
+        # The script goes to the shell's standard input: no terminal is allocated (ssh would merge stderr into
+        # stdout), and it works under become as pipelining does.
+        shell = "/bin/sh"
+        env = self._compute_environment_string()
+        run = self._low_level_execute_command(
+            f"{env} {shell}" if env else shell,
+            sudoable=True,
+            in_data=read_script(params["nvidia_smi"], marker).encode(),
+        )
+        try:
+            read = split_read(run.get("stdout", ""), run.get("stderr", ""), marker)
+        except ValueError as error:
+            raise AnsibleActionFail(str(error)) from None
+        facts = node_facts(params, read["query"], read["summary"], read["hostname"], read["mountinfo"])
+        return {"changed": False, **facts, "utilization": [], "interface": None, "reachable": {}}
+
+    def _retry_later(self, error):
+        display.vvv(f"gpu_node_info: no connection yet, trying again: {error}", host=self._play_context.remote_addr)
+        # A fresh connection for the next try (for ssh, the ControlMaster of the failed one is stopped).
+        if type(self._connection).reset is not ConnectionBase.reset:
+            self._connection.reset()
