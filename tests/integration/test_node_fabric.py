@@ -450,8 +450,17 @@ def _processes_in(namespaces: set[str]) -> dict[int, str]:
     return found
 
 
-def _alive(pids: set[int]) -> set[int]:
-    return {pid for pid in pids if os.path.exists(f"/proc/{pid}")}
+def _started(pid: int) -> str | None:
+    """When a process started (field 22 of /proc/<pid>/stat), which tells it from a later one with the same pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(started: dict[int, str | None]) -> set[int]:
+    """The processes (pid -> start time) that still exist, zombies included; a reused pid is another process."""
+    return {pid for pid, when in started.items() if when is not None and _started(pid) == when}
 
 
 def _mounts() -> set[str]:
@@ -477,7 +486,7 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
         assert namespaces.isdisjoint(_ns_links(os.getpid(), ("mnt", "uts", "ipc", "pid")))
         processes = _processes_in(namespaces)
         assert sum("sshd" in command for command in processes.values()) >= 2, processes
-        pids = set(processes) | {supervisor} | {node["pid"] for node in view["nodes"]}
+        pids = {pid: _started(pid) for pid in set(processes) | {supervisor} | {node["pid"] for node in view["nodes"]}}
         assert _mounts() == mounts_before  # every mount of the fabric is in its own namespaces
         state_dir = view["state_dir"]
         assert os.path.isdir(state_dir)
