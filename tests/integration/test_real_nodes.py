@@ -150,6 +150,16 @@ def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster)
         assert fact["persistence_mode"] is True and fact["cuda_version"]
     mounts = [e for e in first.results if e["task"].endswith(" : Read and check the node's GPUs, hostname and mounts")]
     assert [e["status"] for e in mounts] == ["ok"] * 3
+    shown = {
+        e["host"]: e["result"]["msg"]
+        for e in first.results
+        if e["task"].endswith(" : Show the node's GPUs and hostname")
+    }
+    assert shown == {
+        node["name"]: f"{node['name']}: 1x NVIDIA A10, 23028 MiB each, driver 550.127.05, CUDA 12.4. "
+        f"Hostname {node['hostname']}."
+        for node in cluster.nodes
+    }
     again = cluster.configure(gpu_node_persistence_mode=True)
     again.assert_ok()
     assert re.findall(r"changed=(\d+)", again.stdout) == ["0", "0", "0"], again.stdout
