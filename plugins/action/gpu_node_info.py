@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import secrets
 
-from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
@@ -35,6 +36,9 @@ display = Display()
 
 MODULE = "lambdalabs.cloud.gpu_node_info"
 MAX_CONNECT_TIMEOUT = 86400  # a day
+# The module's options as the controller checks them: mount_root is left as given (the module expands ~ and $VAR on
+# the node, where they mean something).
+CONTROLLER_SPEC = dict(ARGUMENT_SPEC, mount_root=dict(ARGUMENT_SPEC["mount_root"], type="str"))
 
 
 class ActionModule(ActionBase):
@@ -43,25 +47,25 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
+        self._task_vars = task_vars
         result = super().run(tmp, task_vars)
-        _validation, params = self.validate_argument_spec(ARGUMENT_SPEC)
-        try:
-            timeout = seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
-            check_text("nvidia_smi", params["nvidia_smi"])
-            check_text("mount_root", params["mount_root"])
-        except InvalidParameter as error:
-            raise AnsibleActionFail(str(error)) from None
+        # An option given as null (a variable that renders to None) takes its default, on both ways of reading.
+        args = {key: value for key, value in self._task.args.items() if value is not None}
+        params = self._validated(args)
 
-        if needs_module(params):
+        if needs_module(params) or not self._is_pipelining_enabled("new"):
+            # The module; also where the connection cannot hand the script to the shell's standard input the way it
+            # pipelines modules (pipelining off, su, a connection without it).
 
             def read_node():
-                return self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars)
+                return self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
 
         else:
 
             def read_node():
                 return self._read_with_shell(params)
 
+        timeout = float(params["connect_timeout"])
         try:
             outcome, waited = call_until_connected(
                 read_node, timeout, (AnsibleConnectionFailure,), between=self._retry_later
@@ -84,6 +88,20 @@ class ActionModule(ActionBase):
             result["failed"] = True
         return result
 
+    def _validated(self, args):
+        """The task's arguments, checked and converted by the module's argument spec, before anything runs."""
+        validation = ArgumentSpecValidator(CONTROLLER_SPEC).validate(args)
+        if validation.error_messages:
+            raise AnsibleActionFail(" ".join(" ".join(validation.error_messages).split()))
+        params = validation.validated_parameters
+        try:
+            seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
+            check_text("nvidia_smi", params["nvidia_smi"])
+            check_text("mount_root", params["mount_root"])
+        except InvalidParameter as error:
+            raise AnsibleActionFail(str(error)) from None
+        return params
+
     def _read_with_shell(self, params):
         """The result the module would give, from one shell script run on the node (no Python there)."""
         marker = f"@@{secrets.token_hex(8)}"
@@ -105,6 +123,13 @@ class ActionModule(ActionBase):
 
     def _retry_later(self, error):
         display.vvv(f"gpu_node_info: no connection yet, trying again: {error}", host=self._play_context.remote_addr)
+        # An interpreter discovered while the node was away may be a guess: discover it again, as
+        # ansible.builtin.wait_for_connection does.
+        if self._discovered_interpreter_key:
+            self._task_vars.get("ansible_facts", {}).pop(self._discovered_interpreter_key, None)
         # A fresh connection for the next try (for ssh, the ControlMaster of the failed one is stopped).
         if type(self._connection).reset is not ConnectionBase.reset:
-            self._connection.reset()
+            try:
+                self._connection.reset()
+            except AnsibleError as reset_error:
+                display.vvv(f"gpu_node_info: resetting the connection failed: {reset_error}")

@@ -48,8 +48,16 @@ _SECTION = re.compile(r"^(@@[0-9a-f]{16}) (\w+)(?: (-?\d+))?$")
 
 
 def needs_module(params: Mapping[str, Any]) -> bool:
-    """Whether the task asks for more than the shell read gives (utilization samples, an interface, reachability)."""
-    return bool(params.get("utilization_samples") or params.get("private_address") or params.get("reach"))
+    """Whether the task asks for more than the shell read gives (utilization samples, an interface, reachability), or
+    for a mount root that only the node can expand (``~``, ``$VAR``)."""
+    root = str(params.get("mount_root") or "")
+    return bool(
+        params.get("utilization_samples")
+        or params.get("private_address")
+        or params.get("reach")
+        or "~" in root
+        or "$" in root
+    )
 
 
 def read_script(nvidia_smi: str, marker: str) -> str:
@@ -62,18 +70,24 @@ def read_script(nvidia_smi: str, marker: str) -> str:
     return "\n".join(
         [
             f"M={shlex.quote(marker)}; smi={shlex.quote(nvidia_smi)}",
-            "PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin",
+            "PATH=${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin",
             'section() { printf \'\\n%s %s\\n\' "$M" "$*"; printf \'\\n%s %s\\n\' "$M" "$*" >&2; }',
+            # Every command reads nothing: the script itself arrives on the shell's standard input.
             "limit() { if command -v timeout >/dev/null 2>&1; then "
-            f'timeout --kill-after=5 {COMMAND_SECONDS} "$@"; else "$@"; fi; }}',
-            'p=$(command -v -- "$smi" 2>/dev/null)',
+            f'timeout --kill-after=5 {COMMAND_SECONDS} "$@" </dev/null; else "$@" </dev/null; fi; }}',
+            # A name is looked up in PATH as a file (not as a shell builtin or function), as the module does.
+            'case $smi in */*) p=$smi ;; *) p=; IFS=:; for d in $PATH; do if [ -f "$d/$smi" ] && [ -x "$d/$smi" ]; '
+            "then p=$d/$smi; break; fi; done; unset IFS ;; esac",
             "section query",
-            f'if [ -n "$p" ] && [ -x "$p" ]; then limit "$p" {query}; rc=$?; else rc=2; fi',
+            f'if [ -n "$p" ] && [ -f "$p" ] && [ -x "$p" ]; then limit "$p" {query}; rc=$?; else rc=2; fi',
             'section status "$rc"',
             'if [ "$rc" -eq 0 ]; then section summary; limit "$p"; fi',
-            "section hostname; uname -n",
-            "section mountinfo; cat /proc/self/mountinfo",
+            "section hostname; uname -n </dev/null",
+            "section mountinfo; cat /proc/self/mountinfo </dev/null",
+            'section mounts "$?"',
             "section end",
+            "exit 0",
+            "",
         ]
     )
 
@@ -107,7 +121,8 @@ def split_read(stdout: str, stderr: str, marker: str) -> dict[str, Any]:
         "query": {"rc": rc, "stdout": out["query"][0], "stderr": err.get("query", ("", None))[0]},
         "summary": {"stdout": out["summary"][0]} if "summary" in out else None,
         "hostname": out["hostname"][0].strip(),
-        "mountinfo": out["mountinfo"][0],
+        # None where the mount table could not be read, as the module reports it.
+        "mountinfo": out["mountinfo"][0] if out.get("mounts", ("", 1))[1] == 0 else None,
     }
 
 

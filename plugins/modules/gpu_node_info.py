@@ -13,9 +13,12 @@ description:
     the CUDA version, its hostname, whether its file systems are mounted, and optionally samples of GPU utilization.
   - It talks to no API and changes nothing. The C(lambdalabs.cloud.gpu_node) and
     C(lambdalabs.cloud.training_cluster) roles and the C(lambdalabs.cloud.reap_idle) playbook use it.
-  - When the task asks for none of O(utilization_samples), O(private_address) and O(reach), the controller reads the
-    node with one POSIX shell script (C(/bin/sh), C(uname), C(cat)) instead of running Python there, which costs
-    the node and the controller much less CPU; the result is the same. Those three need Python on the node.
+  - When the task asks for none of O(utilization_samples), O(private_address) and O(reach), and the connection
+    pipelines modules (C(pipelining) on, and a become method other than C(su)), the controller reads the node with
+    one POSIX shell script (C(/bin/sh), C(uname), C(cat)) on its standard input instead of running Python there,
+    which costs the node and the controller much less CPU; the result is the same. Otherwise the module runs on the
+    node, with Python.
+  - An option given as null takes its default.
   - With O(connect_timeout), the controller first waits until the node accepts a connection, as
     M(ansible.builtin.wait_for_connection) does, so that a node that is still booting or restarting needs no task of
     its own.
@@ -250,7 +253,7 @@ def run(module, argv):
     """(rc, stdout, stderr) of a command, stopped after 60 s (coreutils' timeout, where the node has it); rc 2 with
     an empty output when the program cannot be found or run at all."""
     program = argv[0] if os.sep in argv[0] else module.get_bin_path(argv[0])
-    if not program or not os.access(program, os.X_OK):
+    if not program or not os.path.isfile(program) or not os.access(program, os.X_OK):
         return 2, "", ""
     limit = module.get_bin_path("timeout")
     command = [limit, "--kill-after=5", str(COMMAND_SECONDS), program, *argv[1:]] if limit else [program, *argv[1:]]

@@ -479,7 +479,11 @@ def test_gpu_node_info_refuses_bad_input_before_reading_the_node(ansible, tmp_pa
         }
         for title, args, _param in NODE_READ
     ]
+    # An option that renders to null takes its default.
+    tasks.append({"name": "nulls", "lambdalabs.cloud.gpu_node_info": {"nvidia_smi": None, "mount_root": None}})
     run = ansible.playbook(tasks)
+    nulls = run.task("nulls")
+    assert nulls["_status"] == "ok" and "nvidia-smi was not found" in nulls["msg"], nulls
     for title, _args, param in NODE_READ:
         result = run.task(title)
         assert result["_status"] == "failed", (title, result)

@@ -220,6 +220,14 @@ def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster
         args=["-c", "ssh", "-e", "ansible_python_interpreter=auto_silent"],
     )
     run.assert_ok()
+    # Without pipelining, the connection does not hand the script to the shell: the module reads the node.
+    unpiped = cluster.ansible.playbook(
+        plays=[play | {"tasks": tasks[:1]}],
+        inventory=str(cluster.inventory),
+        args=["-c", "ssh", "-e", "ansible_python_interpreter=auto_silent"],
+        env={"ANSIBLE_PIPELINING": "False"},
+    )
+    unpiped.assert_ok()
     shell = {e["host"]: e["result"] for e in run.results if e["task"] == "shell"}
     module = {e["host"]: e["result"] for e in run.results if e["task"] == "module"}
     assert sorted(shell) == sorted(module) == ["gpu-1", "gpu-2", "gpu-3"]
@@ -231,6 +239,11 @@ def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster
         assert by_shell["hostname"] == node["hostname"] and by_shell["gpu"]["count"] == 1
         assert by_shell["mounts"]["mounted"] == ["/lambda/nfs/data"] and by_shell["mounts"]["problem"] is None
         assert by_module["reachable"] == {f"{node['ip']}:22": True} and by_shell["reachable"] == {}
+        by_module_unpiped = next(e["result"] for e in unpiped.results if e["host"] == node["name"])
+        assert "invocation" in by_module_unpiped
+        assert {key: by_module_unpiped[key] for key in ("gpu", "hostname", "mounts")} == {
+            key: by_shell[key] for key in ("gpu", "hostname", "mounts")
+        }
         as_root = next(e["result"] for e in run.results if e["task"] == "shell as root" and e["host"] == node["name"])
         assert {key: as_root[key] for key in ("gpu", "hostname", "mounts")} == {
             key: by_shell[key] for key in ("gpu", "hostname", "mounts")

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import (
@@ -35,6 +38,7 @@ def test_split_read_takes_each_section_and_the_query_errors_from_stderr():
             ("summary", SUMMARY),
             ("hostname", "node-1\n"),
             ("mountinfo", MOUNTINFO),
+            ("mounts 0", ""),
             ("end", ""),
         ]
     )
@@ -69,6 +73,13 @@ def test_split_read_ignores_headers_with_another_marker():
 def test_split_read_refuses_a_script_that_did_not_finish(stdout, stderr):
     with pytest.raises(ValueError, match="did not run the shell commands"):
         split_read(stdout, stderr, MARKER)
+
+
+def test_split_read_without_a_mount_table_says_so():
+    stdout = printed(
+        [("query", ""), ("status 2", ""), ("hostname", "n\n"), ("mountinfo", ""), ("mounts 1", ""), ("end", "")]
+    )
+    assert split_read(stdout, "", MARKER)["mountinfo"] is None
 
 
 def test_read_script_quotes_the_command_and_the_marker():
@@ -110,7 +121,28 @@ def test_node_facts_without_a_mount_table_asks_ismount():
         ({"utilization_samples": 3}, True),
         ({"reach": ["127.0.0.1:22"]}, True),
         ({"private_address": "127.10.0.2"}, True),
+        ({"mount_root": "/lambda/nfs"}, False),
+        ({"mount_root": "~/nfs"}, True),
+        ({"mount_root": "$HOME/nfs"}, True),
     ],
 )
 def test_needs_module_only_for_what_the_shell_read_does_not_give(params, expected):
     assert needs_module(params) is expected
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_the_script_runs_to_its_end_in_each_shell_even_when_a_command_reads_stdin(shell, tmp_path):
+    if not shutil.which(shell):
+        pytest.skip(f"no {shell} here")
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(f"#!/bin/sh\ncat >/dev/null\nprintf '%s' '{QUERY}'\necho 'CUDA Version: 12.4' >&2\n")
+    smi.chmod(0o755)
+    script = read_script(str(smi), MARKER)
+    run = subprocess.run([shell], input=script, capture_output=True, text=True, timeout=30, check=False)
+    read = split_read(run.stdout, run.stderr, MARKER)
+    assert read["query"] == {"rc": 0, "stdout": QUERY.rstrip("\n"), "stderr": "CUDA Version: 12.4"}
+    assert read["summary"] == {"stdout": QUERY.rstrip("\n")} and read["hostname"]
+    assert "/proc" in parse_mountinfo(read["mountinfo"])
+    missing = read_script("no-such-nvidia-smi", MARKER)
+    run = subprocess.run([shell], input=missing, capture_output=True, text=True, timeout=30, check=False, env={})
+    assert split_read(run.stdout, run.stderr, MARKER)["query"] == {"rc": 2, "stdout": "", "stderr": ""}
