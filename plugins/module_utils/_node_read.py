@@ -51,13 +51,8 @@ def needs_module(params: Mapping[str, Any]) -> bool:
     """Whether the task asks for more than the shell read gives (utilization samples, an interface, reachability), or
     for a mount root that only the node can expand (``~``, ``$VAR``)."""
     root = str(params.get("mount_root") or "")
-    return bool(
-        params.get("utilization_samples")
-        or params.get("private_address")
-        or params.get("reach")
-        or "~" in root
-        or "$" in root
-    )
+    asked = [params.get(option) for option in ("utilization_samples", "private_address", "reach")]
+    return any(asked) or "~" in root or "$" in root
 
 
 def read_script(nvidia_smi: str, marker: str) -> str:
