@@ -228,19 +228,34 @@ def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster
         env={"ANSIBLE_PIPELINING": "False"},
     )
     unpiped.assert_ok()
+    # Only the module needs Python on the node: with an interpreter that does not exist, the shell read still works,
+    # and the module fails, whether a task asks for reach or the connection does not pipeline.
+    no_python = [
+        {"name": "shell, no Python", "lambdalabs.cloud.gpu_node_info": read},
+        {"name": "module, no Python", "lambdalabs.cloud.gpu_node_info": tasks[1]["lambdalabs.cloud.gpu_node_info"]},
+        {"name": "unpiped, no Python", "lambdalabs.cloud.gpu_node_info": read, "vars": {"ansible_pipelining": False}},
+    ]
+    pythonless = cluster.ansible.playbook(
+        plays=[play | {"tasks": [task | {"ignore_errors": True} for task in no_python]}],
+        inventory=str(cluster.inventory),
+        args=["-c", "ssh", "-e", "ansible_python_interpreter=/nonexistent/python3"],
+    )
+    statuses = {(e["task"], e["host"]): e["status"] for e in pythonless.results}
+    for node in cluster.nodes:
+        assert statuses[("shell, no Python", node["name"])] == "ok", pythonless.output[-3000:]
+        assert statuses[("module, no Python", node["name"])] == "failed"
+        assert statuses[("unpiped, no Python", node["name"])] == "failed"
     shell = {e["host"]: e["result"] for e in run.results if e["task"] == "shell"}
     module = {e["host"]: e["result"] for e in run.results if e["task"] == "module"}
     assert sorted(shell) == sorted(module) == ["gpu-1", "gpu-2", "gpu-3"]
     for node in cluster.nodes:
         by_shell, by_module = shell[node["name"]], module[node["name"]]
-        assert "invocation" not in by_shell and "invocation" in by_module  # only the module ran Python on the node
         for key in ("gpu", "hostname", "mounts", "msg"):
             assert by_shell[key] == by_module[key], (key, by_shell[key], by_module[key])
         assert by_shell["hostname"] == node["hostname"] and by_shell["gpu"]["count"] == 1
         assert by_shell["mounts"]["mounted"] == ["/lambda/nfs/data"] and by_shell["mounts"]["problem"] is None
         assert by_module["reachable"] == {f"{node['ip']}:22": True} and by_shell["reachable"] == {}
         by_module_unpiped = next(e["result"] for e in unpiped.results if e["host"] == node["name"])
-        assert "invocation" in by_module_unpiped
         assert {key: by_module_unpiped[key] for key in ("gpu", "hostname", "mounts")} == {
             key: by_shell[key] for key in ("gpu", "hostname", "mounts")
         }
