@@ -65,7 +65,7 @@ class ActionModule(ActionBase):
             def read_node():
                 return self._read_with_shell(params)
 
-        timeout = float(params["connect_timeout"])
+        timeout = params["connect_timeout"]
         try:
             outcome, waited = call_until_connected(
                 read_node, timeout, (AnsibleConnectionFailure,), between=self._retry_later
@@ -95,7 +95,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(" ".join(" ".join(validation.error_messages).split()))
         params = validation.validated_parameters
         try:
-            seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
+            params["connect_timeout"] = seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
             check_text("nvidia_smi", params["nvidia_smi"])
             check_text("mount_root", params["mount_root"])
         except InvalidParameter as error:
