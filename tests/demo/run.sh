@@ -132,9 +132,16 @@ fi
 if [[ -n "$NODES_WHY" ]]; then
     section "Skipped the training cluster and its smoke test: the nodes are not real here ($NODES_WHY)."
 else
-    section "Make the cluster ready to train, and prove it: ansible-playbook lambdalabs.cloud.train -e training_cluster_smoke_test=true"
-    ansible-playbook lambdalabs.cloud.train -i "$DEMO/inventory" -e train_hosts=lambda_cluster_demo \
-        -e training_cluster_smoke_test=true -f 8
+    # The smoke test installs PyTorch on the nodes from this machine's local package sources (a CPU build), never
+    # from the network.
+    if SMOKE_VARS="$(PYTHONPATH="$ROOT" "$PYTHON" -m tests.local_packages 2>&1)"; then
+        section "Make the cluster ready to train, and prove it: ansible-playbook lambdalabs.cloud.train -e training_cluster_smoke_test=true"
+        ansible-playbook lambdalabs.cloud.train -i "$DEMO/inventory" -e train_hosts=lambda_cluster_demo \
+            -e training_cluster_smoke_test=true -e "$SMOKE_VARS" -f 8
+    else
+        section "Make the cluster ready to train, without the smoke test: $SMOKE_VARS"
+        ansible-playbook lambdalabs.cloud.train -i "$DEMO/inventory" -e train_hosts=lambda_cluster_demo -f 8
+    fi
 
     section "The cluster's hostfile and the head node's torchrun environment"
     ansible -i "$DEMO/inventory" demo-node-1 -o -m ansible.builtin.command \

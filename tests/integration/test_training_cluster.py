@@ -8,6 +8,7 @@ One pytest worker takes the whole module; the tests run in order on one cluster.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from tests.integration.support import (
     provision_node_cluster,
     require_node_fabric,
 )
+from tests.local_packages import NoLocalSource, smoke_extra_vars
 from tests.simulator.client import Simulator
 
 LIVE = ("booting", "active", "unhealthy")
@@ -152,8 +154,18 @@ def test_a_node_with_fewer_gpus_than_its_type_fails_with_one_line_naming_it(clus
     assert failed["llm-2"]["msg"] == "llm-2 shows 0 GPU(s) but its instance type has 1."
 
 
+def local_smoke_vars() -> dict[str, str]:
+    """PyTorch from the controller's local package sources (its CPU build), never the network's CUDA build."""
+    try:
+        return smoke_extra_vars()
+    except NoLocalSource as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the smoke test must run under CI=true: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+
+
 def test_the_smoke_test_all_reduces_across_every_node(cluster):
-    run = cluster.train(training_cluster_smoke_test=True)
+    run = cluster.train(training_cluster_smoke_test=True, **local_smoke_vars())
     run.assert_ok()
     verdict = next(iter(task_results(run, "Record the smoke test's verdict").values()))["ansible_facts"]
     smoke = verdict["lambda_training_smoke"]
@@ -161,6 +173,9 @@ def test_the_smoke_test_all_reduces_across_every_node(cluster):
     assert {result["rank"] for result in smoke["results"].values()} == {0, 1, 2}
     assert all(result["sum"] == 6 and result["world_size"] == 3 for result in smoke["results"].values())
     assert smoke["summary"].startswith("all_reduce across 3 node(s) with gloo: sum 6 on every rank, in ")
+    # PyTorch came from the local sources: no CUDA libraries were pulled from the network.
+    packages = cluster.on_nodes("/lambda/nfs/data/.lambda-cluster/venv/bin/python -m pip list --format freeze")
+    assert all("torch==" in listed and "nvidia" not in listed.lower() for listed in packages.values()), packages
 
 
 # ------------------------------------------------------------------ idle GPUs
