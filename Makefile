@@ -11,16 +11,21 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lambdalabs/cloud
 SANITY_TMP := $(or $(TMPDIR),/tmp)/lambdalabs-cloud-sanity
 SANITY_ROOT := $(SANITY_TMP)/collections/ansible_collections/lambdalabs/cloud
 # pytest-xdist workers for the integration tests: more than the cores, as most tests wait on the simulator.
-PYTEST_WORKERS ?= 4
+PYTEST_WORKERS ?= 6
 # The support matrix: which steps (sanity, units, unit, integration, all), and which ansible-core versions.
 MATRIX_STEP ?= all
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test lint lint-ansible docs-lint sanity-copy sanity units unit integration system-deps release-check docs \
+.PHONY: test checks lint lint-ansible docs-lint sanity-copy sanity units unit integration system-deps release-check docs \
 	test-matrix demo venv collection-link build clean
 
-test: lint lint-ansible docs-lint sanity units unit integration release-check
+# The integration tests take the longest, and often wait on the simulator: the other checks run beside them, one
+# after the other. Each target's output is shown in one piece, when it ends.
+test:
+	@$(MAKE) --no-print-directory -j2 --output-sync=target integration checks
+
+checks: lint lint-ansible docs-lint sanity units unit release-check
 
 venv: $(VENV)/.installed
 
@@ -69,10 +74,10 @@ units: sanity-copy
 unit: venv collection-link
 	$(BIN)/pytest -p no:cacheprovider tests/unit
 
-# Each pytest worker starts its own simulator; the tests of one file stay on one worker (--dist loadfile), as the
-# node tests of a file share one cluster and run in order.
+# Each pytest worker starts its own simulator. The tests are handed out one by one, except the files whose tests
+# share a cluster of nodes and run in order: each goes to one worker (tests/integration/conftest.py).
 integration: venv collection-link system-deps
-	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile tests/integration
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope tests/integration
 
 # The tarball as Galaxy and Automation Hub import it: galaxy-importer with flake8 and the required tags, offline.
 release-check: venv

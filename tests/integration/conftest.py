@@ -11,12 +11,40 @@ ansible-inventory and modules against ``simulator``. The helpers are in support.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 from typing import Callable
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from tests.integration.support import Ansible
 from tests.simulator.client import DEFAULT_API_KEY, Simulator
+
+# The files whose tests share one module-scoped setup (a cluster of SSH nodes, a built context) and run in order.
+ONE_WORKER_FILES = frozenset(
+    {"test_execution_environment.py", "test_node_fabric.py", "test_real_nodes.py", "test_training_cluster.py"}
+)
+
+
+class OneTestOrOneFile(LoadScopeScheduling):
+    """Each test is a unit of work of its own, except the tests of ONE_WORKER_FILES: each of those files is one unit,
+    which one worker runs in order. loadscope hands out the largest units first, so the node clusters start at once.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return path if PurePosixPath(path).name in ONE_WORKER_FILES else nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` schedules with OneTestOrOneFile.
+
+    ``--dist loadfile`` leaves workers idle while the longest files finish, and ``--dist loadgroup`` cannot mark
+    node ids under pytest 9.2.
+    """
+    if config.getoption("dist") == "loadscope":
+        return OneTestOrOneFile(config, log)
+    return None
 
 
 @pytest.fixture(scope="session")

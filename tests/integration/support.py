@@ -12,9 +12,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,9 @@ class Run:
 # the real one (~/.ansible/tmp, ssh's known_hosts, control sockets).
 HOME = Path(tempfile.mkdtemp(prefix="lambdalabs-cloud-home-"))
 atexit.register(shutil.rmtree, HOME, ignore_errors=True)
+# Ansible's processes poll each other every 10 ms, not every 1 ms (internal_poll_interval, a setting of the ini file
+# only): the runs here are automation, and the default costs CPU for every second that a task waits.
+(HOME / ".ansible.cfg").write_text("[defaults]\ninternal_poll_interval = 0.01\n")
 # Ansible's ssh to the simulator's nodes: no user configuration, no known_hosts entries, short-lived masters.
 SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=10s"
 
@@ -105,6 +110,50 @@ def ansible_env(sim, extra: dict[str, str] | None = None) -> dict[str, str]:
     )
     env.update(extra or {})
     return env
+
+
+class ModuleRunner:
+    """The worker's tests/integration/module_runner.py server, started on first use and stopped when pytest ends: it
+    runs each module in a process of its own, forked from one that has already imported ansible-core's module
+    code."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: subprocess.Popen | None = None
+        self._socket = HOME / "module-runner.sock"
+        self._log = HOME / "module-runner.log"
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                return
+            with self._log.open("w") as log:
+                server = subprocess.Popen(
+                    [sys.executable, str(HERE / "module_runner.py"), str(self._socket)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                )
+            ready = server.stdout.readline()
+            assert ready == "ready\n", f"module_runner.py did not start: {ready}{self._log.read_text()}"
+            atexit.register(server.terminate)
+            self._server = server
+
+    def run(self, argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+        """``argv`` (python, module, args file) in a fork of the server: {"rc", "stdout", "stderr"}."""
+        self._start()
+        request = json.dumps({"argv": argv, "env": env, "timeout": timeout}).encode() + b"\n"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout + 30)
+            conn.connect(str(self._socket))
+            conn.sendall(request)
+            answer = b"".join(iter(lambda: conn.recv(65536), b""))
+        assert answer, f"module_runner.py gave no answer: {self._log.read_text()}"
+        return json.loads(answer)
+
+
+MODULE_RUNNER = ModuleRunner()
 
 
 class Ansible:
@@ -181,26 +230,23 @@ class Ansible:
     def module(self, name: str, args: dict[str, Any], env: dict[str, str] | None = None, timeout: float = 300) -> dict:
         """Run one module of the collection the way Ansible does on the controller, without a playbook around it.
 
-        The module reads its arguments from a file and talks to the simulator over real HTTP; the result is the
-        JSON it prints. It is much faster than a playbook, for tests that run a module many times.
+        The module runs in a process of its own (a fork of MODULE_RUNNER), reads its arguments from a file and talks
+        to the simulator over real HTTP; the result is the JSON it prints. It is much faster than a playbook, for
+        tests that run a module many times.
         """
         self._count += 1
         args_file = self.tmp_path / f"args{self._count}.json"
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
         source = COLLECTION / "plugins" / "modules" / f"{name}.py"
-        proc = subprocess.run(
-            [sys.executable, str(source), str(args_file)],
-            env=ansible_env(self.sim, (env or {}) | {"PYTHONPATH": str(COLLECTIONS_ROOT)}),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        env = ansible_env(self.sim, (env or {}) | {"PYTHONPATH": str(COLLECTIONS_ROOT)})
+        done = MODULE_RUNNER.run([sys.executable, str(source), str(args_file)], env, timeout)
         try:
-            result = json.loads(proc.stdout)
+            result = json.loads(done["stdout"])
         except ValueError:
-            raise AssertionError(f"{name} printed no JSON (rc {proc.returncode}): {proc.stdout}{proc.stderr}") from None
-        return result | {"_rc": proc.returncode, "_stderr": proc.stderr}
+            raise AssertionError(
+                f"{name} printed no JSON (rc {done['rc']}): {done['stdout']}{done['stderr']}"
+            ) from None
+        return result | {"_rc": done["rc"], "_stderr": done["stderr"]}
 
 
 def provision_node_cluster(ansible: Ansible, tmp_path: Path, name: str, **defaults: Any) -> tuple[Path, Run]:

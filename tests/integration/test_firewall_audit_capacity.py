@@ -158,7 +158,11 @@ def test_a_launch_waits_for_capacity_that_appears(ansible, account):
     account.seed(capacity={"gpu_8x_h100_sxm5": []})
 
     def add_capacity():
-        time.sleep(4)
+        # Once the launch has found no capacity (however long ansible-playbook took to start), and a while after.
+        deadline = time.monotonic() + 120
+        while not account.requests("GET", "/instance-types") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
         account.seed(capacity={"gpu_8x_h100_sxm5": ["us-east-1"]})
 
     helper = threading.Thread(target=add_capacity)

@@ -31,7 +31,7 @@ import pytest
 from tests.integration.support import SSH_ARGS, require_node_fabric
 from tests.simulator.client import SIMULATOR_DIR, Simulator, node_fabric_unavailable
 
-# The module's fleet of nodes serves all its tests: `--dist loadfile` keeps them on one pytest worker.
+# The module's fleet of nodes serves all its tests, which run on one pytest worker (conftest.ONE_WORKER_FILES).
 BIN = Path(sys.executable).parent
 KEY_NAME = "fabric"
 FAST = ("--boot-seconds", "0.2", "--terminate-seconds", "0.2")

@@ -4,7 +4,7 @@
 inventory, configure them with gpu_node, restart one, tear them down.
 
 The simulator runs with --nodes, so every instance is a Linux host with its own sshd on a loopback address. The
-tests run in order on one cluster (one pytest worker takes the whole module).
+tests run in order on one cluster (one pytest worker takes the whole module: conftest.ONE_WORKER_FILES).
 """
 
 from __future__ import annotations

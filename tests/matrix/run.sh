@@ -19,13 +19,13 @@
 #   (ansible-test wants that path, outside this git checkout; as `make sanity` and `make units` do).
 #   ansible-test's HOME is .tmp/matrix/core-<version>/home: its virtual environments and the offline pip bootstrap
 #   that this version asks for (tests/sanity/seed_pip_bootstrap.py) stay there.
-# unit, integration: this environment's pytest on tests/unit, tests/integration (-n MATRIX_WORKERS, default 4,
-#   --dist loadfile, as `make integration`),
+# unit, integration: this environment's pytest on tests/unit, tests/integration (-n MATRIX_WORKERS, default 6,
+#   --dist loadscope, as `make integration`),
 #   with ANSIBLE_COLLECTIONS_PATH at .tmp/matrix/core-<version>/collections (a link to the source tree); before
 #   the integration tests, tests/install-system-deps.sh (as `make integration`).
 # all: sanity, units, unit, integration.
 #
-# Environment: MATRIX_WORKERS (pytest-xdist workers for the integration tests, default 4); MATRIX_PYTHON (the
+# Environment: MATRIX_WORKERS (pytest-xdist workers for the integration tests, default 6); MATRIX_PYTHON (the
 # interpreter to build the virtual environment with, instead of looking for python<X.Y> and pyenv's);
 # MATRIX_SOURCE (test this source tree instead of the checkout, e.g. a `git archive` export of a commit).
 # Exit status: 0 when every step passed, 1 when one failed (every asked-for step still runs), 2 on a usage error.
@@ -151,7 +151,7 @@ if want integration; then
     if [ -f "$SOURCE/tests/install-system-deps.sh" ]; then
         sh "$SOURCE/tests/install-system-deps.sh"
     fi
-    step integration run_pytest integration -n "${MATRIX_WORKERS:-4}" --dist loadfile "$@"
+    step integration run_pytest integration -n "${MATRIX_WORKERS:-6}" --dist loadscope "$@"
 fi
 
 if [ ${#FAILED[@]} -gt 0 ]; then
