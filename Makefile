@@ -75,9 +75,11 @@ unit: venv collection-link
 	$(BIN)/pytest -p no:cacheprovider tests/unit
 
 # Each pytest worker starts its own simulator. The tests are handed out one by one, except the files whose tests
-# share a cluster of nodes and run in order: each goes to one worker (tests/integration/conftest.py).
+# share a cluster of nodes and run in order: each goes to one worker (tests/integration/conftest.py). Python may
+# cache the compiled tests, simulator and module_utils (in __pycache__ folders of this checkout), which the hundreds
+# of simulators and module runs would otherwise compile again each time.
 integration: venv collection-link system-deps
-	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope tests/integration
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope tests/integration
 
 # The tarball as Galaxy and Automation Hub import it: galaxy-importer with flake8 and the required tags, offline.
 release-check: venv
