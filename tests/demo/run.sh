@@ -54,6 +54,10 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING=False
 export ANSIBLE_RETRY_FILES_ENABLED=False
 # Ansible's own files (its temp directory, the launch pacer's lock, ssh's control sockets) stay in the demo's
 # directory, and ssh keeps no record of the demo's hosts.
+# The smoke test installs PyTorch on the nodes from this machine's local package sources (a CPU build), never from
+# the network: read them from pip's configuration while HOME is still this user's.
+SMOKE_OK=true
+SMOKE_VARS="$(PYTHONPATH="$ROOT" "$PYTHON" -m tests.local_packages 2>&1)" || SMOKE_OK=false
 export HOME="$WORK/home"
 export ANSIBLE_HOST_KEY_CHECKING=False
 export ANSIBLE_SSH_ARGS="-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=30s"
@@ -132,9 +136,7 @@ fi
 if [[ -n "$NODES_WHY" ]]; then
     section "Skipped the training cluster and its smoke test: the nodes are not real here ($NODES_WHY)."
 else
-    # The smoke test installs PyTorch on the nodes from this machine's local package sources (a CPU build), never
-    # from the network.
-    if SMOKE_VARS="$(PYTHONPATH="$ROOT" "$PYTHON" -m tests.local_packages 2>&1)"; then
+    if [[ "$SMOKE_OK" == true ]]; then
         section "Make the cluster ready to train, and prove it: ansible-playbook lambdalabs.cloud.train -e training_cluster_smoke_test=true"
         ansible-playbook lambdalabs.cloud.train -i "$DEMO/inventory" -e train_hosts=lambda_cluster_demo \
             -e training_cluster_smoke_test=true -e "$SMOKE_VARS" -f 8
