@@ -22,6 +22,14 @@ def launch(title="launch", /, **args):
     return instance(title, **args)
 
 
+def launched(simulator, name="trainer"):
+    """An instance launched through the API, as the setup of a test: what launch() would launch, not waited for."""
+    body = {"name": name, "instance_type_name": "gpu_1x_a10", "region_name": "us-east-1", "ssh_key_names": ["deploy"]}
+    status, answer = simulator.api("POST", LAUNCH, body)
+    assert status == 200, answer
+    return answer["data"]["instance_ids"][0]
+
+
 def add_key(simulator, name="deploy"):
     status, _body = simulator.api("POST", "/ssh-keys", {"name": name, "public_key": PUBLIC_KEY})
     assert status == 200
@@ -68,7 +76,7 @@ def test_check_mode_sends_no_change(ansible, account):
     assert {r["method"] for r in account.requests()} == {"GET"}
     assert existing(account) == []
 
-    ansible.playbook([launch(wait=False)])
+    launched(account)
     account.clear_requests()
     run = ansible.playbook([instance("remove", name="trainer", state="absent")], check=True)
     assert run.task("remove")["_status"] == "changed"
@@ -283,7 +291,7 @@ def test_rename_restart_and_absent(ansible, account):
 
 
 def test_differences_fail_by_default_warn_on_request_and_never_relaunch(ansible, account):
-    ansible.playbook([launch(wait=False)])
+    launched(account)
     account.clear_requests()
     wanted = {"instance_type": "gpu_1x_a100_sxm4", "region": "us-west-2", "tags": {"team": "x"}}
     run = ansible.playbook([launch(**wanted), launch("warn only", on_mismatch="warn", **wanted)], check=False)
@@ -342,7 +350,7 @@ def test_bad_input_fails_clearly_and_launches_nothing(ansible, account):
 
 def test_empty_or_stale_identity_never_acts_on_another_instance(ansible, account):
     account.seed(instances=[{"status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"}])
-    ansible.playbook([launch(wait=False)])
+    launched(account)
     account.clear_requests()
     run = ansible.playbook(
         [
@@ -403,7 +411,7 @@ def test_boolean_tags_are_stored_as_true_and_compared_alike(ansible, account):
 
 
 def test_safe_calls_are_retried_and_creating_calls_are_not(ansible, account):
-    ansible.playbook([launch()])
+    account.wait_for_status(launched(account), "active")
     account.fault(method="POST", path="/api/v1/instance-operations/terminate", status=503, count=1)
     account.fault(method="POST", path="/api/v1/instance-operations/restart", status=500, count=1)
     run = ansible.playbook(
