@@ -300,6 +300,21 @@ def per_host(output: str) -> dict[str, str]:
     return found
 
 
+def refused_sources(output: str, sources: list[str]) -> dict[str, str]:
+    """What an ansible-inventory run said about each refused source, in order: source -> its messages, whitespace
+    taken out (before ansible-core 2.19 warnings are wrapped at 80 columns). Ansible ends what it says about a source
+    it could not use with "Unable to parse <source> as an inventory source"; a source missing there fails the test."""
+    unwrapped = "".join(output.split())
+    said, start = {}, 0
+    for source in sources:
+        marker = f"Unabletoparse{source}asaninventorysource"
+        end = unwrapped.find(marker, start)
+        assert end != -1, (source, output[-3000:])
+        said[source] = unwrapped[start:end]
+        start = end + len(marker)
+    return said
+
+
 def plain(value: Any) -> Any:
     """ansible-inventory's JSON without the markers of untrusted strings ({"__ansible_unsafe": ...})."""
     if isinstance(value, dict):

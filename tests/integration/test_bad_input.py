@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
+from tests.integration.support import refused_sources
+
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
 LAUNCH = {"name": "bad", "instance_type": ["gpu_1x_a10"], "region": ["us-east-1"], "ssh_key_name": ["deploy"]}
 LONG = "n" * 65
@@ -305,29 +307,88 @@ INVENTORY = [
 ]
 
 DEFAULTS = {"instance_type": ["gpu_1x_a10"], "ssh_key_name": "deploy"}
+# (title, variables, the variable the message names, a piece of the message that says what is wrong)
 ROLE = [
-    ("space in cluster name", {"lambda_cluster_name": "no spaces"}, "lambda_cluster_name"),
-    ("newline in cluster name", {"lambda_cluster_name": "demo\n"}, "lambda_cluster_name"),
-    ("long cluster name", {"lambda_cluster_name": "c" * 49}, "lambda_cluster_name"),
-    ("word as node count", {"lambda_cluster_nodes": {"count": "three"}}, "lambda_cluster_nodes"),
-    ("ten million nodes", {"lambda_cluster_nodes": {"count": 10_000_000}}, "lambda_cluster_nodes.count"),
-    ("negative node count", {"lambda_cluster_nodes": {"count": -1}}, "lambda_cluster_nodes.count"),
+    (
+        "space in cluster name",
+        {"lambda_cluster_name": "no spaces"},
+        "lambda_cluster_name",
+        "lambda_cluster_name must be",
+    ),
+    (
+        "newline in cluster name",
+        {"lambda_cluster_name": "demo\n"},
+        "lambda_cluster_name",
+        "lambda_cluster_name must be",
+    ),
+    ("long cluster name", {"lambda_cluster_name": "c" * 49}, "lambda_cluster_name", "lambda_cluster_name must be"),
+    ("word as node count", {"lambda_cluster_nodes": {"count": "three"}}, "lambda_cluster_nodes", "must be"),
+    (
+        "ten million nodes",
+        {"lambda_cluster_nodes": {"count": 10_000_000}},
+        "lambda_cluster_nodes.count",
+        "lambda_cluster_nodes.count: must be at most 256",
+    ),
+    ("negative node count", {"lambda_cluster_nodes": {"count": -1}}, "lambda_cluster_nodes.count", "count"),
     (
         "pattern without index",
         {"lambda_cluster_nodes": {"count": 2, "name_pattern": "same"}},
         "lambda_cluster_nodes.name_pattern",
+        "must contain {index}",
     ),
-    ("duplicate node names", {"lambda_cluster_nodes": ["a", "a"]}, "lambda_cluster_nodes"),
-    ("newline in node name", {"lambda_cluster_nodes": ["a\nb"]}, "lambda_cluster_nodes"),
-    ("unknown node key", {"lambda_cluster_nodes": [{"name": "a", "flavour": "x"}]}, "lambda_cluster_nodes"),
-    ("bad tag key", {"lambda_cluster_defaults": DEFAULTS | {"tags": {"Team": "x"}}}, "lambda_cluster_nodes"),
-    ("reserved tag", {"lambda_cluster_defaults": DEFAULTS | {"tags": {"cluster": "x"}}}, "lambda_cluster_nodes"),
-    ("negative TTL", {"lambda_cluster_ttl_hours": -1}, "lambda_cluster_ttl_hours"),
-    ("zero TTL", {"lambda_cluster_ttl_hours": 0}, "lambda_cluster_ttl_hours"),
-    ("TTL past any readable date", {"lambda_cluster_ttl_hours": 1e12}, "lambda_cluster_ttl_hours"),
-    ("list as defaults", {"lambda_cluster_defaults": ["a"]}, "lambda_cluster_defaults"),
-    ("unknown state", {"lambda_cluster_state": "gone"}, "lambda_cluster_state"),
-    ("word as remove_extra", {"lambda_cluster_remove_extra": "perhaps"}, "lambda_cluster_remove_extra"),
+    ("duplicate node names", {"lambda_cluster_nodes": ["a", "a"]}, "lambda_cluster_nodes", "unique name"),
+    (
+        "newline in node name",
+        {"lambda_cluster_nodes": ["a\nb"]},
+        "lambda_cluster_nodes",
+        "must not contain control characters",
+    ),
+    (
+        "unknown node key",
+        {"lambda_cluster_nodes": [{"name": "a", "flavour": "x"}]},
+        "lambda_cluster_nodes",
+        "only the keys",
+    ),
+    (
+        "bad tag key",
+        {"lambda_cluster_defaults": DEFAULTS | {"tags": {"Team": "x"}}},
+        "lambda_cluster_nodes",
+        "tag keys must match",
+    ),
+    (
+        "reserved tag",
+        {"lambda_cluster_defaults": DEFAULTS | {"tags": {"cluster": "x"}}},
+        "lambda_cluster_nodes",
+        "sets the tags cluster and expires-at itself",
+    ),
+    (
+        "defaults without instance_type",
+        {"lambda_cluster_defaults": {"ssh_key_name": "deploy"}},
+        "lambda_cluster_defaults",
+        "needs instance_type and ssh_key_name",
+    ),
+    (
+        "misspelt key in defaults",
+        {"lambda_cluster_defaults": {"instance_typ": "gpu_1x_a10", "ssh_key_name": "deploy"}},
+        "lambda_cluster_defaults",
+        "instance_typ",
+    ),
+    ("negative TTL", {"lambda_cluster_ttl_hours": -1}, "lambda_cluster_ttl_hours", "must be greater than 0"),
+    ("zero TTL", {"lambda_cluster_ttl_hours": 0}, "lambda_cluster_ttl_hours", "must be greater than 0"),
+    (
+        "TTL past any readable date",
+        {"lambda_cluster_ttl_hours": 1e12},
+        "lambda_cluster_ttl_hours",
+        "lambda_cluster_ttl_hours: must be at most 8784",
+    ),
+    ("list as defaults", {"lambda_cluster_defaults": ["a"]}, "lambda_cluster_defaults", "lambda_cluster_defaults"),
+    ("unknown state", {"lambda_cluster_state": "gone"}, "lambda_cluster_state", "gone"),
+    (
+        "word as remove_extra",
+        {"lambda_cluster_remove_extra": "perhaps"},
+        "lambda_cluster_remove_extra",
+        "lambda_cluster_remove_extra",
+    ),
 ]
 
 
@@ -387,25 +448,24 @@ def test_every_module_refuses_bad_input_and_changes_nothing(ansible, simulator, 
 
 
 def test_the_inventory_refuses_bad_configuration(ansible, simulator, tmp_path):
-    def run(case):
-        title, config, _param = case
-        path = tmp_path / f"{title.replace(' ', '-')}.lambda_cloud.yml"
+    # Every configuration is a source of one ansible-inventory run, which reports each refused source in order: its
+    # message, then "Unable to parse <source> as an inventory source".
+    sources = []
+    for number, (_title, config, _param) in enumerate(INVENTORY):
+        # Named by number: a name that holds the option would put it in every message about the file.
+        path = tmp_path / f"{number:02d}.lambda_cloud.yml"
         path.write_text(yaml.safe_dump({"plugin": "lambdalabs.cloud.lambda_cloud"} | config))
-        # Only this plugin is enabled, as docs/inventory.md recommends: otherwise Ansible's own fallback parsers (ini,
-        # yaml) read the file too and quote its lines, the API key among them, in their errors.
-        return ansible.command(
-            ["ansible-inventory", "-i", str(path), "--list"],
-            env={"ANSIBLE_INVENTORY_ENABLED": "lambdalabs.cloud.lambda_cloud"},
-        )
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(run, INVENTORY))
-    for (title, _config, param), result in zip(INVENTORY, runs):
-        # Before ansible-core 2.19 a warning is wrapped at 80 columns: look for it with the line breaks taken out.
-        unwrapped = "".join(result.output.split())
-        assert "lambda_cloud" in unwrapped and param in unwrapped, (title, result.output[-2000:])
-        assert "Traceback" not in result.output and "sim-api-key" not in result.output, title
-        assert json.loads(result.stdout or "{}").get("_meta", {}).get("hostvars", {}) == {}, title
+        sources += ["-i", str(path)]
+    # Only this plugin is enabled, as docs/inventory.md recommends: otherwise Ansible's own fallback parsers (ini,
+    # yaml) read the files too and quote their lines, the API key among them, in their errors.
+    result = ansible.command(
+        ["ansible-inventory", *sources, "--list"], env={"ANSIBLE_INVENTORY_ENABLED": "lambdalabs.cloud.lambda_cloud"}
+    )
+    assert "Traceback" not in result.output and "sim-api-key" not in result.output, result.output[-3000:]
+    assert json.loads(result.stdout or "{}").get("_meta", {}).get("hostvars", {}) == {}, result.stdout
+    said = refused_sources(result.output, sources[1::2])
+    for (title, _config, param), text in zip(INVENTORY, said.values()):
+        assert "lambda_cloud" in text and param in text, (title, text)
     assert {entry["method"] for entry in simulator.requests()} <= {"GET"}
 
 
@@ -418,7 +478,7 @@ def test_the_cluster_role_refuses_bad_variables_before_any_launch(ansible, simul
         "lambda_cluster_launch_interval": 0,
     }
     tasks = []
-    for title, overrides, _param in ROLE:
+    for title, overrides, _param, _text in ROLE:
         tasks.append(
             {
                 "name": title,
@@ -437,8 +497,9 @@ def test_the_cluster_role_refuses_bad_variables_before_any_launch(ansible, simul
     before = simulator.state()
     run = ansible.playbook(tasks)
     assert run.rc == 0, run.output[-3000:]
-    for title, _overrides, param in ROLE:
+    for title, _overrides, param, text in ROLE:
         message = run.task(f"failed: {title}")["msg"]
+        assert text in message, (title, text, message)
         if message.startswith("Validation of arguments failed"):
             # Ansible's own check of the role's argument_specs: one line per error it found, each naming the variable.
             assert all(param in line for line in message.splitlines()[1:] if "must be" in line), (title, message)

@@ -253,51 +253,6 @@ def test_node_name_taken_by_an_instance_outside_the_cluster_fails_before_any_lau
     assert account.requests("POST", LAUNCH) == []
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"lambda_cluster_name": "no spaces"}, "lambda_cluster_name must be"),
-        ({"lambda_cluster_nodes": {"count": "three"}}, "lambda_cluster_nodes must be"),
-        ({"lambda_cluster_nodes": {"count": 10000000}}, "lambda_cluster_nodes.count: must be at most 256"),
-        ({"lambda_cluster_ttl_hours": 1e12}, "lambda_cluster_ttl_hours: must be at most 8784"),
-        ({"lambda_cluster_nodes": ["a\nb"]}, "must not contain control characters"),
-        ({"lambda_cluster_nodes": {"count": 2, "name_pattern": "same"}}, "must contain {index}"),
-        ({"lambda_cluster_nodes": ["a", "a"]}, "unique name"),
-        ({"lambda_cluster_nodes": [{"name": "a", "flavour": "x"}]}, "only the keys"),
-        ({"lambda_cluster_ttl_hours": -1}, "must be greater than 0"),
-        ({"lambda_cluster_ttl_hours": 0}, "must be greater than 0"),
-        (
-            {
-                "lambda_cluster_defaults": {
-                    "instance_type": "gpu_1x_a10",
-                    "ssh_key_name": "deploy",
-                    "tags": {"Team": "x"},
-                }
-            },
-            "tag keys must match",
-        ),
-        (
-            {
-                "lambda_cluster_defaults": {
-                    "instance_type": "gpu_1x_a10",
-                    "ssh_key_name": "deploy",
-                    "tags": {"cluster": "x"},
-                }
-            },
-            "sets the tags cluster and expires-at itself",
-        ),
-        ({"lambda_cluster_defaults": {"ssh_key_name": "deploy"}}, "needs instance_type and ssh_key_name"),
-        ({"lambda_cluster_defaults": {"instance_typ": "gpu_1x_a10"}}, "instance_typ"),
-        ({"lambda_cluster_state": "gone"}, "lambda_cluster_state"),
-    ],
-)
-def test_bad_input_fails_before_any_launch(ansible, account, overrides, message):
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(**overrides))
-    assert run.rc != 0
-    assert message in run.output, run.output[-3000:]
-    assert account.requests("POST") == []
-
-
 def test_wait_for_ssh_fails_on_unreachable_nodes_and_leaves_them(ansible, account):
     run = ansible.playbook(
         plays=play("provision"),
