@@ -17,6 +17,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -29,7 +30,13 @@ def one_run(make_args: list[str]) -> dict[str, float]:
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        sys.exit(f"make test failed (exit status {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        # The whole output goes to a file; what failed is named here, wherever make put it in the output.
+        with tempfile.NamedTemporaryFile("w", prefix="make-test-", suffix=".log", delete=False) as log:
+            log.write(done.stdout + done.stderr)
+        failed = [
+            line for line in (done.stdout + done.stderr).splitlines() if re.match(r"(FAILED|ERROR) |make.*\*\*\*", line)
+        ]
+        sys.exit(f"make test failed (exit status {done.returncode}); whole output in {log.name}:\n" + "\n".join(failed))
     found = re.findall(r"=+ (\d+) passed(?:, \d+ \w+)* in ([\d.]+)s", done.stdout)
     integration = max(found, key=lambda item: float(item[1]))  # the longest pytest run: the integration tests
     return {
