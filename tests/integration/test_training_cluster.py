@@ -143,6 +143,8 @@ def test_broken_nodes_fail_with_one_line_naming_each(cluster):
         assert "\n" not in message
         assert f"{host} cannot reach llm-3 at its private address {unreachable['private_ip']}:22" in message, message
         assert "GPU" not in message, message
+    # llm-1's next node by name is llm-2, which it reaches: its one problem is llm-3's address.
+    assert failed["llm-1"]["msg"].count("llm-1 ") == 1, failed["llm-1"]["msg"]
     assert failed["llm-3"]["msg"] == "llm-3 shows 0 GPU(s) but its instance type has 1."
 
 

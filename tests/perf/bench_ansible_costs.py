@@ -8,7 +8,8 @@ Run it from the repository root after ``make venv collection-link``::
 
     ANSIBLE_COLLECTIONS_PATH=$PWD/.tmp/collections .venv/bin/python -m tests.perf.bench_ansible_costs [--runs 5]
 
-It prints one line per figure (the median of the runs); docs/benchmarks-tests.md records them.
+It prints one line per figure (the median of the runs): the CPU time of the processes Ansible starts, not the
+simulator's. docs/benchmarks-tests.md records them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def children_cpu() -> float:
 def median_cpu(runs: int, work: Callable[[], object]) -> float:
     """The median CPU time that ``work`` spends in the processes it starts."""
     spent = []
-    for _ in range(runs):
+    for _run in range(runs):
         before = children_cpu()
         work()
         spent.append(children_cpu() - before)
@@ -61,7 +62,7 @@ def main() -> int:
         source = Path(scratch) / "bench.lambda_cloud.yml"
         source.write_text(yaml.safe_dump({"plugin": "lambdalabs.cloud.lambda_cloud"}))
         inventory = median_cpu(
-            options.runs, lambda: ansible.command(["ansible-inventory", "-i", str(source), "--list"])
+            options.runs, lambda: ansible.command(["ansible-inventory", "-i", str(source), "--list"]).assert_ok()
         )
     print(f"ansible-playbook with one debug task: {one_debug:.2f} s CPU")
     print(f"each further debug task: {(eleven_debug - one_debug) / 10:.3f} s CPU")
