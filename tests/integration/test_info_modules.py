@@ -1,4 +1,6 @@
-"""The info modules, through real ansible-playbook runs against the simulator."""
+"""The info modules against the simulator. Their filters run as forked module runs (``Ansible.module()``: the same
+module code and HTTP, without an ansible-playbook process around a dozen tasks); what ansible-playbook adds (check
+mode, verbose output, module_defaults, errors) runs through real ansible-playbook runs."""
 
 from __future__ import annotations
 
@@ -9,6 +11,16 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5
 
 def task(title, module, /, **args):
     return {"name": title, f"lambdalabs.cloud.{module}": args, "register": "out", "ignore_errors": True}
+
+
+def run_each(ansible, tasks: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """Run each module (title -> (module, args)) in order; every one must succeed."""
+    results = {}
+    for title, (module, args) in tasks.items():
+        result = ansible.module(module, args)
+        assert result["_rc"] == 0 and not result.get("failed"), (title, result)
+        results[title] = result
+    return results
 
 
 def seed_account(simulator):
@@ -27,86 +39,87 @@ def seed_account(simulator):
 
 
 def test_instance_type_info_filters_and_sorting(ansible, simulator):
-    run = ansible.playbook(
-        [
-            task("all", "lambda_instance_type_info"),
-            task("by name", "lambda_instance_type_info", name="gpu_1x_a10"),
-            task("by region", "lambda_instance_type_info", region="us-south-1"),
-            task("available", "lambda_instance_type_info", available=True),
-            task("min gpus", "lambda_instance_type_info", min_gpus=8),
-            task("max price", "lambda_instance_type_info", max_price_cents_per_hour=100),
-            task("gpu", "lambda_instance_type_info", gpu="H100"),
-            task("combined", "lambda_instance_type_info", gpu="a100", available=True, min_gpus=1),
-        ]
+    types = "lambda_instance_type_info"
+    ran = run_each(
+        ansible,
+        {
+            "all": (types, {}),
+            "by name": (types, {"name": "gpu_1x_a10"}),
+            "by region": (types, {"region": "us-south-1"}),
+            "available": (types, {"available": True}),
+            "min gpus": (types, {"min_gpus": 8}),
+            "max price": (types, {"max_price_cents_per_hour": 100}),
+            "gpu": (types, {"gpu": "H100"}),
+            "combined": (types, {"gpu": "a100", "available": True, "min_gpus": 1}),
+        },
     )
-    run.assert_ok()
-    everything = run.task("all")["instance_types"]
+    everything = ran["all"]["instance_types"]
     prices = [t["price_cents_per_hour"] for t in everything]
     assert prices == sorted(prices) and len(everything) >= 10
     for entry in everything:
         assert set(entry) >= {"name", "description", "gpu_description", "price_cents_per_hour", "specs"}
         assert "regions_with_capacity_available" in entry
-    assert [t["name"] for t in run.task("by name")["instance_types"]] == ["gpu_1x_a10"]
-    south = run.task("by region")["instance_types"]
+    assert [t["name"] for t in ran["by name"]["instance_types"]] == ["gpu_1x_a10"]
+    south = ran["by region"]["instance_types"]
     assert "gpu_8x_h100_sxm5" in [t["name"] for t in south]
     for entry in south:
         assert "us-south-1" in [r["name"] for r in entry["regions_with_capacity_available"]]
-    available = [t["name"] for t in run.task("available")["instance_types"]]
+    available = [t["name"] for t in ran["available"]["instance_types"]]
     assert "gpu_1x_a10" in available and "gpu_8x_a100_80gb_sxm4" not in available
-    eight = run.task("min gpus")["instance_types"]
+    eight = ran["min gpus"]["instance_types"]
     assert eight and all(t["specs"]["gpus"] >= 8 for t in eight)
-    cheap = run.task("max price")["instance_types"]
+    cheap = ran["max price"]["instance_types"]
     assert cheap and all(t["price_cents_per_hour"] <= 100 for t in cheap)
-    h100 = run.task("gpu")["instance_types"]
+    h100 = ran["gpu"]["instance_types"]
     assert h100 and all("h100" in t["gpu_description"].lower() for t in h100)
-    combined = run.task("combined")["instance_types"]
+    combined = ran["combined"]["instance_types"]
     assert combined and all(
         "a100" in t["gpu_description"].lower() and t["regions_with_capacity_available"] for t in combined
     )
-    # Each task made exactly one request.
+    # Each run made exactly one request.
     requests = simulator.requests()
     assert len(requests) == 8 and {r["path"] for r in requests} == {"/api/v1/instance-types"}
 
 
 def test_resource_info_modules_make_one_request_each(ansible, simulator):
     seed_account(simulator)
-    run = ansible.playbook(
-        [
-            task("instances", "lambda_instance_info"),
-            task("instances by name", "lambda_instance_info", name="a10-1"),
-            task("instances by region", "lambda_instance_info", region="us-west-1"),
-            task("instances by type", "lambda_instance_info", instance_type="gpu_1x_a10"),
-            task("instances by status", "lambda_instance_info", status=["active"]),
-            task("images", "lambda_image_info"),
-            task("images filtered", "lambda_image_info", region="us-east-3", architecture="arm64"),
-            task("images by family", "lambda_image_info", family="ubuntu-22-04"),
-            task("file systems", "lambda_file_system_info"),
-            task("file systems by name", "lambda_file_system_info", name="datasets"),
-            task("file systems by region", "lambda_file_system_info", region="us-east-1"),
-            task("keys", "lambda_ssh_key_info"),
-            task("keys by name", "lambda_ssh_key_info", name="deploy"),
-        ]
+    ran = run_each(
+        ansible,
+        {
+            "instances": ("lambda_instance_info", {}),
+            "instances by name": ("lambda_instance_info", {"name": "a10-1"}),
+            "instances by region": ("lambda_instance_info", {"region": "us-west-1"}),
+            "instances by type": ("lambda_instance_info", {"instance_type": "gpu_1x_a10"}),
+            "instances by status": ("lambda_instance_info", {"status": ["active"]}),
+            "images": ("lambda_image_info", {}),
+            "images filtered": ("lambda_image_info", {"region": "us-east-3", "architecture": "arm64"}),
+            "images by family": ("lambda_image_info", {"family": "ubuntu-22-04"}),
+            "file systems": ("lambda_file_system_info", {}),
+            "file systems by name": ("lambda_file_system_info", {"name": "datasets"}),
+            "file systems by region": ("lambda_file_system_info", {"region": "us-east-1"}),
+            "keys": ("lambda_ssh_key_info", {}),
+            "keys by name": ("lambda_ssh_key_info", {"name": "deploy"}),
+        },
     )
-    run.assert_ok()
-    assert len(run.task("instances")["instances"]) == 3
-    assert [i["name"] for i in run.task("instances by name")["instances"]] == ["a10-1"]
-    assert [i["name"] for i in run.task("instances by region")["instances"]] == ["a10-2"]
-    assert sorted(i["name"] for i in run.task("instances by type")["instances"]) == ["a10-1", "a10-2"]
-    assert sorted(i["name"] for i in run.task("instances by status")["instances"]) == ["a10-1", "h100"]
-    images = run.task("images")["images"]
+    assert len(ran["instances"]["instances"]) == 3
+    assert [i["name"] for i in ran["instances by name"]["instances"]] == ["a10-1"]
+    assert [i["name"] for i in ran["instances by region"]["instances"]] == ["a10-2"]
+    assert sorted(i["name"] for i in ran["instances by type"]["instances"]) == ["a10-1", "a10-2"]
+    assert sorted(i["name"] for i in ran["instances by status"]["instances"]) == ["a10-1", "h100"]
+    images = ran["images"]["images"]
     assert images and {"id", "name", "family", "architecture", "region", "version"} <= set(images[0])
-    filtered = run.task("images filtered")["images"]
+    filtered = ran["images filtered"]["images"]
     assert filtered and all(i["architecture"] == "arm64" and i["region"]["name"] == "us-east-3" for i in filtered)
-    family = run.task("images by family")["images"]
+    family = ran["images by family"]["images"]
     assert family and all(i["family"] == "ubuntu-22-04" for i in family)
-    assert sorted(f["name"] for f in run.task("file systems")["file_systems"]) == ["datasets", "scratch"]
-    assert [f["name"] for f in run.task("file systems by name")["file_systems"]] == ["datasets"]
-    assert [f["name"] for f in run.task("file systems by region")["file_systems"]] == ["scratch"]
-    keys = run.task("keys")["ssh_keys"]
+    assert sorted(f["name"] for f in ran["file systems"]["file_systems"]) == ["datasets", "scratch"]
+    assert [f["name"] for f in ran["file systems by name"]["file_systems"]] == ["datasets"]
+    assert [f["name"] for f in ran["file systems by region"]["file_systems"]] == ["scratch"]
+    keys = ran["keys"]["ssh_keys"]
     assert sorted(k["name"] for k in keys) == ["deploy", "other"]
     assert all(set(k) == {"id", "name", "public_key"} for k in keys)
-    assert [k["name"] for k in run.task("keys by name")["ssh_keys"]] == ["deploy"]
-    # 13 tasks, 13 GET requests, nothing else.
+    assert [k["name"] for k in ran["keys by name"]["ssh_keys"]] == ["deploy"]
+    # 13 module runs, 13 GET requests, nothing else.
     requests = simulator.requests()
     assert len(requests) == 13 and {r["method"] for r in requests} == {"GET"}
 
