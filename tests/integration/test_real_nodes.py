@@ -177,11 +177,15 @@ def test_a_missing_gpu_fails_the_node_that_lost_it(cluster):
         cluster.sim.set_node(victim["id"], gpu_count=1)
 
 
-def read_by_private_address(cluster: Cluster, node: dict[str, Any], **args: Any):
+def read_by_private_address(cluster: Cluster, node: dict[str, Any], started: Path | None = None, **args: Any):
     """gpu_node_info on one node, reached at its private address (which the control API can close), with no SSH
-    master connection that would outlive a closed address."""
-    play = {"name": "read", "hosts": "all", "gather_facts": False}
-    play["tasks"] = [{"name": "read", "lambdalabs.cloud.gpu_node_info": args}]
+    master connection that would outlive a closed address. With ``started``, the controller creates that file just
+    before the read (a lookup, which needs no connection to the node)."""
+    play = {"name": "read", "hosts": "all", "gather_facts": False, "tasks": []}
+    if started is not None:
+        touch = f"{{{{ lookup('ansible.builtin.pipe', 'touch {started}') }}}}"
+        play["tasks"].append({"name": "started", "ansible.builtin.debug": {"msg": touch}})
+    play["tasks"].append({"name": "read", "lambdalabs.cloud.gpu_node_info": args})
     return cluster.ansible.playbook(
         plays=[play],
         inventory=f"{node['private_ip']},",
@@ -267,13 +271,26 @@ def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster
 
 def test_gpu_node_info_waits_until_the_node_accepts_a_connection(cluster):
     node = cluster.nodes[2]
+    started = cluster.ansible.tmp_path / "read-started"
+    started.unlink(missing_ok=True)
+    done = threading.Event()
+
+    def reopen() -> None:
+        # Some seconds after the read begins, however long ansible-playbook took to get there on a busy machine.
+        deadline = time.monotonic() + 120
+        while not started.exists() and not done.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not done.wait(5):
+            cluster.sim.set_node(node["id"], private_network=True)
+
     cluster.sim.set_node(node["id"], private_network=False)
-    reopen = threading.Timer(6, cluster.sim.set_node, args=(node["id"],), kwargs={"private_network": True})
-    reopen.start()
+    opener = threading.Thread(target=reopen)
+    opener.start()
     try:
-        run = read_by_private_address(cluster, node, connect_timeout=120)
+        run = read_by_private_address(cluster, node, started=started, connect_timeout=120)
     finally:
-        reopen.cancel()
+        done.set()
+        opener.join()
         cluster.sim.set_node(node["id"], private_network=True)
     run.assert_ok()
     result = run.task("read")
