@@ -52,12 +52,12 @@ export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml
 export ANSIBLE_LOCALHOST_WARNING=False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING=False
 export ANSIBLE_RETRY_FILES_ENABLED=False
-# Ansible's own files (its temp directory, the launch pacer's lock, ssh's control sockets) stay in the demo's
-# directory, and ssh keeps no record of the demo's hosts.
 # The smoke test installs PyTorch on the nodes from this machine's local package sources (a CPU build), never from
 # the network: read them from pip's configuration while HOME is still this user's.
 SMOKE_OK=true
 SMOKE_VARS="$(PYTHONPATH="$ROOT" "$PYTHON" -m tests.local_packages 2>&1)" || SMOKE_OK=false
+# Ansible's own files (its temp directory, the launch pacer's lock, ssh's control sockets) stay in the demo's
+# directory, and ssh keeps no record of the demo's hosts.
 export HOME="$WORK/home"
 export ANSIBLE_HOST_KEY_CHECKING=False
 export ANSIBLE_SSH_ARGS="-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=30s"
