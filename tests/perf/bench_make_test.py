@@ -1,3 +1,5 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of `make test` itself: wall time, CPU time and the integration tests' own time; prints figures.
 
 Run from the repository root, after one `make test` (or `make venv`) so that the virtual environment is warm:
