@@ -468,6 +468,17 @@ def _mounts() -> set[str]:
         return {" ".join(line.split()[3:]) for line in handle}  # without the mount ids, which are reused
 
 
+def _namespaces_in_use() -> set[str]:
+    """The machine's namespaces in use, from lsns. lsns fails when a process it reads ends under it (a busy machine's
+    other tests start and end processes all the time): it is asked again."""
+    for _attempt in range(20):
+        done = subprocess.run(["lsns", "-n", "-o", "NS"], capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return set(done.stdout.split())
+        time.sleep(0.1)
+    raise AssertionError(f"lsns failed 20 times in a row: {done.stderr}")
+
+
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_nothing_is_left_after_the_simulator_ends(key, how):
     require_node_fabric()
@@ -497,8 +508,7 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
         assert sim.stop() == (0 if how == "SIGTERM" else -signal.SIGKILL)
     # An orphan is reaped by the machine's init, which may take a moment.
     wait_for(lambda: not _alive(pids) and not _processes_in(namespaces), timeout=30, what="the node processes to end")
-    lsns = subprocess.run(["lsns", "-n", "-o", "NS"], capture_output=True, text=True, check=True).stdout.split()
-    assert not {re.sub(r"\D", "", link) for link in namespaces} & set(lsns)
+    assert not {re.sub(r"\D", "", link) for link in namespaces} & _namespaces_in_use()
     assert _mounts() == mounts_before
     assert not os.path.exists(state_dir)
     for instance in instances:
