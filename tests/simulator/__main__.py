@@ -23,7 +23,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from sim_nodes import FabricUnavailable, NodeFabric  # noqa: E402  pylint: disable=wrong-import-position
+from fabric_client import FabricUnavailable, NodeFabric  # noqa: E402  pylint: disable=wrong-import-position
 from sim_server import Settings, Simulator, SimulatorServer  # noqa: E402  pylint: disable=wrong-import-position
 
 

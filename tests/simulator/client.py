@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .sim_fabric_check import fabric_unavailable
+from .fabric_check import fabric_unavailable
 
 SIMULATOR_DIR = Path(__file__).resolve().parent
 DEFAULT_API_KEY = "sim-api-key"

@@ -1,10 +1,12 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the account tells the node fabric about its instances (the fabric is in sim_nodes.py)."""
+"""What the account tells the node fabric about its instances (the fabric's client is in fabric_client.py)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from fabric_protocol import BootState
 
 
 class InstanceHooks:
@@ -29,7 +31,7 @@ class InstanceHooks:
         pass
 
     def boot_state(self, instance_id: str) -> str:
-        return "ready"
+        return BootState.READY
 
     def stopped(self, instance_id: str) -> bool:
         return True

@@ -8,6 +8,7 @@ import base64
 import binascii
 import ipaddress
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -118,6 +119,15 @@ def parse_network(value: str, where: str) -> str:
         ) from None
 
 
+def entries(obj: dict[str, Any], key: str, fields: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each entry of the optional array field ``key``, an object with all of ``fields`` and no other, and its name."""
+    for index, raw in enumerate(get_list(obj, key) or []):
+        where = field_name(key, index)
+        entry = expect_object(raw, where)
+        check_keys(entry, fields, fields, where)
+        yield entry, where
+
+
 @dataclass
 class LaunchRequest:
     """A syntactically valid ``InstanceLaunchRequest``."""
@@ -187,10 +197,7 @@ class LaunchRequest:
     @staticmethod
     def _parse_mounts(obj: dict[str, Any]) -> list[tuple[str, str]]:
         mounts = []
-        for index, raw in enumerate(get_list(obj, "file_system_mounts") or []):
-            where = field_name("file_system_mounts", index)
-            entry = expect_object(raw, where)
-            check_keys(entry, ("mount_point", "file_system_id"), ("mount_point", "file_system_id"), where)
+        for entry, where in entries(obj, "file_system_mounts", ("mount_point", "file_system_id")):
             point = require_str(entry, "mount_point", where, max_length=256, pattern=MOUNT_POINT_PATTERN)
             fs_id = require_str(entry, "file_system_id", where, min_length=1)
             mounts.append((fs_id, point))
@@ -214,10 +221,7 @@ class LaunchRequest:
     def _parse_tags(obj: dict[str, Any]) -> list[dict[str, str]]:
         tags = []
         seen: set[str] = set()
-        for index, raw in enumerate(get_list(obj, "tags") or []):
-            where = field_name("tags", index)
-            entry = expect_object(raw, where)
-            check_keys(entry, ("key", "value"), ("key", "value"), where)
+        for entry, where in entries(obj, "tags", ("key", "value")):
             key = require_str(entry, "key", where, max_length=55, pattern=TAG_KEY_PATTERN)
             value = require_str(entry, "value", where, max_length=128)
             if key in seen:
@@ -228,11 +232,7 @@ class LaunchRequest:
 
     @staticmethod
     def _parse_rulesets(obj: dict[str, Any]) -> list[str]:
-        ids = []
-        for index, raw in enumerate(get_list(obj, "firewall_rulesets") or []):
-            where = field_name("firewall_rulesets", index)
-            entry = expect_object(raw, where)
-            check_keys(entry, ("id",), ("id",), where)
-            ruleset_id = require_str(entry, "id", where, min_length=1)
-            ids.append(ruleset_id)
+        ids = [
+            require_str(entry, "id", where, min_length=1) for entry, where in entries(obj, "firewall_rulesets", ("id",))
+        ]
         return list(dict.fromkeys(ids))

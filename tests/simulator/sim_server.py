@@ -16,11 +16,9 @@ import dataclasses
 import fnmatch
 import json
 import math
-import os
 import re
 import socket
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -29,20 +27,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from sim_account import Account, Timing
+import sim_seeding
+import sim_state_file
+from sim_account import Account
+from sim_account_base import Timing
 from sim_addresses import AddressPool
 from sim_validation import ApiError, check_keys, expect_object, get_int, get_str, invalid, type_name
 
 if TYPE_CHECKING:
-    from sim_nodes import NodeFabric
+    from fabric_client import NodeFabric
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_simulator"
 MAX_BODY_BYTES = 64 * 1024 * 1024
-REQUEST_LOG_LIMIT = 100_000
-IDEMPOTENCY_SECONDS = (
-    24 * 3600
-)  # how long a launch's Idempotency-Key is remembered  # the oldest entries are dropped beyond this
+REQUEST_LOG_LIMIT = 100_000  # the oldest entries are dropped beyond this
+IDEMPOTENCY_SECONDS = 24 * 3600  # how long a launch's Idempotency-Key is remembered
 SUGGEST_RETRY = "Try again later. Contact Support if the problem persists."
 DEFAULT_FAULT_CODES = {
     400: "global/invalid-parameters",
@@ -217,9 +216,8 @@ class Simulator:
         # Idempotency-Key -> (when, request body, instance ids) of the launches that carried one.
         self.idempotency: dict[str, tuple[float, bytes, tuple[str, ...]]] = {}
         self.routes = self._api_routes()
-        if settings.state_file and os.path.exists(settings.state_file):
-            with open(settings.state_file, encoding="utf-8") as handle:
-                self.account.load_file_data(json.load(handle))
+        if settings.state_file:
+            sim_state_file.load(self.account, settings.state_file)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -265,22 +263,9 @@ class Simulator:
         ]
 
     def save(self) -> None:
-        """Write the account to the state file atomically (a temporary file renamed over it)."""
-        path = self.settings.state_file
-        if not path:
-            return
-        data = json.dumps(self.account.to_file_data()).encode("utf-8")
-        directory = os.path.dirname(os.path.abspath(path))
-        descriptor, temporary = tempfile.mkstemp(prefix=".simulator-state-", dir=directory)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-        self.account.dirty = False
+        """Write the account to the state file, if there is one."""
+        if self.settings.state_file:
+            sim_state_file.save(self.account, self.settings.state_file)
 
     def _save_if_changed(self, method: str) -> None:
         if method != "GET" and self.account.dirty:
@@ -456,8 +441,8 @@ class Simulator:
         if name == "/state" and method in ("GET", "POST"):
             self.account.advance(now)
             if method == "POST":
-                return Response.json(200, self.account.merge(parse_json(raw_body), now))
-            return Response.json(200, self.account.snapshot_view())
+                return Response.json(200, sim_seeding.merge(self.account, parse_json(raw_body), now))
+            return Response.json(200, sim_seeding.snapshot_view(self.account))
         if name == "/faults" and method in ("GET", "POST", "DELETE"):
             if method == "POST":
                 body = parse_json(raw_body)

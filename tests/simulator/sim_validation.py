@@ -10,6 +10,7 @@ from typing import Any
 
 INVALID_PARAMETERS = "global/invalid-parameters"
 NOT_FOUND = "global/object-does-not-exist"
+DUPLICATE = "global/duplicate"
 FIX_REQUEST = "Correct the request body as described in the API reference and try again."
 
 
@@ -36,6 +37,12 @@ class ApiError(Exception):
         if self.suggestion:
             error["suggestion"] = self.suggestion
         return {"error": error}
+
+
+def check_unique_name(name: str, resources: Iterable[dict[str, Any]], what: str, suggestion: str) -> None:
+    """A 400 ``global/duplicate`` when one of ``resources`` is named ``name`` already; ``what`` says "A file system"."""
+    if any(resource["name"] == name for resource in resources):
+        raise ApiError(400, DUPLICATE, f"{what} named {name!r} already exists.", suggestion)
 
 
 def invalid(message: str, suggestion: str = FIX_REQUEST) -> ApiError:
@@ -161,18 +168,9 @@ def get_int(
     return value
 
 
-def require_str(
-    obj: dict[str, Any],
-    key: str,
-    where: str = "",
-    *,
-    min_length: int = 0,
-    max_length: int | None = None,
-    pattern: str | None = None,
-    choices: Collection[str] | None = None,
-) -> str:
-    """A required string field with the reference's constraints."""
-    value = get_str(obj, key, where, min_length=min_length, max_length=max_length, pattern=pattern, choices=choices)
+def require_str(obj: dict[str, Any], key: str, where: str = "", **constraints: Any) -> str:
+    """A required string field with the reference's constraints: those of :func:`get_str`."""
+    value = get_str(obj, key, where, **constraints)
     if value is None:
         raise invalid(f"Missing required field '{field_name(where, key)}'.")
     return value

@@ -2,18 +2,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The node fabric's supervisor: one child process of the simulator that starts and stops the nodes.
 
-Run as ``python3 sim_fabric.py SIMULATOR_PID``. It asks the kernel to kill it when the simulator
+Run as ``python3 fabric_supervisor.py SIMULATOR_PID``. It asks the kernel to kill it when the simulator
 ends (however it ends), moves into a mount namespace of its own and mounts a tmpfs over /run
 there for all node state: per node a directory with the upper layers of its overlays, its
 configuration and its control files, and per shared file system a directory. Nothing of it is
 visible outside; it all vanishes with the process. Each node is ``unshare --uts --mount --ipc
---pid --kill-child`` running sim_node.py, with the same parent-death signal, so that killing the
+--pid --kill-child`` running node_init.py, with the same parent-death signal, so that killing the
 supervisor kills every node and everything in it.
 
-Commands arrive as JSON lines on stdin (start, restart, stop, gpus, network, drop_fs, reset,
-shutdown); events leave as JSON lines on stdout (hello, started, ready, network, exited, stopped,
-error, and done with the ``seq`` of a command that carried one, once it is carried out).
-The end of stdin stops every node and ends the supervisor.
+Commands arrive as JSON lines on stdin and events leave as JSON lines on stdout, in the words of
+fabric_protocol.py. The end of stdin stops every node and ends the supervisor.
 """
 
 from __future__ import annotations
@@ -29,20 +27,28 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import sim_syscalls as sc
+import fabric_syscalls as sc
+from fabric_protocol import (
+    CONFIG_FILE,
+    CONTROL_DIR,
+    EVENT,
+    GPU_STATE_FILE,
+    GPU_STATE_LOCK,
+    NETWORK_FILE,
+    OP,
+    Command,
+    Event,
+    emit,
+)
 
 STATE_ROOT = "/run"  # a tmpfs in the supervisor's own mount namespace
 NODES = os.path.join(STATE_ROOT, "nodes")
 FILE_SYSTEMS = os.path.join(STATE_ROOT, "filesystems")
 HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_SCRIPT = os.path.join(HERE, "sim_node.py")
-NVIDIA_SMI = os.path.join(HERE, "sim_nvidia_smi.py")
+NODE_INIT = os.path.join(HERE, "node_init.py")
+NVIDIA_SMI = os.path.join(HERE, "node_nvidia_smi.py")
 NODE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 NAMESPACES = ["--uts", "--mount", "--ipc", "--pid", "--fork", "--kill-child=SIGKILL", "--propagation", "private"]
-
-
-def emit(event: str, **fields: Any) -> None:
-    os.write(1, (json.dumps({"event": event, **fields}) + "\n").encode("utf-8"))
 
 
 def ubuntu_ids() -> tuple[int, int]:
@@ -101,39 +107,40 @@ class Supervisor:
 
     def handle(self, command: dict[str, Any]) -> bool:
         """Carry out one command; False when the supervisor should end."""
-        op = command.get("op")
+        op = command.get(OP)
         node = self.nodes.get(command.get("id", ""))
-        if op == "start":
+        if op == Command.START:
             self.start(command["id"], command["config"])
-        elif op == "restart" and node is not None:
+        elif op == Command.RESTART and node is not None:
             self.kill(node)
             self.spawn(node)
-        elif op == "restart":
-            emit("error", id=command.get("id"), message="the node was never started, so it cannot restart")
-        elif op == "stop" and node is not None:
+        elif op == Command.RESTART:
+            emit(Event.ERROR, id=command.get("id"), message="the node was never started, so it cannot restart")
+        elif op == Command.STOP and node is not None:
             self.kill(node)
             del self.nodes[node.instance_id]
             shutil.rmtree(node.directory, ignore_errors=True)
-            emit("stopped", id=node.instance_id)
-        elif op == "gpus" and node is not None:
+            emit(Event.STOPPED, id=node.instance_id)
+        elif op == Command.GPUS and node is not None:
             self.update_gpus(node, command)
-        elif op == "network" and node is not None:
-            write_json(os.path.join(node.directory, "control", "network.json"), {"private_network": command["private"]})
+        elif op == Command.NETWORK and node is not None:
+            network = os.path.join(node.directory, CONTROL_DIR, NETWORK_FILE)
+            write_json(network, {"private_network": command["private"]})
             if node.pid is not None:
                 os.kill(node.pid, signal.SIGUSR1)
-        elif op == "drop_fs":
+        elif op == Command.DROP_FS:
             shutil.rmtree(os.path.join(FILE_SYSTEMS, os.path.basename(command["fs_id"])), ignore_errors=True)
-        elif op == "reset":
+        elif op == Command.RESET:
             self.stop_all()
             for name in os.listdir(FILE_SYSTEMS):
                 shutil.rmtree(os.path.join(FILE_SYSTEMS, name), ignore_errors=True)
-        elif op == "shutdown":
+        elif op == Command.SHUTDOWN:
             return False
         return True
 
     def start(self, instance_id: str, config: dict[str, Any]) -> None:
         directory = os.path.join(NODES, os.path.basename(instance_id))
-        control = os.path.join(directory, "control")
+        control = os.path.join(directory, CONTROL_DIR)
         os.makedirs(control, mode=0o755)
         mounts = []
         for mount in config.pop("mounts"):
@@ -143,15 +150,15 @@ class Supervisor:
                 os.chown(source, self.uid, self.gid)
                 os.chmod(source, 0o775)
             mounts.append({"source": source, "target": mount["target"]})
-        write_json(os.path.join(control, "gpus.json"), config.pop("gpus"))
-        open(os.path.join(control, "gpus.lock"), "w").close()
-        write_json(os.path.join(control, "network.json"), {"private_network": True})
+        write_json(os.path.join(control, GPU_STATE_FILE), config.pop("gpus"))
+        open(os.path.join(control, GPU_STATE_LOCK), "w").close()
+        write_json(os.path.join(control, NETWORK_FILE), {"private_network": True})
         # The stand-in's source travels in the config: a node has a /tmp of its own, so a source tree under /tmp
         # is not to be found from inside it.
         with open(NVIDIA_SMI, encoding="utf-8") as handle:
             nvidia_smi = handle.read()
         config.update(mounts=mounts, uid=self.uid, gid=self.gid, python=python_for_nodes(), nvidia_smi=nvidia_smi)
-        write_json(os.path.join(directory, "config.json"), config)
+        write_json(os.path.join(directory, CONFIG_FILE), config)
         node = Node(instance_id, directory, config)
         self.nodes[instance_id] = node
         self.spawn(node)
@@ -161,7 +168,7 @@ class Supervisor:
         node.boots += 1
         with open(os.path.join(node.directory, "boot.log"), "ab") as log:
             node.process = subprocess.Popen(
-                ["unshare", *NAMESPACES, "--", sys.executable, "-E", NODE_SCRIPT, node.directory],
+                ["unshare", *NAMESPACES, "--", sys.executable, "-E", NODE_INIT, node.directory],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -197,10 +204,10 @@ class Supervisor:
         self.nodes.clear()
 
     def update_gpus(self, node: Node, command: dict[str, Any]) -> None:
-        control = os.path.join(node.directory, "control")
-        with open(os.path.join(control, "gpus.lock"), "a+", encoding="utf-8") as lock:
+        control = os.path.join(node.directory, CONTROL_DIR)
+        with open(os.path.join(control, GPU_STATE_LOCK), "a+", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            path = os.path.join(control, "gpus.json")
+            path = os.path.join(control, GPU_STATE_FILE)
             with open(path, encoding="utf-8") as handle:
                 state = json.load(handle)
             if command.get("utilization") is not None:
@@ -230,14 +237,14 @@ class Supervisor:
         status = process.wait()
         node.process, node.pid = None, None
         error = node.error or f"the node ended unexpectedly (exit status {status})"
-        emit("exited", id=node.instance_id, status=status, error=error, boot=node.boots)
+        emit(Event.EXITED, id=node.instance_id, status=status, error=error, boot=node.boots)
 
     def node_event(self, node: Node, event: dict[str, Any]) -> None:
-        kind = event.pop("event")
-        if kind == "pid":
+        kind = event.pop(EVENT)
+        if kind == Event.PID:
             node.pid = event["pid"]
-            emit("started", id=node.instance_id, pid=node.pid, boot=node.boots)
-        elif kind == "error":
+            emit(Event.STARTED, id=node.instance_id, pid=node.pid, boot=node.boots)
+        elif kind == Event.ERROR:
             node.error = event["message"]
         else:
             emit(kind, id=node.instance_id, pid=node.pid, boot=node.boots, **event)
@@ -263,11 +270,11 @@ class Supervisor:
         try:
             return self.handle(command)
         except (OSError, KeyError, ValueError, TypeError) as error:
-            emit("error", id=command.get("id"), op=command.get("op"), message=f"{type(error).__name__}: {error}")
+            emit(Event.ERROR, id=command.get("id"), op=command.get(OP), message=f"{type(error).__name__}: {error}")
             return True
         finally:
             if "seq" in command:
-                emit("done", seq=command["seq"])
+                emit(Event.DONE, seq=command["seq"])
 
 
 def main(argv: list[str]) -> int:
@@ -282,10 +289,10 @@ def main(argv: list[str]) -> int:
         os.makedirs(FILE_SYSTEMS)
         supervisor = Supervisor()
     except OSError as error:
-        emit("fatal", message=f"cannot set up the node fabric: {error}")
+        emit(Event.FATAL, message=f"cannot set up the node fabric: {error}")
         return 1
     pid = os.getpid()
-    emit("hello", pid=pid, state_dir=f"/proc/{pid}/root{STATE_ROOT}", uid=supervisor.uid, gid=supervisor.gid)
+    emit(Event.HELLO, pid=pid, state_dir=f"/proc/{pid}/root{STATE_ROOT}", uid=supervisor.uid, gid=supervisor.gid)
     try:
         supervisor.serve()
     finally:

@@ -6,6 +6,8 @@ The node fabric installs this file as ``/usr/bin/nvidia-smi`` in a node's root. 
 the real tool prints for the summary table, ``-L``, ``--query-gpu=... --format=csv[,noheader][,nounits]``
 and ``-pm``/``--persistence-mode``, for the GPUs described in the node's state file
 (``/run/lambda-node/gpus.json``, or ``$LAMBDA_NODE_GPU_STATE``), which the fabric writes.
+It stands alone (the fabric copies its source into the node), so it repeats that path and the lock's
+name (``gpus.lock``) rather than importing them from fabric_protocol.py.
 """
 
 from __future__ import annotations

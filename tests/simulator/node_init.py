@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The first process of a simulated node: PID 1 of its own PID, mount, UTS and IPC namespaces.
 
-The fabric supervisor starts it as ``unshare --uts --mount --ipc --pid --kill-child ... sim_node.py NODE_DIR``.
+The fabric supervisor starts it as ``unshare --uts --mount --ipc --pid --kill-child ... node_init.py NODE_DIR``.
 It sets the hostname, assembles the node's root from overlays of the host's directories (the
 upper layers in NODE_DIR), pivots into it, runs the first-boot setup once, starts sshd on the
 node's addresses, reports ``ready`` and runs the launch's user data once. Then it reaps orphans,
@@ -23,25 +23,20 @@ import time
 import traceback
 from typing import Any
 
-import sim_node_setup
-import sim_syscalls as sc
-from sim_node_setup import ENV
+import fabric_syscalls as sc
+import node_setup
+from fabric_protocol import CONFIG_FILE, CONTROL_DIR, NETWORK_FILE, NODE_CONTROL_DIR, Event, emit
+from node_setup import ENV
 
 SPECIAL = ("proc", "sys", "dev", "tmp", "run")
 SKIPPED = ("lost+found",)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-CONTROL = "/run/lambda-node"  # the node's control directory, as the node sees it
 STAGING = "/run/lambda-fs"  # shared file systems wait here until the first boot made their owner
 SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}  # SIGHUP: ignored
 READY_TIMEOUT = 20.0
 OUTPUT_LOG = "/var/log/cloud-init-output.log"
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
 USER_SCRIPT = "/var/lib/cloud/instance/scripts/part-001"
-
-
-def emit(event: str, **fields: Any) -> None:
-    """One event line for the supervisor."""
-    os.write(1, (json.dumps({"event": event, **fields}) + "\n").encode("utf-8"))
 
 
 def unblock_signals() -> None:
@@ -79,10 +74,11 @@ def assemble_root(node_dir: str, config: dict[str, Any]) -> str:
     sc.mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=1777")
     run = os.path.join(root, "run")
     sc.mount("tmpfs", run, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
-    for directory, mode in (("sshd", 0o755), ("lock", 0o1777), ("lambda-node", 0o755), ("lambda-fs", 0o700)):
+    control = os.path.basename(NODE_CONTROL_DIR)
+    for directory, mode in (("sshd", 0o755), ("lock", 0o1777), (control, 0o755), ("lambda-fs", 0o700)):
         os.mkdir(os.path.join(run, directory))
         os.chmod(os.path.join(run, directory), mode)
-    sc.bind(os.path.join(node_dir, "control"), run + CONTROL[len("/run") :])
+    sc.bind(os.path.join(node_dir, CONTROL_DIR), os.path.join(run, control))
     for index, mount in enumerate(config["mounts"]):
         staging = os.path.join(run, "lambda-fs", str(index))
         os.mkdir(staging)
@@ -140,7 +136,7 @@ def mount_file_systems(config: dict[str, Any], uid: int, gid: int) -> None:
         point = mount["target"]
         if not os.path.isdir(point):
             os.makedirs(point)
-            if point.startswith(sim_node_setup.HOME + "/"):
+            if point.startswith(node_setup.HOME + "/"):
                 os.chown(point, uid, gid)
         sc.mount(os.path.join(STAGING, str(index)), point, None, sc.MS_MOVE)
         os.rmdir(os.path.join(STAGING, str(index)))
@@ -162,7 +158,7 @@ class Node:
     def wanted_addresses(self) -> list[str]:
         network = {"private_network": True}
         try:
-            with open(os.path.join(CONTROL, "network.json"), encoding="utf-8") as handle:
+            with open(os.path.join(NODE_CONTROL_DIR, NETWORK_FILE), encoding="utf-8") as handle:
                 network.update(json.load(handle))
         except (OSError, ValueError):
             pass
@@ -171,7 +167,7 @@ class Node:
     def start_sshd(self) -> None:
         self.addresses = self.wanted_addresses()
         wait_until(lambda: all(port_free(address) for address in self.addresses), 10.0)
-        command = ["/usr/sbin/sshd", "-D", "-e", "-f", sim_node_setup.SSHD_CONFIG]
+        command = ["/usr/sbin/sshd", "-D", "-e", "-f", node_setup.SSHD_CONFIG]
         for address in self.addresses:
             command += ["-o", f"ListenAddress={address}:22"]
         with open("/var/log/sshd.log", "ab") as log:
@@ -199,7 +195,7 @@ class Node:
         if self.wanted_addresses() != self.addresses:
             self.stop_sshd()
             self.start_sshd()
-        emit("network", addresses=self.addresses)
+        emit(Event.NETWORK, addresses=self.addresses)
 
     def run_user_data(self) -> None:
         """The launch's user data, once, at first boot, as cloud-init's scripts-user does it."""
@@ -212,14 +208,14 @@ class Node:
                     log.write(b"The user data is not a shell script; the simulator runs only scripts.\n")
                 self.finish_boot()
                 return
-            sim_node_setup.write(USER_SCRIPT, user_data, 0o700)
+            node_setup.write(USER_SCRIPT, user_data, 0o700)
             log.flush()
             self.user_data = spawn([USER_SCRIPT], log)
 
     def finish_boot(self) -> None:
         with open(OUTPUT_LOG, "ab") as log:
             log.write(f"Cloud-init v. simulator finished at {time.ctime()}.\n".encode())
-        sim_node_setup.write(BOOT_FINISHED, f"{time.time()}\n")
+        node_setup.write(BOOT_FINISHED, f"{time.time()}\n")
 
     def reap(self) -> None:
         while True:
@@ -300,9 +296,9 @@ def log_tail(path: str) -> str:
 
 
 def boot(node_dir: str) -> Node:
-    with open(os.path.join(node_dir, "config.json"), encoding="utf-8") as handle:
+    with open(os.path.join(node_dir, CONFIG_FILE), encoding="utf-8") as handle:
         config = json.load(handle)
-    emit("pid", pid=int(os.readlink("/proc/self")))  # the host's /proc is still mounted: the host's PID
+    emit(Event.PID, pid=int(os.readlink("/proc/self")))  # the host's /proc is still mounted: the host's PID
     socket.sethostname(config["hostname"])
     root = assemble_root(node_dir, config)
     node_dir_fd = os.open(node_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -314,15 +310,15 @@ def boot(node_dir: str) -> Node:
     except FileNotFoundError:
         first_boot = True
     if first_boot:
-        uid, gid = sim_node_setup.first_boot(config)
+        uid, gid = node_setup.first_boot(config)
     else:
-        uid, gid = sim_node_setup.user_ids(config["uid"], config["gid"])
+        uid, gid = node_setup.user_ids(config["uid"], config["gid"])
     mount_file_systems(config, uid, gid)
     node = Node(config, node_dir_fd)
     node.start_sshd()
     if first_boot:
         os.close(os.open("booted", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=node_dir_fd))
-    emit("ready", addresses=node.addresses, first_boot=first_boot)
+    emit(Event.READY, addresses=node.addresses, first_boot=first_boot)
     if first_boot:
         node.run_user_data()
     return node
@@ -336,7 +332,7 @@ def main(argv: list[str]) -> int:
         node = boot(argv[1])
     except Exception as error:
         traceback.print_exc()
-        emit("error", message=f"{type(error).__name__}: {error}")
+        emit(Event.ERROR, message=f"{type(error).__name__}: {error}")
         return 1
     node.serve()
     return 0

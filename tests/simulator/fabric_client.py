@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The simulator's side of the node fabric (``--nodes``): every launched instance a real SSH host.
 
-:class:`NodeFabric` starts the supervisor (sim_fabric.py) as a child process, tells it to start,
+:class:`NodeFabric` starts the supervisor (fabric_supervisor.py) as a child process, tells it to start,
 restart and stop nodes as the account's instances go through their lifecycle, tracks what it
 reports (a node is ready once its sshd accepts connections), and serves ``/_simulator/nodes``.
 The account calls its hooks while holding the simulator's lock; they only queue a line for the
@@ -24,12 +24,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabric_check import fabric_unavailable
+from fabric_protocol import EVENT, BootState, Command, Event, NodeState, command_line
 from sim_catalogue import GPU_MODELS
-from sim_fabric_check import fabric_unavailable
 from sim_hooks import InstanceHooks
 from sim_validation import ApiError, check_keys, expect_object, invalid, type_name
 
-FABRIC_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_fabric.py")
+SUPERVISOR_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fabric_supervisor.py")
 HELLO_TIMEOUT = 20.0
 NETWORK_TIMEOUT = 10.0
 RESET_TIMEOUT = 30.0
@@ -76,7 +77,7 @@ class NodeRecord:
     ip: str
     private_ip: str
     gpus: int
-    state: str = "starting"  # starting, ready, failed, stopping, stopped
+    state: str = NodeState.STARTING
     pid: int | None = None
     error: str | None = None
     boots: int = 0
@@ -103,7 +104,7 @@ class NodeFabric(InstanceHooks):
         self.alive = True
         # Started from the main thread: the supervisor's parent-death signal follows that thread.
         self.process = subprocess.Popen(
-            [sys.executable, "-E", FABRIC_SCRIPT, str(os.getpid())],
+            [sys.executable, "-E", SUPERVISOR_SCRIPT, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
@@ -113,7 +114,7 @@ class NodeFabric(InstanceHooks):
         ready = select.select([self.process.stdout], [], [], HELLO_TIMEOUT)[0]
         line = self.process.stdout.readline() if ready else b""
         hello = json.loads(line) if line.startswith(b"{") else {}
-        if hello.get("event") != "hello":
+        if hello.get(EVENT) != Event.HELLO:
             self.close()
             raise FabricUnavailable(hello.get("message") or "the node fabric's supervisor did not start")
         self.supervisor_pid = int(hello["pid"])
@@ -127,7 +128,7 @@ class NodeFabric(InstanceHooks):
     # ------------------------------------------------------------------ talking to the supervisor
 
     def _send(self, op: str, **fields: Any) -> None:
-        self.outbox.put((json.dumps({"op": op, **fields}) + "\n").encode("utf-8"))
+        self.outbox.put(command_line(op, **fields))
 
     def _call(self, op: str, timeout: float, **fields: Any) -> None:
         """Send a command and wait until the supervisor has carried it out (or ``timeout``)."""
@@ -166,43 +167,43 @@ class NodeFabric(InstanceHooks):
             self.acknowledged.notify_all()
         with self.lock:
             for record in self.nodes.values():
-                if record.state in ("starting", "ready"):
-                    record.state, record.error = "failed", "the node fabric's supervisor ended"
-                elif record.state == "stopping":
-                    record.state = "stopped"
+                if record.state in (NodeState.STARTING, NodeState.READY):
+                    record.state, record.error = NodeState.FAILED, "the node fabric's supervisor ended"
+                elif record.state == NodeState.STOPPING:
+                    record.state = NodeState.STOPPED
 
     def _apply(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "done":
+        kind = event.get(EVENT)
+        if kind == Event.DONE:
             with self.acknowledged:
                 self.done = max(self.done, int(event["seq"]))
                 self.acknowledged.notify_all()
         record = self.nodes.get(event.get("id") or "")
-        if kind == "error" and record is None:
+        if kind == Event.ERROR and record is None:
             print(f"node fabric: {event.get('message')}", file=sys.stderr)
         if record is None or event.get("boot", record.generation) != record.generation:
             return
-        if kind in ("network", "exited", "error", "stopped"):
+        if kind in (Event.NETWORK, Event.EXITED, Event.ERROR, Event.STOPPED):
             record.network_applied.set()
-        if kind == "started":
+        if kind == Event.STARTED:
             record.pid = event.get("pid")
-        elif kind == "ready" and record.state == "starting":
-            record.state, record.error = "ready", None
+        elif kind == Event.READY and record.state == NodeState.STARTING:
+            record.state, record.error = NodeState.READY, None
             record.boots += 1
             record.boot_seconds = round(time.monotonic() - record.started_at, 3)
-        elif kind in ("exited", "error") and record.state in ("starting", "ready"):
-            record.state, record.pid = "failed", None
+        elif kind in (Event.EXITED, Event.ERROR) and record.state in (NodeState.STARTING, NodeState.READY):
+            record.state, record.pid = NodeState.FAILED, None
             record.error = event.get("error") or event.get("message")
             print(f"node {record.instance_id}: {record.error}", file=sys.stderr)
-        elif kind == "stopped":
-            record.state, record.pid = "stopped", None
+        elif kind == Event.STOPPED:
+            record.state, record.pid = NodeState.STOPPED, None
 
     def close(self) -> None:
         """Stop every node and the supervisor (it also dies with this process, however that ends)."""
         process = self.process
         if process.poll() is None:
             if hasattr(self, "writer"):
-                self._send("shutdown")
+                self._send(Command.SHUTDOWN)
                 self.outbox.put(None)
                 self.writer.join(15)
             else:
@@ -233,51 +234,53 @@ class NodeFabric(InstanceHooks):
         }
         with self.lock:
             self.nodes[instance_id] = record
-        self._send("start", id=instance_id, config=config)
+        self._send(Command.START, id=instance_id, config=config)
 
     def restarted(self, instance_id: str) -> None:
         with self.lock:
             record = self.nodes.get(instance_id)
-            if record is None or record.state in ("stopping", "stopped"):
+            if record is None or record.state in (NodeState.STOPPING, NodeState.STOPPED):
                 return
-            record.state, record.pid, record.started_at = "starting", None, time.monotonic()
+            record.state, record.pid, record.started_at = NodeState.STARTING, None, time.monotonic()
             record.generation += 1
-        self._send("restart", id=instance_id)
+        self._send(Command.RESTART, id=instance_id)
 
     def terminated(self, instance_id: str) -> None:
         with self.lock:
             record = self.nodes.get(instance_id)
-            if record is None or record.state in ("stopping", "stopped"):
+            if record is None or record.state in (NodeState.STOPPING, NodeState.STOPPED):
                 return
-            record.state = "stopping"
-        self._send("stop", id=instance_id)
+            record.state = NodeState.STOPPING
+        self._send(Command.STOP, id=instance_id)
 
     def boot_state(self, instance_id: str) -> str:
         with self.lock:
             record = self.nodes.get(instance_id)
             if record is None:
-                return "ready"  # not a node (seeded or loaded from a state file)
-            return {"ready": "ready", "failed": "failed"}.get(record.state, "waiting")
+                return BootState.READY  # not a node (seeded or loaded from a state file)
+            if record.state == NodeState.READY:
+                return BootState.READY
+            return BootState.FAILED if record.state == NodeState.FAILED else BootState.WAITING
 
     def stopped(self, instance_id: str) -> bool:
         with self.lock:
             record = self.nodes.get(instance_id)
-            return record is None or record.state in ("stopped", "failed")
+            return record is None or record.state in (NodeState.STOPPED, NodeState.FAILED)
 
     def gone(self, instance_id: str) -> None:
         with self.lock:
             record = self.nodes.get(instance_id)
-            if record is not None and record.state in ("stopped", "failed"):
+            if record is not None and record.state in (NodeState.STOPPED, NodeState.FAILED):
                 del self.nodes[instance_id]
 
     def reset(self) -> None:
         """Stop every node; returns once they are gone, so that a reset leaves no node answering."""
         with self.lock:
             self.nodes.clear()
-        self._call("reset", RESET_TIMEOUT)
+        self._call(Command.RESET, RESET_TIMEOUT)
 
     def file_system_deleted(self, fs_id: str) -> None:
-        self._send("drop_fs", fs_id=fs_id)
+        self._send(Command.DROP_FS, fs_id=fs_id)
 
     # ------------------------------------------------------------------ control API
 
@@ -300,7 +303,7 @@ class NodeFabric(InstanceHooks):
             "ip": record.ip,
             "private_ip": record.private_ip,
             "state": record.state,
-            "ready": record.state == "ready",
+            "ready": record.state == NodeState.READY,
             "pid": record.pid,
             "root_dir": f"/proc/{record.pid}/root" if record.pid else None,
             "state_dir": f"{self.state_dir}/nodes/{record.instance_id}",
@@ -328,7 +331,7 @@ class NodeFabric(InstanceHooks):
                     f"No node for instance {instance_id!r}.",
                     "List the nodes with GET /_simulator/nodes; only instances launched with --nodes are nodes.",
                 )
-            if record.state in ("stopping", "stopped"):
+            if record.state in (NodeState.STOPPING, NodeState.STOPPED):
                 raise invalid(f"Instance {instance_id} is terminated; its node is gone.")
             utilization = self._parse_utilization(obj.get("gpu_utilization"), record.gpus)
             count = obj.get("gpu_count")
@@ -346,14 +349,14 @@ class NodeFabric(InstanceHooks):
             applied = None
             if isinstance(private, bool):
                 record.private_network = private
-                if record.state == "ready":  # a booting node reads the setting when its sshd starts
+                if record.state == NodeState.READY:  # a booting node reads the setting when its sshd starts
                     applied = record.network_applied
                     applied.clear()
             view = self._node_view(record, name)
         if utilization is not None or count is not None:  # written to the node's state file on return
-            self._call("gpus", NETWORK_TIMEOUT, id=instance_id, utilization=utilization, visible=count)
+            self._call(Command.GPUS, NETWORK_TIMEOUT, id=instance_id, utilization=utilization, visible=count)
         if isinstance(private, bool):
-            self._send("network", id=instance_id, private=private)
+            self._send(Command.NETWORK, id=instance_id, private=private)
         if applied is not None:
             applied.wait(NETWORK_TIMEOUT)  # the node's sshd listens on the new addresses when this returns
         return view

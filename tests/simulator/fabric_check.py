@@ -3,7 +3,7 @@
 """Whether the node fabric (``--nodes``) can run here, and if not, why, in one line.
 
 Standard library only and free of the simulator's other modules, so that the test client
-imports it as ``tests.simulator.sim_fabric_check`` and the simulator as ``sim_fabric_check``.
+imports it as ``tests.simulator.fabric_check`` and the simulator as ``fabric_check``.
 """
 
 from __future__ import annotations
