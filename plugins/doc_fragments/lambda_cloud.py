@@ -5,8 +5,16 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options shared by every module of the collection.
+    # Options, authors and the action group shared by every module of the collection that calls the API.
     DOCUMENTATION = r"""
+author:
+  - Lambda Cloud collection maintainers (@lambdalabs)
+attributes:
+  action_group:
+    description: Use C(group/lambdalabs.cloud.lambda) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - lambdalabs.cloud.lambda
 options:
   api_key:
     description:
@@ -42,7 +50,7 @@ notes:
   - Creating calls are repeated only when the API provably did not process them.
 """
 
-    # Attributes of the info modules.
+    # Attributes of the modules that only read.
     INFO_MODULE = r"""
 attributes:
   check_mode:
@@ -53,11 +61,6 @@ attributes:
     description: Will return details on what has changed when in diff mode.
     support: N/A
     details: The module only reads.
-  action_group:
-    description: Use C(group/lambdalabs.cloud.lambda) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - lambdalabs.cloud.lambda
 """
 
     # Attributes of the modules that change resources.
@@ -70,15 +73,50 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
-  action_group:
-    description: Use C(group/lambdalabs.cloud.lambda) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - lambdalabs.cloud.lambda
+"""
+
+    # The rules option of the firewall modules: how one inbound rule is written.
+    FIREWALL_RULES = r"""
+options:
+  rules:
+    description:
+      - The inbound rules. Traffic that no rule allows is dropped.
+    type: list
+    elements: dict
+    suboptions:
+      protocol:
+        description:
+          - The protocol the rule allows.
+        type: str
+        required: true
+        choices: [tcp, udp, icmp, all]
+      port:
+        description:
+          - One port, for example V(8888). Not for V(icmp).
+        type: int
+      port_range:
+        description:
+          - An inclusive range of ports as V([min, max]), for example V([29500, 29600]). Not for V(icmp).
+          - For V(all) without a port, every port.
+        type: list
+        elements: int
+      source_network:
+        description:
+          - The IPv4 network traffic may come from, in CIDR notation, for example V(203.0.113.0/24), or V(0.0.0.0/0)
+            for anywhere. An address without a mask means that address alone.
+        type: str
+        required: true
+      description:
+        description:
+          - What the rule is for, at most 128 characters.
+        type: str
+        default: ""
 """
 
     # The connection options of the inventory plugin.
     INVENTORY = r"""
+author:
+  - Lambda Cloud collection maintainers (@lambdalabs)
 options:
   api_key:
     description:

@@ -13,6 +13,8 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     current_instances,
     node_user_data,
     plan_cluster,
+    removal_summary,
+    wait_ids,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import DEFAULT_USER, instance_hostvars
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
@@ -46,5 +48,7 @@ class FilterModule:
             "cluster_result": _result,
             "cluster_instances": lambda lists, removed=None: current_instances(*lists, removed=removed),
             "cluster_summary": cluster_summary,
+            "cluster_removal": removal_summary,
+            "cluster_wait_ids": wait_ids,
             "instance_add_host": _add_host,
         }

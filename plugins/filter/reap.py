@@ -1,14 +1,16 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the reap playbook: which instances have expired, and what to say about them."""
+"""Filters of the reap playbooks: which instances have expired or stayed idle, and what to say about them."""
 
 from __future__ import annotations
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._expiry import (
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._reap import (
     reap_idle_plan,
     reap_idle_report,
     reap_plan,
     reap_report,
+    sample_interval,
+    terminated_summary,
 )
 
 SAMPLED = "_reap_idle_sample"
@@ -41,4 +43,6 @@ class FilterModule:
             "reap_report": reap_report,
             "reap_idle_plan": _idle_plan,
             "reap_idle_report": reap_idle_report,
+            "reap_idle_interval": sample_interval,
+            "reap_terminated": terminated_summary,
         }

@@ -11,8 +11,6 @@ description:
   - Reads the instances of a Lambda Cloud account and adds them as hosts, grouped by region and instance type.
   - One refresh makes one API request (C(GET /instances)), whatever the number of instances; a cache hit makes none.
   - The inventory file name must end in C(lambda_cloud.yml) or C(lambda_cloud.yaml).
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - constructed
   - inventory_cache
@@ -159,7 +157,6 @@ import os
 from typing import Any, NoReturn
 
 from ansible.errors import AnsibleError, AnsibleParserError, AnsibleUndefinedVariable
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_instances, without_secrets
@@ -168,6 +165,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._inventory import (
     HOSTNAME_FIELDS,
     SETTINGS,
+    check_raw_config,
     could_be_template,
     group_name,
     inventory_settings,
@@ -189,7 +187,6 @@ except ImportError:  # pragma: no cover - older ansible-core: values that could 
     trust_as_template = None
 
 CACHE_FORMAT = 1
-BOOLEAN_OPTIONS = ("validate_certs", "include_jupyter", "default_groups", "strict", "cache", "use_extra_vars")
 
 
 def _plain(value: Any) -> Any:
@@ -229,27 +226,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _fail(self, option: str, message: str) -> NoReturn:
         raise AnsibleParserError(f"Invalid value for the lambda_cloud inventory option '{option}': {message}")
 
-    def _check_raw(self, config: dict[str, Any]) -> None:
-        """Options that do not exist, and values Ansible would convert silently: 5 as a prefix, 'perhaps' as a boolean."""
-        unknown = sorted(set(config) - set(self.get_options()) - {"plugin", "api_token"})
-        if unknown:
-            self._fail(
-                unknown[0], f"there is no such option (the options are listed by ansible-doc -t inventory {self.NAME})."
-            )
-        for option in BOOLEAN_OPTIONS:
-            if option in config:
-                try:
-                    boolean(config[option], strict=True)
-                except TypeError:
-                    self._fail(option, f"expected a boolean (true or false), got {config[option]!r}.")
-        if "hostvars_prefix" in config and not isinstance(config["hostvars_prefix"], str):
-            self._fail("hostvars_prefix", f"expected a string, got {config['hostvars_prefix']!r}.")
-
-    def _settings(self) -> dict[str, Any]:
-        """The validated filter, naming and grouping options."""
-        options = {name: self.get_option(name) for name in SETTINGS}
+    def _settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The validated filter, naming and grouping options, after a check of the raw values of every option."""
         try:
-            return inventory_settings(options, self.templar.is_template)
+            check_raw_config(config, self.get_options(), self.NAME)
+            return inventory_settings({name: self.get_option(name) for name in SETTINGS}, self.templar.is_template)
         except InvalidParameter as error:
             self._fail(error.param, error.detail)
 
@@ -447,8 +428,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         config = self._read_config_data(path)
-        self._check_raw(config if isinstance(config, dict) else {})
-        settings = self._settings()
+        settings = self._settings(config if isinstance(config, dict) else {})
         instances = self._instances(path, cache)
         try:
             self._populate(instances, settings)

@@ -9,6 +9,8 @@ about Ansible, waiting or launch orchestration.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -58,6 +60,34 @@ def dict_to_tags(tags: Mapping[str, Any] | None) -> list[dict[str, str]]:
 
 def is_existing(instance: Mapping[str, Any]) -> bool:
     return instance.get("status") in EXISTING_STATUSES
+
+
+def cents(value: Any) -> int:
+    """A price in cents as a whole number: a number (or its text) rounded to the nearest cent; 0 for anything else."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return 0
+    return round(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
+
+
+def price_cents_per_hour(instance: Mapping[str, Any]) -> int:
+    """What an instance costs per hour, in whole cents, from its instance type; 0 when the API does not say."""
+    itype = instance.get("instance_type")
+    return cents(itype.get("price_cents_per_hour")) if isinstance(itype, Mapping) else 0
+
+
+def dollars(cents_value: Any) -> str:
+    """Cents as dollars with two decimals, without the sign: 129 gives "1.29"; None gives "0.00"."""
+    return f"{cents(cents_value) / 100:.2f}"
+
+
+def natural_key(name: Any) -> tuple[Any, ...]:
+    """Natural order of names: node-2 before node-10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(name or "")))
 
 
 def without_secrets(instance: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -111,18 +141,30 @@ def rename_instance(client: LambdaCloudClient, instance_id: str, name: str) -> d
 
 
 def launch_instance(
-    client: LambdaCloudClient, body: Mapping[str, Any], idempotency_key: str, default_retry_after: float
+    client: LambdaCloudClient,
+    body: Mapping[str, Any],
+    idempotency_key: str,
+    default_retry_after: float,
+    deadline: float | None = None,
 ) -> str:
-    """One launch request (never repeated after an unclear answer); the new instance's id."""
+    """One launch request (never repeated after an unclear answer; 429s waited out until ``deadline``); its id."""
     data = client.post(
         "/instance-operations/launch",
         dict(body),
         default_retry_after=default_retry_after,
         headers={"Idempotency-Key": idempotency_key},
+        deadline=deadline,
     )
     ids = data.get("instance_ids") if isinstance(data, dict) else None
-    if not ids or not isinstance(ids[0], str):
-        raise LambdaCloudError("The API answered the launch without an instance id.", kind="body")
+    if not isinstance(ids, list) or not ids or not isinstance(ids[0], str) or not ids[0]:
+        # A success without an id was processed all the same: an unclear answer, to reconcile by name.
+        raise LambdaCloudError(
+            "The API answered the launch with a success that carries no instance id.",
+            method="POST",
+            path="/instance-operations/launch",
+            may_have_processed=True,
+            kind="body",
+        )
     return ids[0]
 
 

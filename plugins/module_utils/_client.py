@@ -49,6 +49,9 @@ DEFAULT_REQUEST_TIMEOUT = 30
 MAX_REQUEST_TIMEOUT = 3600
 
 # How a request may be repeated after a failure.
+# One call, with its retries and the waits between them, ends within this many request timeouts (and by its own
+# deadline, when the caller gives one): a storm of 429s with long Retry-After headers cannot hold a task for long.
+CALL_REQUEST_TIMEOUTS = 4
 RETRY_SAFE = "safe"  # reads, deletes and other calls whose repetition changes nothing
 RETRY_CREATE = "create"  # creating calls: repeated only when provably not processed
 RETRY_NEVER = "never"
@@ -136,18 +139,41 @@ def api_path(*segments: str) -> str:
 
 
 def _describe_api_error(status: int, code: str | None, message: str | None, suggestion: str | None) -> str:
-    text = f"Lambda Cloud API error {status}"
-    if code:
-        text += f" {code}"
-    text += f": {message or 'no message'}"
-    if suggestion:
-        text += f" (suggestion: {suggestion})"
-    return text
+    text = f"Lambda Cloud API error {status}{f' {code}' if code else ''}: {message or 'no message'}"
+    return text + (f" (suggestion: {suggestion})" if suggestion else "")
 
 
 def _one_line(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# What a request that got no HTTP answer met (see _transport_case), as a message over its url, where (method and
+# path), reason, timeout and env (the variable of the base URL).
+_TRANSPORT_MESSAGES = {
+    "tls": "TLS verification failed for {url}: {reason}. Fix the certificate chain, or set validate_certs=false only "
+    "for a trusted test endpoint.",
+    "connect_timeout": "Timed out connecting to the Lambda Cloud API at {url} for {where} (request_timeout={timeout}s)."
+    " Check api_url and your network.",
+    "timeout": "The Lambda Cloud API did not answer {where} within {timeout}s (request_timeout). The request may still "
+    "have been processed; raise request_timeout if this persists.",
+    "connect": "Cannot connect to the Lambda Cloud API at {url}: {reason}. Check api_url (or {env}) and your network.",
+    "dropped": "The connection to the Lambda Cloud API was lost during {where} before an answer arrived. The request "
+    "may have been processed.",
+    "config": "Cannot send {where} to {url}: {reason}. Check api_url.",
+    "other": "Request {where} to the Lambda Cloud API failed: {reason}",
+}
+
+
+def _transport_case(exc: Exception) -> str:
+    """Which failure of _TRANSPORT_MESSAGES a request that got no HTTP answer met, by what requests raised."""
+    config = (req_exc.InvalidURL, req_exc.InvalidSchema, req_exc.MissingSchema, req_exc.InvalidHeader)
+    order = [("tls", req_exc.SSLError), ("connect_timeout", req_exc.ConnectTimeout), ("timeout", req_exc.Timeout)]
+    order += [("connection", req_exc.ConnectionError), ("config", config)]
+    case = next((name for name, classes in order if isinstance(exc, classes)), "other")
+    if case == "connection":
+        return "connect" if _is_connect_failure(exc) else "dropped"
+    return case
 
 
 def _is_connect_failure(exc: Exception) -> bool:
@@ -194,6 +220,7 @@ class LambdaCloudClient:
         backoff_cap: float = 30.0,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not HAS_REQUESTS:
             raise LambdaCloudError(
@@ -233,14 +260,10 @@ class LambdaCloudClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._sleep = sleep
+        self._clock = clock
         self.session = requests.Session()
-        self.session.headers.update(
-            {
-                "Authorization": f"Bearer {api_key}",
-                "Accept": "application/json",
-                "User-Agent": user_agent,
-            }
-        )
+        self.session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
+        self.session.headers["User-Agent"] = user_agent
         self.session.verify = validate_certs
 
     # ------------------------------------------------------------------ helpers
@@ -267,41 +290,15 @@ class LambdaCloudClient:
     # ------------------------------------------------------------------ requests
     def _transport_error(self, exc: Exception, method: str, path: str) -> LambdaCloudError:
         """The error for a request that got no HTTP answer, with what it means for a creating call."""
-        where, reason = f"{method} {path}", _one_line(self.redact(str(exc)), 200)
-        if isinstance(exc, req_exc.SSLError):
-            message, kind = (
-                f"TLS verification failed for {self.api_url}: {reason}. Fix the certificate chain, or set "
-                "validate_certs=false only for a trusted test endpoint.",
-                "tls",
-            )
-        elif isinstance(exc, req_exc.ConnectTimeout):
-            message, kind = (
-                f"Timed out connecting to the Lambda Cloud API at {self.api_url} for {where} "
-                f"(request_timeout={self.request_timeout}s). Check api_url and your network.",
-                "connect",
-            )
-        elif isinstance(exc, req_exc.Timeout):
-            message, kind = (
-                f"The Lambda Cloud API did not answer {where} within {self.request_timeout}s (request_timeout). "
-                "The request may still have been processed; raise request_timeout if this persists.",
-                "timeout",
-            )
-        elif isinstance(exc, req_exc.ConnectionError) and _is_connect_failure(exc):
-            message, kind = (
-                f"Cannot connect to the Lambda Cloud API at {self.api_url}: {reason}. "
-                f"Check api_url (or {API_URL_ENV}) and your network.",
-                "connect",
-            )
-        elif isinstance(exc, req_exc.ConnectionError):
-            message, kind = (
-                f"The connection to the Lambda Cloud API was lost during {where} before an answer arrived. "
-                "The request may have been processed.",
-                "dropped",
-            )
-        elif isinstance(exc, (req_exc.InvalidURL, req_exc.InvalidSchema, req_exc.MissingSchema, req_exc.InvalidHeader)):
-            message, kind = f"Cannot send {where} to {self.api_url}: {reason}. Check api_url.", "config"
-        else:
-            message, kind = f"Request {where} to the Lambda Cloud API failed: {reason}", "dropped"
+        case = _transport_case(exc)
+        message = _TRANSPORT_MESSAGES[case].format(
+            url=self.api_url,
+            where=f"{method} {path}",
+            reason=_one_line(self.redact(str(exc)), 200),
+            timeout=self.request_timeout,
+            env=API_URL_ENV,
+        )
+        kind = {"connect_timeout": "connect", "other": "dropped"}.get(case, case)
         processed = kind in ("timeout", "dropped")
         return self._error(message, method=method, path=path, may_have_processed=processed, kind=kind)
 
@@ -337,7 +334,8 @@ class LambdaCloudClient:
                 status=status,
                 method=method,
                 path=path,
-                may_have_processed=status >= 500,
+                # A success status means the request was carried out, whatever the body says.
+                may_have_processed=status >= 500 or 200 <= status < 300,
                 retry_after=retry_after,
                 kind="body",
             )
@@ -383,17 +381,22 @@ class LambdaCloudClient:
         retry: str | None = None,
         default_retry_after: float | None = None,
         headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> Any:
         """Send one API call, retrying according to ``retry``; return the answer's ``data``.
 
         ``retry`` defaults to :data:`RETRY_SAFE` for GET, PUT and DELETE, and to
         :data:`RETRY_CREATE` for POST. ``default_retry_after`` is the wait after a
         429 that carries no ``Retry-After`` header (backoff when not given). ``headers``
-        are added to this request only (for example an ``Idempotency-Key``).
+        are added to this request only (for example an ``Idempotency-Key``). The call gives up instead of
+        waiting past ``deadline`` (on the client's monotonic clock), or past :data:`CALL_REQUEST_TIMEOUTS` request
+        timeouts from its start.
         """
         method = method.upper()
         if retry is None:
             retry = RETRY_CREATE if method == "POST" else RETRY_SAFE
+        end = self._clock() + CALL_REQUEST_TIMEOUTS * self.request_timeout
+        end = end if deadline is None else min(end, deadline)
         attempt = 0
         while True:
             attempt += 1
@@ -408,6 +411,8 @@ class LambdaCloudClient:
                     wait = default_retry_after
                 else:
                     wait = self._backoff(attempt)
+                if self._clock() + wait > end:
+                    raise
                 self._sleep(wait)
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:

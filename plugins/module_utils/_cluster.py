@@ -15,7 +15,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    dollars,
     instance_type_name,
+    is_existing,
+    natural_key,
+    price_cents_per_hour,
     region_name,
     tags_to_dict,
 )
@@ -27,7 +31,6 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     tag_value,
 )
 
-LIVE_STATUSES = ("booting", "active", "unhealthy")
 CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 NODE_KEYS = (
     "name",
@@ -67,12 +70,7 @@ def check_cluster_name(name: Any) -> None:
 
 
 def is_member(instance: Mapping[str, Any], cluster: str) -> bool:
-    return instance.get("status") in LIVE_STATUSES and tags_to_dict(instance.get("tags")).get("cluster") == cluster
-
-
-def _index_key(name: str) -> tuple[Any, ...]:
-    """Natural order: demo-2 before demo-10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    return is_existing(instance) and tags_to_dict(instance.get("tags")).get("cluster") == cluster
 
 
 def _given_nodes(cluster: str, nodes: Any) -> list[dict[str, Any]]:
@@ -174,6 +172,53 @@ def _regions(value: Any) -> list[str]:
     return [str(item) for item in value or []]
 
 
+def _firewall(plan: dict[str, Any], cluster: str, wanted: list[dict[str, Any]]) -> str | None:
+    """Give every wanted node the cluster's own ruleset, and record the regions it is needed in; or the problem."""
+    regions = list(dict.fromkeys(region for node in wanted for region in _regions(node.get("region"))))
+    if not regions or any(not node.get("region") for node in wanted):
+        return (
+            "lambda_cluster_firewall_rules needs the regions of every node (lambda_cluster_defaults.region, or region "
+            "on each node): the cluster's ruleset is made in each of them."
+        )
+    plan.update(firewall_ruleset=firewall_ruleset_name(cluster), firewall_regions=regions)
+    for node in wanted:
+        node["firewall_ruleset_names"] = [*(node.get("firewall_ruleset_names") or []), plan["firewall_ruleset"]]
+    return None
+
+
+def _missing(
+    wanted: list[dict[str, Any]], members: list[Mapping[str, Any]], cluster: str, expiry: str | None
+) -> list[dict[str, Any]]:
+    """The wanted nodes that are not members yet, with their launch tags; raises when one cannot be launched."""
+    member_names = {m.get("name") for m in members}
+    missing = []
+    for node in wanted:
+        if node["name"] in member_names:
+            continue
+        if not node.get("instance_type") or not node.get("ssh_key_name"):
+            raise InvalidParameter(
+                "lambda_cluster_nodes",
+                f"Node {node['name']} needs instance_type and ssh_key_name, in lambda_cluster_defaults or in the node "
+                "itself.",
+            )
+        launch_tags = {**node["tags"], "cluster": cluster, **({"expires-at": expiry} if expiry else {})}
+        missing.append({**node, "tags": launch_tags})
+    return missing
+
+
+def _conflicts(instances: list[Mapping[str, Any]], cluster: str, names: set[str]) -> list[dict[str, Any]]:
+    """The existing instances that have a node's name but are not members of the cluster."""
+    return [
+        {"name": i.get("name"), "id": i.get("id")}
+        for i in instances
+        if is_existing(i) and i.get("name") in names and not is_member(i, cluster)
+    ]
+
+
+def _problem(error: InvalidParameter) -> str:
+    return error.detail if error.detail.startswith(("lambda_", "Node ")) else f"{error.param}: {error.detail}"
+
+
 def plan_cluster(
     instances: list[Mapping[str, Any]],
     cluster: str,
@@ -197,43 +242,24 @@ def plan_cluster(
             raise InvalidParameter(
                 "lambda_cluster_state", f"lambda_cluster_state must be present or absent: {state!r}."
             )
-        members = sorted((i for i in instances if is_member(i, cluster)), key=lambda i: _index_key(i.get("name") or ""))
+        members = sorted((i for i in instances if is_member(i, cluster)), key=lambda i: natural_key(i.get("name")))
         plan["members"] = members
         if state == "absent":
             return plan
         wanted = wanted_nodes(cluster, nodes, defaults)
         expiry = expires_at(ttl_hours, now)
+        plan["error"] = _firewall(plan, cluster, wanted) if firewall_rules is not None else None
+        if plan["error"]:
+            return plan
+        plan["wanted"] = wanted
+        plan["missing"] = _missing(wanted, members, cluster, expiry)
     except InvalidParameter as error:
-        plan["error"] = error.detail if error.detail.startswith("lambda_") else f"{error.param}: {error.detail}"
+        plan["error"] = _problem(error)
         return plan
     names = {node["name"] for node in wanted}
-    member_names = {m.get("name") for m in members}
-    if firewall_rules is not None:
-        regions = list(dict.fromkeys(region for node in wanted for region in _regions(node.get("region"))))
-        if not regions or any(not node.get("region") for node in wanted):
-            plan["error"] = "lambda_cluster_firewall_rules needs the regions of every node (lambda_cluster_defaults"
-            plan["error"] += ".region, or region on each node): the cluster's ruleset is made in each of them."
-            return plan
-        plan.update(firewall_ruleset=firewall_ruleset_name(cluster), firewall_regions=regions)
-        for node in wanted:
-            node["firewall_ruleset_names"] = [*(node.get("firewall_ruleset_names") or []), plan["firewall_ruleset"]]
-    plan["wanted"] = wanted
-    for node in wanted:
-        if node["name"] in member_names:
-            continue
-        if not node.get("instance_type") or not node.get("ssh_key_name"):
-            plan["error"] = f"Node {node['name']} needs instance_type and ssh_key_name, in lambda_cluster_defaults or "
-            plan["error"] += "in the node itself."
-            return plan
-        launch_tags = {**node["tags"], "cluster": cluster, **({"expires-at": expiry} if expiry else {})}
-        plan["missing"].append({**node, "tags": launch_tags})
     extra = [m for m in members if m.get("name") not in names]
-    plan["extra"] = sorted(extra, key=lambda i: _index_key(i.get("name") or ""), reverse=True)
-    plan["conflicts"] = [
-        {"name": i.get("name"), "id": i.get("id")}
-        for i in instances
-        if i.get("status") in LIVE_STATUSES and i.get("name") in names and not is_member(i, cluster)
-    ]
+    plan["extra"] = sorted(extra, key=lambda i: natural_key(i.get("name")), reverse=True)
+    plan["conflicts"] = _conflicts(instances, cluster, names)
     if plan["conflicts"]:
         taken = ", ".join(f"{c['name']} ({c['id']})" for c in plan["conflicts"])
         plan["error"] = (
@@ -283,12 +309,6 @@ def failover(launches: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return moved
 
 
-def price(instance: Mapping[str, Any]) -> int:
-    itype = instance.get("instance_type")
-    value = itype.get("price_cents_per_hour") if isinstance(itype, Mapping) else None
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
-
-
 def node_row(instance: Mapping[str, Any]) -> dict[str, Any]:
     itype = instance.get("instance_type") if isinstance(instance.get("instance_type"), Mapping) else {}
     return {
@@ -304,6 +324,15 @@ def node_row(instance: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def wait_ids(plan: Mapping[str, Any], launches: Any, ssh: bool = False) -> list[str]:
+    """The ids the role waits for: the members still booting (and the active ones too when it waits for SSH), and
+    every instance it launched."""
+    statuses = ("booting", "active") if ssh else ("booting",)
+    ids = [m.get("id") for m in plan.get("members") or [] if m.get("status") in statuses]
+    instances = [launch.get("instance") for launch in launches or [] if isinstance(launch, Mapping)]
+    return ids + [i.get("id") for i in instances if isinstance(i, Mapping)]
+
+
 def current_instances(*lists: Any, removed: Any = None) -> list[dict[str, Any]]:
     """The cluster's instances as last seen: later lists win by id; removed ones and non-dicts are left out."""
     merged: dict[str, dict[str, Any]] = {}
@@ -313,7 +342,7 @@ def current_instances(*lists: Any, removed: Any = None) -> list[dict[str, Any]]:
                 merged[str(item["id"])] = dict(item)
     gone = set(removed or [])
     current = [i for i in merged.values() if i.get("id") not in gone and i.get("name") not in gone]
-    return sorted(current, key=lambda i: _index_key(str(i.get("name") or "")))
+    return sorted(current, key=lambda i: natural_key(i.get("name")))
 
 
 def cluster_result(
@@ -332,7 +361,8 @@ def cluster_result(
     result: dict[str, Any] = {"name": name, "state": state, "group": plan.get("group"), "failed_launch": failure}
     if state == "absent":
         result.update(launched=[], terminated=removed, extra=[], failover=[], not_launched=[], unhealthy=[], nodes=[])
-        result.update(price_cents_per_hour=0, saved_cents_per_hour=sum(price(m) for m in members))
+        saved = sum(price_cents_per_hour(m) for m in members if m.get("name") in removed)
+        result.update(price_cents_per_hour=0, saved_cents_per_hour=saved)
         return result
     launched = [launch["name"] for launch in launches if launch.get("changed")]
     tried = {launch["name"] for launch in launches} | ({failure["name"]} if failure else set())
@@ -344,42 +374,38 @@ def cluster_result(
         failover=failover(launches),
         not_launched=[node["name"] for node in plan.get("missing") or [] if node["name"] not in tried],
         unhealthy=[i.get("name") for i in current if i.get("status") == "unhealthy"],
-        price_cents_per_hour=sum(price(i) for i in current),
-        saved_cents_per_hour=sum(price(m) for m in members if m.get("name") in removed),
+        price_cents_per_hour=sum(price_cents_per_hour(i) for i in current),
+        saved_cents_per_hour=sum(price_cents_per_hour(m) for m in members if m.get("name") in removed),
         nodes=[node_row(i) for i in current],
     )
     return result
 
 
-def _dollars(cents: Any) -> str:
-    return f"{(cents or 0) / 100:.2f}"
-
-
 def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list[str]:
     """The lines the role shows: the cluster, a table of its nodes, and what happened."""
     nodes = result.get("nodes") or []
-    dollars = _dollars(result.get("price_cents_per_hour"))
+    hourly = dollars(result.get("price_cents_per_hour"))
     if check_mode:
         lines = [f"Check mode: cluster {result['name']} would have {len(nodes)} node(s); the running ones cost "]
-        lines[0] += f"${dollars} per hour."
+        lines[0] += f"${hourly} per hour."
     else:
-        lines = [f"Cluster {result['name']}: {len(nodes)} node(s), ${dollars} per hour, inventory group "]
+        lines = [f"Cluster {result['name']}: {len(nodes)} node(s), ${hourly} per hour, inventory group "]
         lines[0] += f"{result['group']}."
     if nodes:
         width = max([4] + [len(str(n["name"])) for n in nodes])
         row = "{:<{w}}  {:<32}  {:<24}  {:<12}  {:<15}  {:>8}"
         lines.append(row.format("NAME", "ID", "TYPE", "REGION", "IP", "$/HOUR", w=width))
         for n in nodes:
-            cost = "-" if n["price_cents_per_hour"] is None else _dollars(n["price_cents_per_hour"])
+            cost = "-" if n["price_cents_per_hour"] is None else dollars(n["price_cents_per_hour"])
             cells = (n["name"], n["id"] or "(to launch)", n["instance_type"] or "-", n["region"] or "-")
             lines.append(row.format(*cells, n["ip"] or "-", cost, w=width))
-    verb = "Would launch" if check_mode else "Launched"
+    verb = "Would have launched" if check_mode else "Launched"
     if result.get("launched"):
         lines.append(f"{verb}: {', '.join(result['launched'])}.")
     if result.get("terminated"):
         lines.append(
-            f"{'Would terminate' if check_mode else 'Terminated'} (beyond the wanted nodes): "
-            f"{', '.join(result['terminated'])}, saving ${_dollars(result.get('saved_cents_per_hour'))} per hour."
+            f"{'Would have terminated' if check_mode else 'Terminated'} (beyond the wanted nodes): "
+            f"{', '.join(result['terminated'])}, saving ${dollars(result.get('saved_cents_per_hour'))} per hour."
         )
     for move in result.get("failover") or []:
         lines.append(f"Capacity failover for {move['name']}: {move['change']}.")
@@ -398,3 +424,15 @@ def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list
     if result.get("unhealthy"):
         lines.append(f"Warning: unhealthy, not waited for: {', '.join(result['unhealthy'])}.")
     return lines
+
+
+def removal_summary(result: Mapping[str, Any], check_mode: bool = False) -> str:
+    """The sentence the role shows after it removed a cluster (``lambda_cluster_result`` of state absent)."""
+    removed = list(result.get("terminated") or [])
+    if not removed:
+        return f"Cluster {result.get('name')} has no nodes; nothing to terminate."
+    verb = "Would have terminated" if check_mode else "Terminated"
+    return (
+        f"{verb} {len(removed)} node(s) of cluster {result.get('name')} ({', '.join(removed)}), which cost "
+        f"${dollars(result.get('saved_cents_per_hour'))} per hour."
+    )

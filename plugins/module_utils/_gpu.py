@@ -1,6 +1,6 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""GPU nodes: reading nvidia-smi's output into facts, and checking that file systems are mounted."""
+"""GPU nodes: nvidia-smi's output as facts and utilization samples, and what is wrong with a node, in sentences."""
 
 from __future__ import annotations
 
@@ -80,45 +80,6 @@ def with_persistence(facts: Mapping[str, Any], mode: bool) -> dict[str, Any]:
     return dict(facts, gpus=gpus, persistence_mode=mode if gpus else None)
 
 
-def mount_plan(names: Any, mounts: Any, root: str = "/lambda/nfs") -> dict[str, Any]:
-    """Where the file systems of an instance should be mounted.
-
-    Every mount point the instance reports must be mounted. File systems without a reported mount point (more
-    names than mounts) are mounted at ``<root>/<name>``; which names those are cannot be told from the ids, so at
-    least that many of the ``<root>/<name>`` paths (of names whose path is not reported) must be mounted.
-    """
-    names = list(dict.fromkeys(names or []))
-    mounts = list(mounts or [])
-    reported = list(
-        dict.fromkeys(m.get("mount_point") for m in mounts if isinstance(m, Mapping) and m.get("mount_point"))
-    )
-    defaults = [point for point in dict.fromkeys(f"{root}/{name}" for name in names) if point not in reported]
-    needed = max(len(names) - len(mounts), 0)
-    return {
-        "reported": reported,
-        "defaults": defaults,
-        "default_needed": needed,
-        "paths": reported + (defaults if needed else []),
-    }
-
-
-def mount_problem(plan: Mapping[str, Any], mounted: Any) -> str | None:
-    """What is not mounted, in one sentence; None when everything is. ``mounted`` lists the paths found mounted."""
-    found = set(mounted or [])
-    missing = [point for point in plan["reported"] if point not in found]
-    present_defaults = [point for point in plan["defaults"] if point in found]
-    parts = []
-    if missing:
-        parts.append(f"the instance reports file systems at {', '.join(missing)}, but nothing is mounted there.")
-    if len(present_defaults) < plan["default_needed"]:
-        have = f"only {', '.join(present_defaults)} is" if present_defaults else "none is"
-        parts.append(
-            f"{plan['default_needed']} of its file systems have no reported mount point, so {plan['default_needed']} "
-            f"of {', '.join(plan['defaults'])} should be mounted, but {have}."
-        )
-    return " ".join(parts) or None
-
-
 def parse_utilization(stdout: Any) -> list[int]:
     """The utilization of each GPU, in percent, from ``nvidia-smi --query-gpu=utilization.gpu --format=csv,...``."""
     found = []
@@ -127,23 +88,6 @@ def parse_utilization(stdout: Any) -> list[int]:
         if text.isdigit():
             found.append(int(text))
     return found
-
-
-def idle_nodes(samples: Mapping[str, Any], threshold: float) -> dict[str, list[str]]:
-    """Which nodes stayed below ``threshold`` percent on every GPU in every sample.
-
-    ``samples`` maps a node to its samples (a list of per-GPU percentages for each), or to None when the node could
-    not be sampled. Returns ``idle``, ``busy`` and ``unreachable`` node names, sorted.
-    """
-    result: dict[str, list[str]] = {"idle": [], "busy": [], "unreachable": []}
-    for node, node_samples in sorted(samples.items()):
-        if not node_samples or any(not sample for sample in node_samples):
-            result["unreachable"].append(node)
-        elif all(value < threshold for sample in node_samples for value in sample):
-            result["idle"].append(node)
-        else:
-            result["busy"].append(node)
-    return result
 
 
 def node_problems(

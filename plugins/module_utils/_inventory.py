@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     INSTANCE_STATUSES,
@@ -36,6 +38,23 @@ _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 LIST_OPTIONS = ("statuses", "regions", "instance_types", "names", "include_filters", "exclude_filters", "hostnames")
 SETTINGS = (*LIST_OPTIONS, "tags", "connect_with", "hostvars_prefix", "request_timeout", "include_jupyter")
 SETTINGS += ("use_extra_vars", "default_groups", "strict")
+BOOLEAN_OPTIONS = ("validate_certs", "include_jupyter", "default_groups", "strict", "cache", "use_extra_vars")
+
+
+def check_raw_config(config: Mapping[str, Any], options: Iterable[str], plugin: str) -> None:
+    """Options that do not exist, and values Ansible would convert silently: 5 as a prefix, 'perhaps' as a boolean."""
+    unknown = sorted(set(config) - set(options) - {"plugin", "api_token"})
+    if unknown:
+        detail = f"there is no such option (the options are listed by ansible-doc -t inventory {plugin})."
+        raise InvalidParameter(unknown[0], detail)
+    for option in BOOLEAN_OPTIONS:
+        if option in config:
+            try:
+                boolean(config[option], strict=True)
+            except TypeError:
+                raise InvalidParameter(option, f"expected a boolean (true or false), got {config[option]!r}.") from None
+    if "hostvars_prefix" in config and not isinstance(config["hostvars_prefix"], str):
+        raise InvalidParameter("hostvars_prefix", f"expected a string, got {config['hostvars_prefix']!r}.")
 
 
 def inventory_settings(options: Mapping[str, Any], is_template: Callable[[str], bool]) -> dict[str, Any]:

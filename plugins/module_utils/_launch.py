@@ -37,6 +37,15 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._pacer import Lau
 # time the list and the launch took, when that is longer.
 MIN_SETTLE_SECONDS = 1.5
 RECONCILE_POLL_SECONDS = 5.0
+# The least time to look for an instance after an unclear launch answer. An API slow enough to let the request
+# time out may process the launch well after that, so the look lasts several request timeouts, and never under 10 s.
+MIN_CONFIRM_SECONDS = 10.0
+CONFIRM_REQUEST_TIMEOUTS = 4
+
+
+def confirm_floor(request_timeout: float) -> float:
+    """The shortest ``launch_confirm_timeout`` accepted with this ``request_timeout``."""
+    return max(MIN_CONFIRM_SECONDS, CONFIRM_REQUEST_TIMEOUTS * float(request_timeout))
 
 
 @dataclass
@@ -173,12 +182,13 @@ class Launcher:
         self.run_key = uuid.uuid4().hex
         self.attempts: list[dict[str, Any]] = []
 
-    def _attempt(self, type_name: str, region: str, result: str) -> None:
-        """Record what a pair gave; a pair tried again (looking for capacity) keeps one entry with a count."""
+    def _attempt(self, type_name: str, region: str, result: str, *, tried: bool = True) -> None:
+        """Record what a pair gave; a pair tried again (looking for capacity) keeps one entry with a count.
+        ``tried=False`` updates the result of the last try (a duplicate found later) without counting a try."""
         for attempt in self.attempts:
             if (attempt["instance_type"], attempt["region"]) == (type_name, region):
                 attempt["result"] = result
-                attempt["tries"] += 1
+                attempt["tries"] += 1 if tried else 0
                 return
         self.attempts.append({"instance_type": type_name, "region": region, "result": result, "tries": 1})
 
@@ -226,13 +236,15 @@ class Launcher:
                     self._attempt(type_name, region, "adopted")
                     return LaunchOutcome(existing[0]["id"], "adopted", attempts=self.attempts)
                 try:
-                    instance_id = launch_instance(self.client, body, key, self.pacer.interval)
+                    instance_id = launch_instance(
+                        self.client, body, key, self.pacer.interval, deadline=self.rate_limit_deadline
+                    )
                 except LambdaCloudError as error:
                     if error.code == INSUFFICIENT_CAPACITY:
                         self._attempt(type_name, region, "insufficient-capacity")
                         return None
-                    if error.status == 429 and self.clock() < self.rate_limit_deadline:
-                        continue  # not processed: look again in the next turn
+                    if error.status == 429 and self.clock() + self.pacer.interval < self.rate_limit_deadline:
+                        continue  # not processed: look again in the next turn, if it begins before the deadline
                     if error.may_have_processed:
                         self._attempt(type_name, region, f"answer lost ({error.kind})")
                         return self._reconcile(error, type_name, region)
@@ -270,6 +282,35 @@ class Launcher:
                 )
             self.sleep(min(RECONCILE_POLL_SECONDS, max(0.5, self.confirm_timeout / 10), remaining))
 
+    def recheck(self, outcome: LaunchOutcome) -> LaunchOutcome:
+        """List the name once more before reporting (after the instance became active): a racer whose launch was
+        answered late may have made an instance of the name since the settle step. The lowest id still survives;
+        when it is not this run's own instance, this run terminates its own and adopts the survivor."""
+        if outcome.how not in ("launched", "recovered"):
+            return outcome
+        ids = sorted({str(item["id"]) for item in list_existing_named(self.client, self.name)} | {outcome.instance_id})
+        survivor = ids[0]
+        if survivor == outcome.instance_id:
+            return outcome
+        if outcome.how == "recovered":
+            # Its own id is not known for sure (the answer was lost): adopt the survivor, terminate nothing.
+            self.log(f"A lower id of {self.name} appeared: {survivor}; adopting it instead of {outcome.instance_id}.")
+            return LaunchOutcome(
+                survivor,
+                "recovered",
+                outcome.instance_type,
+                outcome.region,
+                self.attempts,
+                seconds_to_appear=outcome.seconds_to_appear,
+            )
+        own = outcome.instance_id
+        self.log(f"A late parallel run launched {self.name} too ({survivor}); terminating our duplicate {own}.")
+        terminate_instances(self.client, [own])
+        self._attempt(
+            outcome.instance_type or "", outcome.region or "", f"duplicate of {survivor}, terminated", tried=False
+        )
+        return LaunchOutcome(survivor, "replaced", outcome.instance_type, outcome.region, self.attempts, terminated=own)
+
     def _settle(self, own: str, type_name: str, region: str, roundtrip: float) -> LaunchOutcome:
         """List the name again after a pause; of several instances, the lowest id survives everywhere."""
         self.sleep(max(MIN_SETTLE_SECONDS, 2 * roundtrip))
@@ -279,5 +320,5 @@ class Launcher:
             return LaunchOutcome(own, "launched", type_name, region, self.attempts)
         self.log(f"A parallel run launched {self.name} too ({survivor}); terminating our duplicate {own}.")
         terminate_instances(self.client, [own])
-        self._attempt(type_name, region, f"duplicate of {survivor}, terminated")
+        self._attempt(type_name, region, f"duplicate of {survivor}, terminated", tried=False)
         return LaunchOutcome(survivor, "replaced", type_name, region, self.attempts, terminated=own)

@@ -21,8 +21,13 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudClient
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import Candidates, Launcher, launch_candidates
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import DEFAULT_REQUEST_TIMEOUT, LambdaCloudClient
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
+    Candidates,
+    Launcher,
+    confirm_floor,
+    launch_candidates,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._pacer import LaunchPacer
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
@@ -108,10 +113,24 @@ def check_instance_options(p: Mapping[str, Any]) -> None:
         check_name("firewall_ruleset_names", ruleset)
     check_number("wait_timeout", p.get("wait_timeout"), minimum=0, maximum=WEEK)
     check_number("capacity_timeout", p.get("capacity_timeout"), minimum=0, maximum=WEEK)
-    check_number("launch_confirm_timeout", p.get("launch_confirm_timeout"), minimum=0, maximum=24 * 3600)
+    check_confirm_timeout(p.get("launch_confirm_timeout"), p.get("request_timeout"))
     check_number("launch_interval", p.get("launch_interval"), minimum=0, maximum=3600)
     check_number("min_gpus", p.get("min_gpus"), minimum=0, maximum=1024)
     check_number("max_price_cents_per_hour", p.get("max_price_cents_per_hour"), minimum=0, maximum=10**7)
+
+
+def check_confirm_timeout(value: Any, request_timeout: Any) -> None:
+    """launch_confirm_timeout must cover an answer that the API processes late: see :func:`confirm_floor`."""
+    check_number("launch_confirm_timeout", value, maximum=24 * 3600)
+    if value is None or isinstance(request_timeout, bool) or not isinstance(request_timeout, (int, float, type(None))):
+        return
+    floor = confirm_floor(DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout)
+    if value < floor:
+        raise InvalidParameter(
+            "launch_confirm_timeout",
+            f"must be at least {floor:g} s (4 times request_timeout, and at least 10 s), got {value:g}: a shorter "
+            "look for a launch whose answer was lost can miss an instance the API creates late.",
+        )
 
 
 def _narrow_regions(

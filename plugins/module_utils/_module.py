@@ -25,7 +25,15 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
     LambdaCloudError,
     client_from_options,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Matcher, apply_filters
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import (
+    Filter,
+    Matcher,
+    apply_filters,
+    check_filters,
+    check_known,
+    filter_matchers,
+    filter_specs,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
     raw_type_problem,
@@ -222,6 +230,15 @@ class LambdaCloudModule:
         module.module.exit_json(**result)
 
 
+class LambdaCloudInfoModule(LambdaCloudModule):
+    """Base of the modules that only read: the result contract without ``diff``."""
+
+    def result(self) -> dict[str, Any]:
+        result = super().result()
+        result.pop("diff")
+        return result
+
+
 def run_info_module(
     result_key: str,
     argument_spec: dict[str, Any],
@@ -238,7 +255,7 @@ def run_info_module(
     ``represent`` shapes each item of the result.
     """
 
-    class InfoModule(LambdaCloudModule):
+    class InfoModule(LambdaCloudInfoModule):
         def run(self) -> None:
             if validate is not None:
                 validate(self.params)
@@ -250,10 +267,27 @@ def run_info_module(
                 items = [represent(item, self.params) for item in items]
             self.unchanged(f"Found {len(items)} {result_key.replace('_', ' ')}.", **{result_key: items})
 
-        def result(self) -> dict[str, Any]:
-            result = super().result()
-            result.pop("diff")
-            return result
-
     InfoModule.argument_spec = argument_spec
     InfoModule.main()
+
+
+def run_filter_info_module(
+    result_key: str,
+    fetch: Callable[[LambdaCloudClient, dict[str, Any]], list[Any]],
+    filters: dict[str, Filter],
+    options: dict[str, Any] | None = None,
+    represent: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> None:
+    """:func:`run_info_module` with each filter option declared once, as a :class:`Filter`.
+
+    ``options`` are the module's options that filter nothing.
+    """
+    run_info_module(
+        result_key,
+        filter_specs(filters) | (options or {}),
+        fetch,
+        filter_matchers(filters),
+        validate=lambda params: check_filters(filters, params),
+        represent=represent,
+        check_items=lambda params, items: check_known(filters, params, items),
+    )

@@ -15,12 +15,8 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
-    QUERY_FIELDS,
-    gpu_facts,
-    mount_plan,
-    mount_problem,
-)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import QUERY_FIELDS, gpu_facts
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._mounts import mount_facts
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     # Used by the action plugin, on the controller: the wait for the connection and the checks of the facts.
@@ -121,16 +117,6 @@ def split_read(stdout: str, stderr: str, marker: str) -> dict[str, Any]:
     }
 
 
-def parse_mountinfo(text: str) -> set[str]:
-    """Every mount point in the text of /proc/self/mountinfo (octal escapes such as ``\\040`` decoded)."""
-    points = set()
-    for line in str(text or "").splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            points.add(re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4]))
-    return points
-
-
 def node_facts(
     params: Mapping[str, Any],
     query: Mapping[str, Any],
@@ -142,16 +128,9 @@ def node_facts(
     """The ``gpu``, ``hostname`` and ``mounts`` of the result, from what the node printed. Without a mount table
     (``mountinfo`` None), ``ismount`` tells whether a path is mounted."""
     smi = params.get("nvidia_smi") or "nvidia-smi"
-    gpu = gpu_facts(query, summary, params.get("expected_gpus"), smi)
-    plan = mount_plan(
-        params.get("file_system_names"), params.get("file_system_mounts"), params["mount_root"].rstrip("/")
-    )
-    points = parse_mountinfo(mountinfo) if mountinfo is not None else None
-    mounted = [
-        path for path in plan["paths"] if (path in points if points is not None else bool(ismount and ismount(path)))
-    ]
+    mounts = (params.get("file_system_names"), params.get("file_system_mounts"), params["mount_root"])
     return {
-        "gpu": gpu,
+        "gpu": gpu_facts(query, summary, params.get("expected_gpus"), smi),
         "hostname": hostname,
-        "mounts": dict(plan, mounted=mounted, problem=mount_problem(plan, mounted)),
+        "mounts": mount_facts(*mounts, mountinfo, ismount),
     }

@@ -5,17 +5,13 @@ smoke test's verdict. Pure functions behind the ``lambdalabs.cloud.training_*`` 
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import natural_key
+
 MARKER = "lambdalabs.cloud training_cluster"
-
-
-def _natural(name: str) -> tuple[Any, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def _shared_dir(host_vars: Mapping[str, Any], root: str) -> str | None:
@@ -40,7 +36,7 @@ def training_plan(
     node without a private address, is returned as ``error``, one line.
     """
     members, problems = [], []
-    for rank, host in enumerate(sorted(hosts, key=_natural)):
+    for rank, host in enumerate(sorted(hosts, key=natural_key)):
         host_vars = hostvars.get(host) or {}
         private_ip = host_vars.get("lambda_private_ip")
         gpus = host_vars.get("lambda_gpus")
@@ -96,21 +92,30 @@ def training_env(
 def readiness_problems(
     plan: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]], token: str | None = None
 ) -> list[str]:
-    """One line per problem, each naming the node: unreachable private addresses, GPUs missing, a file system that
-    is not shared.
+    """One line per problem, each naming the node: unreachable private addresses, the next node not reached by name
+    over SSH, GPUs missing, a file system that is not shared.
 
-    ``checks`` maps the nodes checked to what each found: ``reachable`` (address -> bool), ``gpu`` (the gpu facts,
-    or None to skip that check) and ``shared`` (what it read from the token file written on the head node).
+    ``checks`` maps the nodes checked to what each found: ``reachable`` (address -> bool), ``ssh`` (the registered
+    result of ``ssh <next node> hostname`` run as ``user``; skipped or absent to skip that check), ``gpu`` (the gpu
+    facts, or None to skip that check) and ``shared`` (what it read from the token file written on the head node).
     """
     problems = []
-    for member in plan["members"]:
+    members = plan["members"]
+    for member in members:
         if member["name"] not in checks:
             continue
         found = checks[member["name"]] or {}
         for address, ok in sorted((found.get("reachable") or {}).items()):
             if not ok:
-                other = next((m["name"] for m in plan["members"] if m["private_ip"] == address.rsplit(":", 1)[0]), "?")
+                other = next((m["name"] for m in members if m["private_ip"] == address.rsplit(":", 1)[0]), "?")
                 problems.append(f"{member['name']} cannot reach {other} at its private address {address} (SSH).")
+        ssh = found.get("ssh") or {}
+        if ssh.get("rc", 0) != 0:
+            following = members[(member["rank"] + 1) % len(members)]["name"]
+            problems.append(
+                f"{member['name']} cannot ssh to {following} by name as {found.get('user')}: "
+                f"{str(ssh.get('stderr') or '').strip()[:200]}"
+            )
         gpu = found.get("gpu")
         if gpu is not None and gpu.get("count") != member["gpus"]:
             problems.append(
@@ -160,26 +165,6 @@ def smoke_verdict(plan: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[s
         "results": results,
         "summary": summary,
     }
-
-
-def interface_for(address: str, ip_output: str) -> str | None:
-    """The interface whose IPv4 network holds ``address``, from ``ip -o -4 addr show``; the most specific wins."""
-    try:
-        wanted = ipaddress.IPv4Address(address)
-    except ValueError:
-        return None
-    best: tuple[int, str] | None = None
-    for line in ip_output.splitlines():
-        parts = line.split()
-        if "inet" not in parts:
-            continue
-        try:
-            network = ipaddress.IPv4Interface(parts[parts.index("inet") + 1]).network
-        except (ValueError, IndexError):
-            continue
-        if wanted in network and (best is None or network.prefixlen > best[0]):
-            best = (network.prefixlen, parts[1].rstrip(":"))
-    return best[1] if best else None
 
 
 def known_hosts(plan: Mapping[str, Any], host_keys: Mapping[str, str]) -> str:

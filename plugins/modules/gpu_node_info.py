@@ -32,14 +32,8 @@ attributes:
       the controller.
     support: full
     details: The controller waits for the connection (O(connect_timeout)); everything else runs on the node.
-  check_mode:
-    description: Can run in check mode and return the same result as without it.
-    support: full
-    details: The module only reads.
-  diff_mode:
-    description: Will return details on what has changed when in diff mode.
-    support: N/A
-    details: The module only reads.
+extends_documentation_fragment:
+  - lambdalabs.cloud.lambda_cloud.info_module
 options:
   connect_timeout:
     description:
@@ -191,8 +185,10 @@ hostname:
   sample: trainer-1
 mounts:
   description:
-    - The file system mounts, as C(lambdalabs.cloud.mount_plan) plans them, with C(mounted) (the paths that are mount
-      points) and C(problem) (one sentence on what is not mounted, or null).
+    - The file system mounts. C(reported) are the mount points the instance reports; C(defaults) the
+      C(<mount_root>/<name>) paths of the other file systems, C(default_needed) of which must be mounted; C(paths)
+      every path checked, C(mounted) those that are mount points, and C(problem) one sentence on what is not
+      mounted, or null.
   returned: always
   type: dict
   sample: {"paths": ["/lambda/nfs/datasets"], "mounted": ["/lambda/nfs/datasets"], "problem": null}
@@ -221,13 +217,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import parse_utilization
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._network import interface_for
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import (
     ARGUMENT_SPEC,
     COMMAND_SECONDS,
     QUERY_ARGS,
     node_facts,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import interface_for
 
 
 def reaches(target):

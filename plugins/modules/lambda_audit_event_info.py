@@ -12,8 +12,6 @@ description:
   - Reads the account's audit events (who launched, terminated, changed what, and when), oldest first, following
     the API's pages until the last one or until O(max_events) events are read.
   - Makes one API request per page.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -80,7 +78,7 @@ truncated:
 from datetime import datetime, timezone
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import audit_events_page
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudInfoModule
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
     check_number,
@@ -103,7 +101,7 @@ def iso_time(param, value):
     return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class AuditEventInfoModule(LambdaCloudModule):
+class AuditEventInfoModule(LambdaCloudInfoModule):
     argument_spec = {
         "start": {"type": "str"},
         "end": {"type": "str"},
@@ -133,11 +131,6 @@ class AuditEventInfoModule(LambdaCloudModule):
             pages=pages,
             truncated=truncated,
         )
-
-    def result(self):
-        result = super().result()
-        result.pop("diff")
-        return result
 
 
 def main():

@@ -11,8 +11,6 @@ version_added: 0.1.0
 description:
   - Makes sure a persistent file system with a given name exists in a region, or does not.
   - A file system that an instance mounts cannot be deleted; the module then names the instances.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.resource_module
@@ -49,34 +47,20 @@ EXAMPLES = r"""
 
 RETURN = r"""
 file_system:
-  description: The file system.
+  description:
+    - The file system, with the fields that RV(lambdalabs.cloud.lambda_file_system_info#module:file_systems) describes.
+    - In check mode, when it would be created, only C(name) and C(region).
   returned: when it exists or would exist
   type: dict
-  contains:
-    id:
-      description: The file system's identifier.
-      type: str
-      sample: 398578a2336b49079e74043f0bd2cfe8
-    name:
-      description: The file system's name.
-      type: str
-      sample: datasets
-    mount_point:
-      description: Where instances mount it by default.
-      type: str
-      sample: /lambda/nfs/datasets
-    region:
-      description: The region, with C(name) and C(description).
-      type: dict
-      sample: {"name": "us-west-1", "description": "California, USA"}
-    is_in_use:
-      description: Whether an instance mounts it.
-      type: bool
-      sample: false
-    created:
-      description: When it was created.
-      type: str
-      sample: "2026-01-01T12:00:00+00:00"
+  sample:
+    id: 398578a2336b49079e74043f0bd2cfe8
+    name: datasets
+    mount_point: /lambda/nfs/datasets
+    created: "2026-01-01T12:00:00+00:00"
+    created_by: {"id": "c2f4e9a8", "email": "team@example.com", "status": "active"}
+    is_in_use: false
+    region: {"name": "us-west-1", "description": "California, USA"}
+    bytes_used: 0
 msg:
   description: What was done, or in check mode what would be done.
   returned: always

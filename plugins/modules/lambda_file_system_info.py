@@ -11,8 +11,6 @@ version_added: 0.1.0
 description:
   - Lists the persistent file systems of the account.
   - Makes one API request.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -82,23 +80,16 @@ file_systems:
 """
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_file_systems, region_name
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter, field_equals
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_file_system_name, check_region
 
 
-def _validate(params):
-    check_file_system_name("name", params["name"])
-    check_region("region", params["region"])
-
-
 def main():
-    run_info_module(
+    run_filter_info_module(
         "file_systems",
-        {"name": {"type": "str"}, "region": {"type": "str"}},
         lambda client, params: list_file_systems(client),
-        {"name": field_equals(field("name")), "region": field_equals(region_name)},
-        validate=_validate,
+        {"name": Filter(check_file_system_name), "region": Filter(check_region, field_equals(region_name))},
     )
 
 

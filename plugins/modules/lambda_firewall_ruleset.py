@@ -15,11 +15,10 @@ description:
     and an address without a mask is a C(/32), as the API stores it. A change of rules is one C(PATCH).
   - Associate a ruleset with instances when launching them, with
     O(lambdalabs.cloud.lambda_instance#module:firewall_ruleset_names).
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.resource_module
+  - lambdalabs.cloud.lambda_cloud.firewall_rules
 options:
   name:
     description:
@@ -36,36 +35,6 @@ options:
     description:
       - The inbound rules. Traffic that no rule allows is dropped. Required with O(state=present).
       - An empty list allows no inbound traffic at all to the instances that use the ruleset, SSH included.
-    type: list
-    elements: dict
-    suboptions:
-      protocol:
-        description:
-          - The protocol the rule allows.
-        type: str
-        required: true
-        choices: [tcp, udp, icmp, all]
-      port:
-        description:
-          - One port, for example V(8888). Not for V(icmp).
-        type: int
-      port_range:
-        description:
-          - An inclusive range of ports as V([min, max]), for example V([29500, 29600]). Not for V(icmp).
-          - For V(all) without a port, every port.
-        type: list
-        elements: int
-      source_network:
-        description:
-          - The IPv4 network traffic may come from, in CIDR notation, for example V(203.0.113.0/24), or V(0.0.0.0/0)
-            for anywhere. An address without a mask means that address alone.
-        type: str
-        required: true
-      description:
-        description:
-          - What the rule is for, at most 128 characters.
-        type: str
-        default: ""
   state:
     description:
       - Whether the ruleset should exist.

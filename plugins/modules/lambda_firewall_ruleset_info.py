@@ -11,8 +11,6 @@ version_added: 1.0.0
 description:
   - Lists the firewall rulesets of the account, with their rules and the instances that use them.
   - Makes one API request.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -78,24 +76,20 @@ firewall_rulesets:
 """
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_firewall_rulesets, region_name
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter, field_equals
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_id, check_name, check_region
 
 
-def _validate(params):
-    check_name("name", params["name"])
-    check_region("region", params["region"])
-    check_id("id", params["id"])
-
-
 def main():
-    run_info_module(
+    run_filter_info_module(
         "firewall_rulesets",
-        {"name": {"type": "str"}, "region": {"type": "str"}, "id": {"type": "str"}},
         lambda client, params: list_firewall_rulesets(client),
-        {"name": field_equals(field("name")), "region": field_equals(region_name), "id": field_equals(field("id"))},
-        validate=_validate,
+        {
+            "name": Filter(check_name),
+            "region": Filter(check_region, field_equals(region_name)),
+            "id": Filter(check_id),
+        },
     )
 
 

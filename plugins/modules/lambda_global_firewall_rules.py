@@ -15,44 +15,13 @@ description:
     with the rules already in place sends none.
   - A rule list that lets no TCP traffic in on port 22 from anywhere gets a warning, since it cuts every instance
     that relies on it off SSH.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.resource_module
+  - lambdalabs.cloud.lambda_cloud.firewall_rules
 options:
   rules:
-    description:
-      - The inbound rules. Traffic that no rule allows is dropped.
-    type: list
-    elements: dict
     required: true
-    suboptions:
-      protocol:
-        description:
-          - The protocol the rule allows.
-        type: str
-        required: true
-        choices: [tcp, udp, icmp, all]
-      port:
-        description:
-          - One port, for example V(22). Not for V(icmp).
-        type: int
-      port_range:
-        description:
-          - An inclusive range of ports as V([min, max]). Not for V(icmp). For V(all) without a port, every port.
-        type: list
-        elements: int
-      source_network:
-        description:
-          - The IPv4 network traffic may come from, in CIDR notation, or V(0.0.0.0/0) for anywhere.
-        type: str
-        required: true
-      description:
-        description:
-          - What the rule is for, at most 128 characters.
-        type: str
-        default: ""
 """
 
 EXAMPLES = r"""

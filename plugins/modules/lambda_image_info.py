@@ -11,8 +11,6 @@ version_added: 0.1.0
 description:
   - Lists the machine images that instances can be launched from, per region.
   - Makes one API request.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -100,38 +98,26 @@ images:
       sample: "2024-05-01T00:00:00+00:00"
 """
 
+from functools import partial
+
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import IMAGE_ARCHITECTURES, list_images, region_name
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_choice, check_region, check_text
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_region, check_text
 
-
-def _validate(params):
-    check_region("region", params["region"])
-    check_text("family", params["family"], max_length=128)
-    check_text("name", params["name"], max_length=128)
+check_short_text = partial(check_text, max_length=128)
 
 
 def main():
-    run_info_module(
+    run_filter_info_module(
         "images",
-        {
-            "region": {"type": "str"},
-            "family": {"type": "str"},
-            "architecture": {"type": "str", "choices": list(IMAGE_ARCHITECTURES)},
-            "name": {"type": "str"},
-        },
         lambda client, params: list_images(client),
         {
-            "region": field_equals(region_name),
-            "family": field_equals(field("family")),
-            "architecture": field_equals(field("architecture")),
-            "name": field_equals(field("name")),
+            "region": Filter(check_region, field_equals(region_name)),
+            "family": Filter(check_short_text, known_as="image family"),
+            "architecture": Filter(spec={"type": "str", "choices": list(IMAGE_ARCHITECTURES)}),
+            "name": Filter(check_short_text),
         },
-        validate=_validate,
-        check_items=lambda params, images: check_choice(
-            "family", params["family"], (i.get("family") for i in images), "image family"
-        ),
     )
 
 

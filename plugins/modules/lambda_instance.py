@@ -13,8 +13,6 @@ description:
   - Idempotent by O(name). It never leaves two instances with the same name, also when a launch answer is lost or
     another controller launches the same name at the same time; the guide C(docs/launch-protocol.md) explains how.
   - Launches from one controller are paced to the API's limit of one launch per 12 seconds, also across forks.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.resource_module
@@ -163,9 +161,10 @@ options:
     default: 12
   launch_confirm_timeout:
     description:
-      - When the answer to a launch is lost (a timeout, a dropped connection, a server error), no other launch is
-        sent; the module looks for the instance by name for this many seconds, adopts it when it appears, and
-        fails when it does not. A re-run then adopts it if it appears later.
+      - When the answer to a launch is lost (a timeout, a dropped connection, a server error, a garbled success), no
+        other launch is sent; the module looks for the instance by name for this many seconds, adopts it when it
+        appears, and fails when it does not. A re-run then adopts it if it appears later.
+      - At least 4 times O(request_timeout), and at least 10; a smaller value is refused.
     type: int
     default: 180
 """
@@ -373,11 +372,16 @@ class InstanceModule(LambdaCloudModule):
             where = f"{placement['instance_type']} in {placement['region']}"
             self.changed("launched", f"instance {p['name']} ({where})", shown, placement=placement)
             return
+        launcher = launcher_for(self.client, p, self.module.log)
         try:
-            outcome = launcher_for(self.client, p, self.module.log).launch(plan.body_for, plan.choose, plan.types)
+            outcome = launcher.launch(plan.body_for, plan.choose, plan.types)
         except LaunchFailed as error:
             extra = {"error": error.error.to_dict()} if error.error else {}
             raise ModuleFailure(str(error), attempts=error.attempts, **extra) from None
+        if p["wait"] and outcome.created:
+            # Once active, look at the name again: a racer answered late may have launched it too.
+            self.wait({"id": outcome.instance_id, "name": p["name"], "status": "booting"}, "active")
+            outcome = launcher.recheck(outcome)
         instance = get_instance(self.client, outcome.instance_id) or {"id": outcome.instance_id, "status": "booting"}
         placement = {"instance_type": instance_type_name(instance) or outcome.instance_type}
         placement["region"] = region_name(instance) or outcome.region

@@ -11,8 +11,6 @@ version_added: 0.1.0
 description:
   - Lists the instances of the account, or reads one instance by its id.
   - Makes one API request.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -67,7 +65,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 instances:
-  description: The instances that match every filter, as the API returns them.
+  description: The instances that match every filter, as the API returns them but with C(tags) as a dictionary.
   returned: always
   type: list
   elements: dict
@@ -125,10 +123,9 @@ instances:
       elements: dict
       sample: [{"file_system_id": "398578a2336b49079e74043f0bd2cfe8", "mount_point": "/lambda/nfs/datasets"}]
     tags:
-      description: The instance's tags as key/value pairs.
-      type: list
-      elements: dict
-      sample: [{"key": "cluster", "value": "train"}]
+      description: The instance's tags, as a dictionary of keys to values.
+      type: dict
+      sample: {"cluster": "train"}
     firewall_rulesets:
       description: The firewall rulesets of the instance.
       type: list
@@ -158,21 +155,14 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     represent_instance,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter, field_equals
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     check_id,
     check_instance_type,
     check_name,
     check_region,
 )
-
-
-def _validate(params):
-    check_id("id", params["id"])
-    check_name("name", params["name"])
-    check_region("region", params["region"])
-    check_instance_type("instance_type", params["instance_type"])
 
 
 def _fetch(client, params):
@@ -183,24 +173,17 @@ def _fetch(client, params):
 
 
 def main():
-    run_info_module(
+    run_filter_info_module(
         "instances",
-        {
-            "id": {"type": "str"},
-            "name": {"type": "str"},
-            "region": {"type": "str"},
-            "instance_type": {"type": "str"},
-            "status": {"type": "list", "elements": "str", "choices": list(INSTANCE_STATUSES)},
-            "include_jupyter": {"type": "bool", "default": False},
-        },
         _fetch,
         {
-            "name": field_equals(field("name")),
-            "region": field_equals(region_name),
-            "instance_type": field_equals(instance_type_name),
-            "status": field_equals(field("status")),
+            "id": Filter(check_id),
+            "name": Filter(check_name),
+            "region": Filter(check_region, field_equals(region_name)),
+            "instance_type": Filter(check_instance_type, field_equals(instance_type_name)),
+            "status": Filter(spec={"type": "list", "elements": "str", "choices": list(INSTANCE_STATUSES)}),
         },
-        validate=_validate,
+        options={"include_jupyter": {"type": "bool", "default": False}},
         represent=lambda instance, params: represent_instance(instance, params["include_jupyter"]),
     )
 

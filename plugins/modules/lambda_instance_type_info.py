@@ -12,8 +12,6 @@ description:
   - Lists the instance types that Lambda Cloud offers, cheapest first, with their specs, price and
     the regions that have capacity for them right now.
   - Makes one API request.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -98,49 +96,39 @@ instance_types:
       sample: [{"name": "us-west-2", "description": "Arizona, USA"}]
 """
 
+from functools import partial
+
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import capacity_regions, list_instance_types
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
-    check_choice,
     check_instance_type,
     check_number,
     check_region,
     check_text,
 )
 
-
-def _validate(params):
-    check_instance_type("name", params["name"])
-    check_region("region", params["region"])
-    check_text("gpu", params["gpu"], max_length=64)
-    check_number("min_gpus", params["min_gpus"], minimum=0)
-    check_number("max_price_cents_per_hour", params["max_price_cents_per_hour"], minimum=0)
+AT_LEAST_ZERO = partial(check_number, minimum=0)
 
 
 def main():
-    run_info_module(
+    run_filter_info_module(
         "instance_types",
-        {
-            "name": {"type": "str"},
-            "region": {"type": "str"},
-            "available": {"type": "bool", "default": False},
-            "min_gpus": {"type": "int"},
-            "max_price_cents_per_hour": {"type": "int"},
-            "gpu": {"type": "str"},
-        },
         lambda client, params: list_instance_types(client),
         {
-            "name": lambda t, v: t["name"] == v,
-            "region": lambda t, v: v in capacity_regions(t),
-            "available": lambda t, v: not v or bool(capacity_regions(t)),
-            "min_gpus": lambda t, v: t.get("specs", {}).get("gpus", 0) >= v,
-            "max_price_cents_per_hour": lambda t, v: t.get("price_cents_per_hour", 0) <= v,
-            "gpu": lambda t, v: v.lower() in (t.get("gpu_description") or "").lower(),
+            "name": Filter(check_instance_type, known_as="instance type"),
+            "region": Filter(check_region, lambda t, v: v in capacity_regions(t)),
+            "available": Filter(
+                None, lambda t, v: not v or bool(capacity_regions(t)), {"type": "bool", "default": False}
+            ),
+            "min_gpus": Filter(AT_LEAST_ZERO, lambda t, v: t.get("specs", {}).get("gpus", 0) >= v, {"type": "int"}),
+            "max_price_cents_per_hour": Filter(
+                AT_LEAST_ZERO, lambda t, v: t.get("price_cents_per_hour", 0) <= v, {"type": "int"}
+            ),
+            "gpu": Filter(
+                partial(check_text, max_length=64), lambda t, v: v.lower() in (t.get("gpu_description") or "").lower()
+            ),
         },
-        validate=_validate,
-        check_items=lambda params, types: check_choice(
-            "name", params["name"], (t["name"] for t in types), "instance type"
-        ),
     )
 
 

@@ -15,8 +15,6 @@ description:
     size costs the same few requests. It returns how long each instance took.
   - It never changes anything. It fails, with one line that names every instance that did not make it, when an
     instance ends while waiting for it to become active, or when O(timeout) passes.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
 attributes:
@@ -27,11 +25,6 @@ attributes:
   diff_mode:
     description: Will return details on what has changed when in diff mode.
     support: none
-  action_group:
-    description: Use C(group/lambdalabs.cloud.lambda) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - lambdalabs.cloud.lambda
 options:
   ids:
     description:
@@ -141,7 +134,7 @@ class InstanceWaitModule(LambdaCloudModule):
         "connect_with": {"type": "str", "default": "ip", "choices": ["ip", "private_ip", "hostname"]},
     }
 
-    def wait_for_ssh(self, report, nodes, start):
+    def wait_for_ssh(self, nodes, start):
         """Poll port 22 of every reached instance until each answers or the time is up."""
         pending = {node["id"] for node in nodes if node["outcome"] == "reached"}
         while pending:
@@ -187,7 +180,7 @@ class InstanceWaitModule(LambdaCloudModule):
                 }
             )
         if p["ssh"] and p["state"] == "active" and not self.check_mode:
-            self.wait_for_ssh(report, nodes, start)
+            self.wait_for_ssh(nodes, start)
         elapsed = round(time.monotonic() - start, 1)
         shown = [represent_instance(report.instances[i]) for i in p["ids"] if i in report.instances]
         extra = {"instances": shown, "nodes": nodes, "polls": report.polls, "seconds": elapsed}

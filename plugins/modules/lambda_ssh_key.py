@@ -12,8 +12,6 @@ description:
   - Makes sure an SSH public key with a given name is in the account, or is not.
   - Without O(public_key), Lambda Cloud generates the key pair; the private key is written to O(private_key_path)
     with mode 0600 and never appears in the module's results or logs.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.resource_module
@@ -76,22 +74,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ssh_key:
-  description: The key, without any private part.
+  description:
+    - The key, without any private part, with the fields that RV(lambdalabs.cloud.lambda_ssh_key_info#module:ssh_keys)
+      describes (C(id), C(name) and C(public_key)).
+    - In check mode, when it would be added, only C(name), and C(public_key) when given.
   returned: when the key exists or would exist
   type: dict
-  contains:
-    id:
-      description: The key's identifier.
-      type: str
-      sample: ddf9a910ceb744a0bb95242cbba6cb50
-    name:
-      description: The key's name.
-      type: str
-      sample: deploy
-    public_key:
-      description: The public key.
-      type: str
-      sample: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy
+  sample:
+    id: ddf9a910ceb744a0bb95242cbba6cb50
+    name: deploy
+    public_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy
 private_key_path:
   description: Where the private key of a generated pair was written.
   returned: when a key pair was generated
@@ -164,10 +156,22 @@ class SSHKeyModule(LambdaCloudModule):
     def lost_generation(self):
         """Whether an earlier run generated this key and lost the answer that carried its private key."""
         try:
-            with open(self.marker, encoding="utf-8") as handle:
+            with os.fdopen(os.open(self.marker, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as handle:
                 return handle.read().strip() == self.params["name"]
         except OSError:
             return False
+
+    def write_marker(self):
+        """The marker says a generation is under way; a link in its place is never followed."""
+        try:
+            fd = os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        except OSError as error:
+            raise InvalidParameter(
+                "private_key_path",
+                f"cannot write the marker {self.marker} ({error.strerror}); a link is never followed.",
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.params["name"] + "\n")
 
     def add(self, replaces=None):
         name, public_key = self.params["name"], self.params["public_key"]
@@ -197,20 +201,20 @@ class SSHKeyModule(LambdaCloudModule):
 
     def generate(self):
         name, path = self.params["name"], self.params["private_key_path"]
-        fd = os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(name + "\n")
+        self.write_marker()
+        lost = (
+            f"The key '{name}' may have been created without its private key reaching this machine; run again: the "
+            f"re-run replaces it (the marker file {self.marker} says so)."
+        )
         try:
             created = add_ssh_key(self.client, name, None)
         except LambdaCloudError as error:
             if error.may_have_processed:
-                raise ModuleFailure(
-                    f"{error} The key '{name}' may have been created without its private key reaching this machine; "
-                    "run again: the re-run replaces it (the marker file next to private_key_path says so).",
-                    error=error.to_dict(),
-                ) from None
+                raise ModuleFailure(f"{error} {lost}", error=error.to_dict()) from None
             os.unlink(self.marker)
             raise
+        if not isinstance(created, dict) or not created.get("id") or not isinstance(created.get("private_key"), str):
+            raise ModuleFailure(f"The API answered the key generation without a private key. {lost}")
         try:
             write_private_key(path, created["private_key"])
         except OSError as error:

@@ -11,8 +11,6 @@ version_added: 0.1.0
 description:
   - Lists the SSH public keys stored in the account. Private keys are never returned.
   - Makes one API request.
-author:
-  - Lambda Cloud collection maintainers (@lambdalabs)
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.info_module
@@ -57,19 +55,13 @@ ssh_keys:
 """
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import list_ssh_keys
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_info_module
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_name
 
 
 def main():
-    run_info_module(
-        "ssh_keys",
-        {"name": {"type": "str"}},
-        lambda client, params: list_ssh_keys(client),
-        {"name": field_equals(field("name"))},
-        validate=lambda params: check_name("name", params["name"]),
-    )
+    run_filter_info_module("ssh_keys", lambda client, params: list_ssh_keys(client), {"name": Filter(check_name)})
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 """Fixtures of the integration tests: the simulator as a subprocess, and Ansible runs against it.
 
 ``simulator`` gives a freshly reset simulator (one per pytest worker, started with ``--boot-seconds 1
---terminate-seconds 1``); ``simulator_factory`` starts extra ones with custom flags; ``ansible`` runs playbooks,
-ansible-inventory and modules against ``simulator``. The helpers are in support.py, the simulator's client in
-``tests/simulator/client.py``.
+--terminate-seconds 1``), ``account`` the same with the SSH key "deploy" in it; ``simulator_factory`` starts extra
+ones with custom flags; ``ansible`` runs playbooks, ansible-inventory and modules against ``simulator``. The helpers
+are in support.py (among them ``node_cluster``, the three SSH nodes of a module-scoped fixture), the simulator's
+client in ``tests/simulator/client.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from tests.integration.support import Ansible
+from tests.integration.support import Ansible, add_deploy_key
 from tests.simulator.client import DEFAULT_API_KEY, Simulator
 
 # The files whose tests share one module-scoped setup (a cluster of SSH nodes, a built context) and run in order.
@@ -62,6 +63,14 @@ def simulator(simulator_server: Simulator) -> Simulator:
     """The session simulator, reset to an empty account before the test."""
     simulator_server.reset()
     return simulator_server
+
+
+@pytest.fixture
+def account(simulator: Simulator) -> Simulator:
+    """The reset simulator with the SSH key "deploy" (support.PUBLIC_KEY) in its account, and no request recorded."""
+    add_deploy_key(simulator)
+    simulator.clear_requests()
+    return simulator
 
 
 @pytest.fixture

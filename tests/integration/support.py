@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the integration tests share: running ansible-playbook, ansible-inventory and modules against the simulator.
 
-The fixtures built on these live in conftest.py; test modules import the helpers from here.
+Besides: the account's SSH key (PUBLIC_KEY) and its live instances (live()), the tasks and playbooks of the
+collection as a play lists them (task(), import_playbook()), and the three SSH nodes of the node-cluster files
+(node_cluster()). The fixtures built on these live in conftest.py; test modules import the helpers from here.
 """
 
 from __future__ import annotations
@@ -17,20 +19,60 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 
-from tests.simulator.client import node_fabric_unavailable
+from tests.simulator.client import Simulator, node_fabric_unavailable
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 COLLECTION = HERE.parents[1]
 # The directory that holds ansible_collections/lambdalabs/cloud (a link to this checkout), as the Makefile makes it.
 COLLECTIONS_ROOT = Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(COLLECTION / ".tmp" / "collections")))
+
+# The public key of the SSH key "deploy" that the tests put in the account (the ``account`` fixture), and another
+# key of other key material.
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other"
+# The statuses of an instance that is there (launched and not yet terminated).
+LIVE = ("booting", "active", "unhealthy")
+
+
+def add_deploy_key(sim: Simulator) -> Simulator:
+    """The SSH key "deploy" (PUBLIC_KEY) in the simulator's account."""
+    sim.seed(ssh_keys=[{"name": "deploy", "public_key": PUBLIC_KEY}])
+    return sim
+
+
+def live(sim: Simulator, name: str | None = None, *, prefix: str = "") -> list[dict[str, Any]]:
+    """The account's instances in a LIVE status, ordered by name: all of them, those called ``name``, or those whose
+    name starts with ``prefix``."""
+    found = [i for i in sim.state()["instances"] if i["status"] in LIVE and (i.get("name") or "").startswith(prefix)]
+    return sorted((i for i in found if name is None or i.get("name") == name), key=lambda i: i.get("name") or "")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def task(title: str, module: str, /, *, register: str = "out", **args: Any) -> dict[str, Any]:
+    """A task of the collection's ``module`` with ``args``, registered as ``register``; a failure does not end the play
+    (``Run.task`` reads it)."""
+    return {"name": title, f"lambdalabs.cloud.{module}": args, "register": register, "ignore_errors": True}
+
+
+def import_playbook(name: str) -> list[dict[str, Any]]:
+    """The plays of the collection's playbook ``name`` (``lambdalabs.cloud.<name>``)."""
+    return [{"ansible.builtin.import_playbook": f"lambdalabs.cloud.{name}"}]
 
 
 @dataclass
@@ -65,6 +107,23 @@ class Run:
 
     def tasks(self, name: str) -> list[dict[str, Any]]:
         return [entry["result"] | {"_status": entry["status"]} for entry in self.results if entry["task"] == name]
+
+
+def role_tasks(run: Run, name: str) -> list[dict[str, Any]]:
+    """The results of the tasks called ``name``, inside a role (``<role> : <name>``) or not, with their status and
+    host."""
+    return [
+        e["result"] | {"_status": e["status"], "_host": e["host"]}
+        for e in run.results
+        if e["task"] == name or e["task"].endswith(f" : {name}")
+    ]
+
+
+def role_task(run: Run, name: str) -> dict[str, Any]:
+    """The result of the last task called ``name``, inside a role or not."""
+    matches = role_tasks(run, name)
+    assert matches, f"task {name!r} did not run; ran: {[e['task'] for e in run.results]}\n{run.output[-3000:]}"
+    return matches[-1]
 
 
 # Ansible's processes get a home of their own in the system temp directory, so that the tests write nothing into
@@ -271,8 +330,7 @@ def provision_node_cluster(ansible: Ansible, tmp_path: Path, name: str, **defaul
         },
         "lambda_cluster_launch_interval": 0,
     }
-    provision = [{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}]
-    run = ansible.playbook(plays=provision, extra_vars=variables)
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=variables)
     run.assert_ok()
     return key, run
 
@@ -287,6 +345,81 @@ def node_inventory(tmp_path: Path, key: Path, **group_vars: Any) -> Path:
     group_vars = {"ansible_ssh_private_key_file": str(key), **group_vars}
     (inventory / "group_vars" / "lambda.yml").write_text(yaml.safe_dump(group_vars))
     return inventory
+
+
+@dataclass
+class NodeCluster:
+    """Three SSH nodes of a simulator started with --nodes, provisioned as cluster ``name``, and an inventory that
+    reaches them as the group ``lambda_cluster_<name>``."""
+
+    sim: Simulator
+    ansible: Ansible
+    name: str
+    key: Path
+    inventory: Path
+    nodes: dict[str, dict[str, Any]]  # the active instances by name, in name order
+    provisioned: Run
+    play_args: list[str] = field(default_factory=list)
+
+    @property
+    def group(self) -> str:
+        return f"lambda_cluster_{self.name}"
+
+    def adhoc(self, *args: str, become: bool = False) -> subprocess.CompletedProcess[str]:
+        """``ansible <group> -o <args>`` over SSH."""
+        command = [str(BIN / "ansible"), "-i", str(self.inventory), self.group, "-o", *args]
+        if become:
+            command.append("--become")
+        return subprocess.run(
+            command, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False
+        )
+
+    def on_nodes(self, command: str, become: bool = False) -> dict[str, str]:
+        """What ``command`` printed on each node (every node must answer)."""
+        done = self.adhoc("-m", "ansible.builtin.command", "-a", command, become=become)
+        found = per_host(done.stdout)
+        assert len(found) == len(self.nodes), done.stdout + done.stderr
+        return found
+
+    def play(self, name: str, **extra_vars: Any) -> Run:
+        """The collection's playbook ``name`` on the nodes' inventory over SSH, with ``play_args``."""
+        return self.ansible.playbook(
+            plays=import_playbook(name),
+            inventory=str(self.inventory),
+            extra_vars=extra_vars,
+            args=["-c", "ssh", *self.play_args],
+            timeout=900,
+        )
+
+
+NodeClusterType = TypeVar("NodeClusterType", bound=NodeCluster)
+
+
+@contextmanager
+def node_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    cluster_type: type[NodeClusterType] = NodeCluster,
+    *,
+    inventory_vars: dict[str, Any] | None = None,
+    play_args: list[str] | None = None,
+    **defaults: Any,
+) -> Iterator[NodeClusterType]:
+    """A NodeCluster (or ``cluster_type``) for a module-scoped fixture: its simulator (with --nodes) stops on exit.
+    ``defaults`` add to the nodes' lambda_cluster_defaults, ``inventory_vars`` to the inventory's group variables.
+    Skips (fails under CI=true) where the node fabric cannot run."""
+    require_node_fabric()
+    tmp_path = tmp_path_factory.mktemp(f"cluster-{name}")
+    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
+    try:
+        ansible = Ansible(sim, tmp_path)
+        key, run = provision_node_cluster(ansible, tmp_path, name, **defaults)
+        inventory = node_inventory(tmp_path, key, **(inventory_vars or {}))
+        active = sorted((i for i in sim.state()["instances"] if i["status"] == "active"), key=lambda i: i["name"])
+        nodes = {node["name"]: node for node in active}
+        yield cluster_type(sim, ansible, name, key, inventory, nodes, run, play_args or [])
+    finally:
+        sim.stop()
 
 
 def per_host(output: str) -> dict[str, str]:

@@ -13,9 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from tests.integration.support import refused_sources
+from tests.integration.support import PUBLIC_KEY, refused_sources
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
 LAUNCH = {"name": "bad", "instance_type": ["gpu_1x_a10"], "region": ["us-east-1"], "ssh_key_name": ["deploy"]}
 LONG = "n" * 65
 
@@ -33,6 +32,12 @@ INSTANCE = [
     ("empty name", {"name": ""}, "name"),
     ("blank name", {"name": "   "}, "name"),
     ("line separator in name", {"name": "a\u2028b"}, "name"),
+    ("trailing space in name", {"name": "trainer "}, "name"),
+    ("leading space in name", {"name": " trainer"}, "name"),
+    ("no-break space in name", {"name": "train\u00a0er"}, "name"),
+    ("zero-width space in name", {"name": "train\u200ber"}, "name"),
+    ("right-to-left override in name", {"name": "train\u202eer"}, "name"),
+    ("byte order mark in name", {"name": "\ufefftrainer"}, "name"),
     ("path in id", {"id": "../ssh-keys", "state": "absent"}, "id"),
     ("slash in id", {"id": "a/b"}, "id"),
     ("empty id", {"id": ""}, "id"),
@@ -72,6 +77,12 @@ INSTANCE = [
     ("huge wait_timeout", {"wait_timeout": 10**12}, "wait_timeout"),
     ("negative capacity_timeout", {"capacity_timeout": -1}, "capacity_timeout"),
     ("negative confirm timeout", {"launch_confirm_timeout": -1}, "launch_confirm_timeout"),
+    ("no confirm window", {"launch_confirm_timeout": 0}, "launch_confirm_timeout"),
+    (
+        "confirm window under 4 request timeouts",
+        {"launch_confirm_timeout": 10, "request_timeout": 5},
+        "launch_confirm_timeout",
+    ),
     ("negative min_gpus", {"min_gpus": -1}, "min_gpus"),
     ("negative price limit", {"max_price_cents_per_hour": -1}, "max_price_cents_per_hour"),
     ("limits that exclude every type", {"min_gpus": 100}, "instance_type"),
@@ -105,6 +116,8 @@ INSTANCE = [
 SSH_KEY = [
     ("empty key name", {"name": ""}, "name"),
     ("newline in key name", {"name": "k\n"}, "name"),
+    ("trailing space in key name", {"name": "deploy "}, "name"),
+    ("zero-width joiner in key name", {"name": "de\u200dploy"}, "name"),
     ("NUL in key name", {"name": "k\x00"}, "name"),
     ("list as key name", {"name": ["a"]}, "name"),
     ("long key name", {"name": LONG}, "name"),
@@ -407,9 +420,9 @@ def test_there_are_at_least_150_cases():
 
 
 @pytest.fixture
-def account(simulator, tmp_path):
-    answer = simulator.seed(
-        ssh_keys=[{"name": "deploy", "public_key": PUBLIC_KEY}],
+def seeded(account, tmp_path):
+    """Besides the key "deploy": the instances "taken" and "other", and the file system "fs"; the seed's answer."""
+    answer = account.seed(
         instances=[
             {"name": "taken", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
             {"name": "other", "status": "active", "region": "us-east-1", "instance_type": "gpu_1x_a10"},
@@ -417,15 +430,15 @@ def account(simulator, tmp_path):
         file_systems=[{"name": "fs", "region": "us-east-1"}],
     )
     (tmp_path / "existing-key").write_text("already here\n")
-    simulator.clear_requests()
+    account.clear_requests()
     return answer
 
 
-def resolve(args, account, tmp_path):
+def resolve(args, seeded, tmp_path):
     """Fill in the placeholders that name things only the fixture knows."""
     resolved = dict(args)
     if resolved.get("id") == "@taken":
-        resolved["id"] = account["instance_ids"][0]
+        resolved["id"] = seeded["instance_ids"][0]
     if resolved.get("private_key_path") == "@existing":
         resolved["private_key_path"] = str(tmp_path / "existing-key")
     return {key: value for key, value in resolved.items() if value is not None}
@@ -437,9 +450,9 @@ def assert_one_line_naming(message, param, where):
     assert param in message, (where, param, message)
 
 
-def test_every_module_refuses_bad_input_and_changes_nothing(ansible, simulator, account, tmp_path):
+def test_every_module_refuses_bad_input_and_changes_nothing(ansible, simulator, seeded, tmp_path):
     before = simulator.state()
-    cases = [(module, title, resolve(args, account, tmp_path), param) for module, title, args, param in MODULE_CASES]
+    cases = [(module, title, resolve(args, seeded, tmp_path), param) for module, title, args, param in MODULE_CASES]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(
             pool.map(
@@ -483,7 +496,7 @@ def test_the_inventory_refuses_bad_configuration(ansible, simulator, tmp_path):
     assert {entry["method"] for entry in simulator.requests()} <= {"GET"}
 
 
-def test_the_cluster_role_refuses_bad_variables_before_any_launch(ansible, simulator, account):
+def test_the_cluster_role_refuses_bad_variables_before_any_launch(ansible, simulator, seeded):
     base = {
         "lambda_cluster_name": "demo",
         "lambda_cluster_nodes": {"count": 1},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
     LambdaCloudClient,
     LambdaCloudError,
 )
+from tests.integration.support import PUBLIC_KEY, free_port
 
 LAUNCH = "/api/v1/instance-operations/launch"
 INSTANCES = "/api/v1/instances"
@@ -35,24 +35,11 @@ def client(simulator, sleeps):
 
 
 def seed_key(simulator):
-    simulator.api(
-        "POST",
-        "/ssh-keys",
-        {
-            "name": "k",
-            "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T k",
-        },
-    )
+    simulator.api("POST", "/ssh-keys", {"name": "k", "public_key": PUBLIC_KEY})
 
 
 def launch_body():
     return {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["k"], "name": "n"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ------------------------------------------------------------------ answers and errors

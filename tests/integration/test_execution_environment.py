@@ -14,16 +14,15 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SAMPLE = ROOT / "docs" / "execution-environment.yml"
+from tests.integration.support import BIN, COLLECTION
+
+SAMPLE = COLLECTION / "docs" / "execution-environment.yml"
 
 pytestmark = pytest.mark.skipif(
     not (BIN / "ansible-builder").exists(), reason="ansible-builder is not installed (requirements-test.txt has it)"
@@ -55,7 +54,7 @@ def pinned(requirements: Path, name: str) -> str | None:
 def tarball(tmp_path_factory) -> Path:
     """The collection, built from this checkout."""
     dist = tmp_path_factory.mktemp("dist")
-    run("ansible-galaxy", "collection", "build", "--output-path", str(dist), str(ROOT))
+    run("ansible-galaxy", "collection", "build", "--output-path", str(dist), str(COLLECTION))
     (built,) = dist.glob("lambdalabs-cloud-*.tar.gz")
     return built
 
@@ -73,9 +72,9 @@ def test_sample_pins_the_versions_the_tests_run(tmp_path):
     sample = yaml.safe_load(SAMPLE.read_text())
     assert sample["version"] == 3
     deps = sample["dependencies"]
-    core = pinned(ROOT / "requirements-test.txt", "ansible-core")
+    core = pinned(COLLECTION / "requirements-test.txt", "ansible-core")
     assert deps["ansible_core"]["package_pip"] == f"ansible-core=={core}"
-    runner = pinned(ROOT / "requirements-test.txt", "ansible-runner")
+    runner = pinned(COLLECTION / "requirements-test.txt", "ansible-runner")
     if runner:
         assert deps["ansible_runner"]["package_pip"] == f"ansible-runner=={runner}"
     assert [c["name"] for c in deps["galaxy"]["collections"]] == ["lambdalabs.cloud"]

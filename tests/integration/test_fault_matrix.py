@@ -16,9 +16,8 @@ from typing import Any, Callable
 
 import pytest
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
-OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKrDCc2hT9kFz5hK9lKqCNlVVWa7vb+v5Rj5rLl9WmzS other"
-LIVE = ("booting", "active", "unhealthy")
+from tests.integration.support import OTHER_KEY, PUBLIC_KEY, live
+
 TIMEOUT = 1.5  # request_timeout of every module run; the slow faults answer after DELAY
 DELAY = 3.0
 
@@ -46,10 +45,6 @@ class Operation:
     check: Callable[[Any, dict[str, Any], Any], None]
     idempotent: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def live(sim, name=None):
-    return [i for i in sim.state()["instances"] if i["status"] in LIVE and (name is None or i.get("name") == name)]
 
 
 def seed_instances(sim, *names):
@@ -134,7 +129,7 @@ LAUNCH = {
     "ssh_key_name": ["deploy"],
     "wait": False,
     "launch_interval": 0,
-    "launch_confirm_timeout": 8,
+    "launch_confirm_timeout": 10,
 }
 
 OPERATIONS = {

@@ -10,33 +10,16 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
+from tests.integration.support import PUBLIC_KEY, import_playbook, live, role_task, task
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
-LIVE = ("booting", "active", "unhealthy")
 RULES = [
     {"protocol": "tcp", "port": 22, "source_network": "0.0.0.0/0", "description": "SSH"},
     {"protocol": "tcp", "port": 8888, "source_network": "203.0.113.0/24", "description": "JupyterLab"},
 ]
 
 
-def task(title, module, register="out", **args):
-    return {"name": title, f"lambdalabs.cloud.{module}": args, "register": register, "ignore_errors": True}
-
-
 def writes(sim):
     return [(r["method"], r["path"]) for r in sim.requests() if r["method"] != "GET"]
-
-
-def live(sim):
-    return sorted((i for i in sim.state()["instances"] if i["status"] in LIVE), key=lambda i: i["name"])
-
-
-@pytest.fixture
-def account(simulator):
-    simulator.seed(ssh_keys=[{"name": "deploy", "public_key": PUBLIC_KEY}])
-    simulator.clear_requests()
-    return simulator
 
 
 # ------------------------------------------------------------------ rulesets
@@ -245,14 +228,10 @@ def cluster(**overrides):
 
 def provision(ansible, check=False, **overrides):
     return ansible.playbook(
-        plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.provision"}],
+        plays=import_playbook("provision"),
         extra_vars=cluster(**overrides),
         check=check,
     )
-
-
-def role_msg(run, name):
-    return [e for e in run.results if e["task"].endswith(f" : {name}")][-1]["result"]["msg"]
 
 
 def test_remove_extra_terminates_exactly_the_extra_nodes_highest_first(ansible, account):
@@ -261,15 +240,16 @@ def test_remove_extra_terminates_exactly_the_extra_nodes_highest_first(ansible, 
     kept = provision(ansible, lambda_cluster_nodes={"count": 1})
     kept.assert_ok()
     assert len(live(account)) == 3
-    assert "left running: llm-ft-3, llm-ft-2" in "\n".join(role_msg(kept, "Show the cluster"))
-    assert "inventory group lambda_cluster_llm_ft (characters other than" in role_msg(
-        kept, "Say which inventory group the nodes are in"
+    assert "left running: llm-ft-3, llm-ft-2" in "\n".join(role_task(kept, "Show the cluster")["msg"])
+    assert (
+        "inventory group lambda_cluster_llm_ft (characters other than"
+        in role_task(kept, "Say which inventory group the nodes are in")["msg"]
     )
 
     checked = provision(ansible, check=True, lambda_cluster_nodes={"count": 1}, lambda_cluster_remove_extra=True)
     checked.assert_ok()
-    assert "Would terminate (beyond the wanted nodes): llm-ft-3, llm-ft-2" in "\n".join(
-        role_msg(checked, "Show the cluster")
+    assert "Would have terminated (beyond the wanted nodes): llm-ft-3, llm-ft-2" in "\n".join(
+        role_task(checked, "Show the cluster")["msg"]
     )
     assert len(live(account)) == 3
 
@@ -282,7 +262,7 @@ def test_remove_extra_terminates_exactly_the_extra_nodes_highest_first(ansible, 
     terminated = [r["item"]["name"] for r in removal["results"]]
     assert terminated == ["llm-ft-3", "llm-ft-2"]
     assert len(account.requests("POST", "/instance-operations/terminate")) == 2
-    assert "$1.50 per hour" in "\n".join(role_msg(removed, "Show the cluster"))
+    assert "$1.50 per hour" in "\n".join(role_task(removed, "Show the cluster")["msg"])
 
 
 def test_a_cluster_keeps_its_own_firewall_ruleset(ansible, account):
@@ -295,7 +275,7 @@ def test_a_cluster_keeps_its_own_firewall_ruleset(ansible, account):
     assert ruleset["name"] == "cluster-llm-ft" and ruleset["region"]["name"] == "us-east-1"
     assert all(n["firewall_rulesets"] == [{"id": ruleset["id"]}] for n in live(account))
     down = ansible.playbook(
-        plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.teardown"}],
+        plays=import_playbook("teardown"),
         extra_vars={"lambda_cluster_name": "llm-ft", "lambda_cluster_firewall_rules": rules},
     )
     down.assert_ok()

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import socket
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
-
-
-def task(title, module, /, **args):
-    return {"name": title, f"lambdalabs.cloud.{module}": args, "register": "out", "ignore_errors": True}
+from tests.integration.support import PUBLIC_KEY, task
 
 
 def run_each(ansible, tasks: dict[str, tuple[str, dict]]) -> dict[str, dict]:

@@ -7,14 +7,15 @@ import threading
 
 import pytest
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+from tests.integration.support import add_deploy_key, live, task
+
 LAUNCH = "/api/v1/instance-operations/launch"
 
 
 def instance(title, /, **args):
     """A lambda_instance task; launches are not paced unless a test asks for it."""
     args.setdefault("launch_interval", 0)
-    return {"name": title, "lambdalabs.cloud.lambda_instance": args, "register": "out", "ignore_errors": True}
+    return task(title, "lambda_instance", **args)
 
 
 def launch(title="launch", /, **args):
@@ -28,26 +29,6 @@ def launched(simulator, name="trainer"):
     status, answer = simulator.api("POST", LAUNCH, body)
     assert status == 200, answer
     return answer["data"]["instance_ids"][0]
-
-
-def add_key(simulator, name="deploy"):
-    status, _body = simulator.api("POST", "/ssh-keys", {"name": name, "public_key": PUBLIC_KEY})
-    assert status == 200
-
-
-def existing(simulator, name=None):
-    return [
-        i
-        for i in simulator.state()["instances"]
-        if i["status"] in ("booting", "active", "unhealthy") and (name is None or i["name"] == name)
-    ]
-
-
-@pytest.fixture
-def account(simulator):
-    add_key(simulator)
-    simulator.clear_requests()
-    return simulator
 
 
 # ------------------------------------------------------------------ present, idempotency, check mode
@@ -64,7 +45,7 @@ def test_launch_waits_for_active_and_second_run_only_reads(ansible, account):
     again = ansible.playbook([launch(tags={"team": "research"}, hostname="trainer-1")]).task("launch")
     assert again["_status"] == "ok" and again["instance"]["id"] == result["instance"]["id"]
     assert [(r["method"], r["path"]) for r in account.requests()] == [("GET", "/api/v1/instances")]
-    assert len(existing(account)) == 1
+    assert len(live(account)) == 1
 
 
 def test_check_mode_sends_no_change(ansible, account):
@@ -74,14 +55,14 @@ def test_check_mode_sends_no_change(ansible, account):
     assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-east-1"}
     assert result["diff"]["before"] == {} and result["diff"]["after"]["name"] == "trainer"
     assert {r["method"] for r in account.requests()} == {"GET"}
-    assert existing(account) == []
+    assert live(account) == []
 
     launched(account)
     account.clear_requests()
     run = ansible.playbook([instance("remove", name="trainer", state="absent")], check=True)
     assert run.task("remove")["_status"] == "changed"
     assert {r["method"] for r in account.requests()} == {"GET"}
-    assert len(existing(account)) == 1
+    assert len(live(account)) == 1
 
 
 # ------------------------------------------------------------------ placement
@@ -115,7 +96,7 @@ def test_launch_moves_on_when_capacity_vanished(ansible, account):
     assert result["_status"] == "changed", run.output
     assert result["placement"]["region"] == "us-west-1"
     assert [a["result"] for a in result["attempts"]] == ["insufficient-capacity", "launched"]
-    assert len(existing(account)) == 1
+    assert len(live(account)) == 1
 
 
 def test_no_capacity_anywhere_lists_what_was_tried(ansible, account):
@@ -154,7 +135,7 @@ def test_lost_launch_response_is_adopted_not_repeated(ansible, account, fault):
     account.fault(method="POST", path=LAUNCH, count=1, **fault)
     result = ansible.playbook([launch()]).task("launch")
     assert result["_status"] == "changed", result
-    assert len(existing(account, "trainer")) == 1
+    assert len(live(account, "trainer")) == 1
     assert len(account.requests("POST", LAUNCH)) == 1
     assert result["instance"]["status"] == "active"
 
@@ -163,17 +144,17 @@ def test_a_500_before_processing_is_never_followed_by_a_second_launch_in_the_sam
     # The answer may or may not have been processed: the run looks for the name, never launches again, and fails
     # when nothing appears; the re-run launches it.
     account.fault(method="POST", path=LAUNCH, status=500, code="global/internal-error", count=1)
-    run = ansible.playbook([launch(wait=False, launch_confirm_timeout=2)])
-    run.failure("launch", "no instance named 'trainer' appeared within 2 s", "A re-run adopts the instance")
-    assert existing(account, "trainer") == [] and len(account.requests("POST", LAUNCH)) == 1
+    run = ansible.playbook([launch(wait=False, request_timeout=2, launch_confirm_timeout=10)])
+    run.failure("launch", "no instance named 'trainer' appeared within 10 s", "A re-run adopts the instance")
+    assert live(account, "trainer") == [] and len(account.requests("POST", LAUNCH)) == 1
     again = ansible.playbook([launch(wait=False)]).task("launch")
     assert again["_status"] == "changed" and again["launch"]["how"] == "launched", again
-    assert len(existing(account, "trainer")) == 1 and len(account.requests("POST", LAUNCH)) == 2
+    assert len(live(account, "trainer")) == 1 and len(account.requests("POST", LAUNCH)) == 2
 
 
 def test_parallel_forks_respect_the_launch_limit(ansible, simulator_factory):
     sim = simulator_factory("--launch-interval", "12", "--boot-seconds", "1")
-    add_key(sim)
+    add_deploy_key(sim)
     plays = [
         {
             "hosts": "nodes",
@@ -197,7 +178,7 @@ def test_parallel_forks_respect_the_launch_limit(ansible, simulator_factory):
     run = ansible.playbook(plays=plays, inventory=str(inventory), args=["--forks", "4"])
     run.assert_ok()
     assert sorted(e["host"] for e in run.results if e["status"] == "changed") == ["n0", "n1", "n2", "n3"]
-    assert sorted(i["name"] for i in existing(sim)) == [f"node-n{i}" for i in range(4)]
+    assert sorted(i["name"] for i in live(sim)) == [f"node-n{i}" for i in range(4)]
     launches = sim.requests("POST", LAUNCH)
     assert sum(1 for r in launches if r["status"] == 200) == 4
     # Paced on the controller: the API never has to refuse a launch.
@@ -220,16 +201,16 @@ def test_a_long_run_of_429_is_waited_out_until_wait_timeout(ansible, account):
     account.fault(method="POST", path=LAUNCH, status=429, retry_after=0, count=100)
     failed = ansible.playbook([launch(name="other", wait=False, wait_timeout=0)])
     failed.failure("launch", "Lambda Cloud API error 429")
-    assert len(existing(account)) == 1
+    assert len(live(account)) == 1
 
 
 # ------------------------------------------------------------------ waiting
 def test_wait_timeout_leaves_the_instance_and_names_it(ansible, simulator_factory):
     sim = simulator_factory("--boot-seconds", "60")
-    add_key(sim)
+    add_deploy_key(sim)
     result = ansible.playbook([launch(api_url=sim.url, wait_timeout=3)]).task("launch")
     assert result["_status"] == "failed"
-    [node] = existing(sim, "trainer")
+    [node] = live(sim, "trainer")
     assert node["id"] in result["msg"] and "'booting'" in result["msg"]
     assert "left in place" in result["msg"]
     assert sim.requests("POST", "/instance-operations/terminate") == []
@@ -238,13 +219,13 @@ def test_wait_timeout_leaves_the_instance_and_names_it(ansible, simulator_factor
 def test_instance_ended_while_waiting_fails_with_the_reason(ansible, simulator_factory):
     sim = simulator_factory("--boot-seconds", "60", "--terminate-seconds", "0")
 
-    add_key(sim)
+    add_deploy_key(sim)
 
     stop = threading.Event()
 
     def terminate_once_launched():
         while not stop.wait(0.2):
-            for node in existing(sim, "trainer"):
+            for node in live(sim, "trainer"):
                 sim.api("POST", "/instance-operations/terminate", {"instance_ids": [node["id"]]})
                 return
 
@@ -287,7 +268,7 @@ def test_rename_restart_and_absent(ansible, account):
     assert run.task("absent again")["_status"] == "ok"
     missing = run.task("restart missing")
     assert missing["_status"] == "failed" and "no existing instance 'trainer-renamed'" in missing["msg"]
-    assert existing(account) == []
+    assert live(account) == []
 
 
 def test_differences_fail_by_default_warn_on_request_and_never_relaunch(ansible, account):
@@ -341,7 +322,7 @@ def test_bad_input_fails_clearly_and_launches_nothing(ansible, account):
     run = ansible.playbook(tasks)
     for title, _args, expected in BAD_INPUT:
         run.failure(title, expected)
-    twins = [i["id"] for i in existing(account, "twin")]
+    twins = [i["id"] for i in live(account, "twin")]
     ambiguous = run.task("ambiguous")["msg"]
     assert "parameter name: 2 instances are named 'twin'" in ambiguous and all(i in ambiguous for i in twins)
     run.failure("wrong type", "wait_timeout")
@@ -365,7 +346,7 @@ def test_empty_or_stale_identity_never_acts_on_another_instance(ansible, account
     run.failure("stale id", "parameter id: no existing instance has id " + "f" * 32)
     assert run.task("stale id absent")["_status"] == "ok"
     assert {r["method"] for r in account.requests()} == {"GET"}
-    assert len(existing(account)) == 2
+    assert len(live(account)) == 2
 
 
 def test_forks_launching_one_name_make_one_instance(ansible, account):
@@ -380,7 +361,7 @@ def test_forks_launching_one_name_make_one_instance(ansible, account):
     inventory.write_text("[nodes]\n" + "\n".join(f"n{i} ansible_connection=local" for i in range(3)) + "\n")
     run = ansible.playbook(plays=plays, inventory=str(inventory), args=["--forks", "3"])
     run.assert_ok()
-    assert len(existing(account, "shared")) == 1
+    assert len(live(account, "shared")) == 1
     assert len({r["result"]["instance"]["id"] for r in run.results}) == 1
 
 

@@ -11,7 +11,6 @@ each file selected.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.integration.support import plain, refused_sources
+from tests.integration.support import free_port, plain, refused_sources
 
 SIM_KEY = "sim-api-key"
 ID = {name: f"{index:02x}" * 16 for index, name in enumerate(["train1", "train2", "infer", "anon", "boot", "gone"], 10)}
@@ -451,12 +450,6 @@ def test_api_key_vaulted_or_templated(inventory, tmp_path):
     for group in ("k_inline", "k_templated", "k_lookup"):
         assert hosts_of(listing, group) == ACTIVE, group
     assert SIM_KEY not in run.output
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_errors_are_one_clear_message(inventory, simulator):

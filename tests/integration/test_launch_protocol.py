@@ -11,20 +11,16 @@ import threading
 
 import pytest
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+from tests.integration.support import live
+
 LAUNCH = "/api/v1/instance-operations/launch"
-LIVE = ("booting", "active", "unhealthy")
 ARGS = {"instance_type": ["gpu_1x_a10"], "region": ["us-east-1"], "ssh_key_name": ["deploy"]}
 
 
-def live(sim, name):
-    return [i for i in sim.state()["instances"] if i["status"] in LIVE and i.get("name") == name]
-
-
-@pytest.fixture
-def account(simulator):
-    simulator.seed(ssh_keys=[{"name": "deploy", "public_key": PUBLIC_KEY}])
-    return simulator
+@pytest.fixture(autouse=True)
+def no_idempotency(account):
+    """The real API does not document Idempotency-Key: the protocol must hold with the simulator ignoring it."""
+    account.configure(idempotency=False)
 
 
 def test_a_launch_processed_after_request_timeout_is_adopted_with_default_options(ansible, account):
@@ -43,10 +39,32 @@ def test_a_launch_processed_after_request_timeout_is_adopted_with_default_option
     assert again["changed"] is False and not again.get("failed") and len(live(account, "slow")) == 1
 
 
+GARBLED = {
+    "truncated": '{"data": {"instance_ids": ["',
+    "html": "<html><body>OK</body></html>",
+    "empty": '{"data": {}}',
+    "null": '{"data": null}',
+}
+
+
+@pytest.mark.parametrize("garbled", list(GARBLED))
+def test_a_launch_answered_with_a_garbled_success_is_recovered_in_the_same_run(ansible, account, garbled):
+    # The API carries out the launch, then answers 200 with a body that holds no instance id.
+    account.fault(method="POST", path=LAUNCH, status=200, body=GARBLED[garbled], after_processing=True, count=1)
+    result = ansible.module("lambda_instance", {"name": "garbled", "wait": False} | ARGS)
+    assert not result.get("failed"), result["msg"]
+    assert result["changed"] is True and result["launch"]["how"] == "recovered", result["msg"]
+    [node] = live(account, "garbled")
+    assert result["instance"]["id"] == node["id"]
+    assert len(account.requests("POST", LAUNCH)) == 1
+
+
 def test_a_lost_launch_that_never_appears_fails_and_a_rerun_launches(ansible, account):
     account.fault(method="POST", path=LAUNCH, drop_connection=True, count=1)
-    failed = ansible.module("lambda_instance", {"name": "lost", "wait": False, "launch_confirm_timeout": 3} | ARGS)
-    assert failed["failed"] and "no instance named 'lost' appeared within 3 s" in failed["msg"]
+    failed = ansible.module(
+        "lambda_instance", {"name": "lost", "wait": False, "request_timeout": 2, "launch_confirm_timeout": 10} | ARGS
+    )
+    assert failed["failed"] and "no instance named 'lost' appeared within 10 s" in failed["msg"]
     assert "A re-run adopts the instance if it appears later" in failed["msg"]
     assert failed["attempts"][0]["result"].startswith("answer lost")
     again = ansible.module("lambda_instance", {"name": "lost", "wait": False} | ARGS)
@@ -58,26 +76,21 @@ def test_every_launch_carries_an_idempotency_key_that_the_api_may_honour(ansible
     [request] = account.requests("POST", LAUNCH)
     key = request["idempotency_key"]
     assert len(key) > 32
-    # The simulator honours it: a repeat of that request answers the same id and launches nothing.
+    # Switched off, as the real API may be, the simulator launches a repeat again.
+    body = {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["deploy"], "name": "x0"}
+    headers = {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-0"}
+    for _repeat in range(2):
+        assert account.http("POST", account.url + "/instance-operations/launch", body, headers)[0] == 200
+    assert len(live(account, "x0")) == 2
+    # Switched on, the simulator honours it: a repeat of that request answers the same id and launches nothing.
+    account.configure(idempotency=True)
     body = {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["deploy"], "name": "x"}
-    first = account.http(
-        "POST",
-        account.url + "/instance-operations/launch",
-        body,
-        {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"},
-    )[1]
-    second = account.http(
-        "POST",
-        account.url + "/instance-operations/launch",
-        body,
-        {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"},
-    )[1]
+    headers = {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"}
+    first = account.http("POST", account.url + "/instance-operations/launch", body, headers)[1]
+    second = account.http("POST", account.url + "/instance-operations/launch", body, headers)[1]
     assert first["data"] == second["data"] and len(live(account, "x")) == 1
     status, other, _headers = account.http(
-        "POST",
-        account.url + "/instance-operations/launch",
-        body | {"name": "y"},
-        {"Authorization": "Bearer sim-api-key", "Idempotency-Key": "k-1"},
+        "POST", account.url + "/instance-operations/launch", body | {"name": "y"}, headers
     )
     assert status == 422 and other["error"]["code"] == "global/idempotency-key-reused"
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.integration.support import BIN, COLLECTION
 
 
 def run(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -22,8 +20,8 @@ def run(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 
 
 def test_build_install_and_document(tmp_path):
-    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
-    built = run("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT))
+    version = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())["version"]
+    built = run("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(COLLECTION))
     assert built.returncode == 0, built.stdout + built.stderr
     tarball = tmp_path / f"lambdalabs-cloud-{version}.tar.gz"
     with tarfile.open(tarball) as archive:
@@ -36,7 +34,7 @@ def test_build_install_and_document(tmp_path):
     installed = run("ansible-galaxy", "collection", "install", "-p", str(target), str(tarball), env=env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert "installed successfully" in installed.stdout
-    modules = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("lambda_*.py"))
+    modules = sorted(p.stem for p in (COLLECTION / "plugins" / "modules").glob("lambda_*.py"))
     listed = run("ansible-doc", "--list", "lambdalabs.cloud", "--json", env=env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     for module in modules:

@@ -22,15 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
+from tests.integration.support import add_deploy_key, import_playbook, live, role_task, role_tasks
+
 LAUNCH = "/api/v1/instance-operations/launch"
 TERMINATE = "/api/v1/instance-operations/terminate"
-LIVE = ("booting", "active", "unhealthy")
 NO_CAPACITY = "gpu_8x_a100_80gb_sxm4"
-
-
-def play(name: str) -> list[dict[str, Any]]:
-    return [{"ansible.builtin.import_playbook": f"lambdalabs.cloud.{name}"}]
 
 
 def cluster_vars(**overrides: Any) -> dict[str, Any]:
@@ -51,21 +47,6 @@ def cluster_vars(**overrides: Any) -> dict[str, Any]:
     return values
 
 
-def role_task(run, name: str) -> dict[str, Any]:
-    """The result of the last task called ``name``, inside a role or not."""
-    matches = [e for e in run.results if e["task"] == name or e["task"].endswith(f" : {name}")]
-    assert matches, f"task {name!r} did not run; ran: {[e['task'] for e in run.results]}\n{run.output[-3000:]}"
-    return matches[-1]["result"] | {"_status": matches[-1]["status"], "_host": matches[-1]["host"]}
-
-
-def role_tasks(run, name: str) -> list[dict[str, Any]]:
-    return [
-        e["result"] | {"_status": e["status"], "_host": e["host"]}
-        for e in run.results
-        if e["task"] == name or e["task"].endswith(f" : {name}")
-    ]
-
-
 def role_failure(run, name: str, *expected: str) -> dict[str, Any]:
     """The failed task ``name``: one line of our own that contains ``expected``."""
     failed = role_task(run, name)
@@ -84,31 +65,16 @@ def tags_of(instance: dict[str, Any]) -> dict[str, str]:
     return {tag["key"]: tag["value"] for tag in instance.get("tags") or []}
 
 
-def live(simulator, name_prefix: str = "") -> list[dict[str, Any]]:
-    return sorted(
-        (i for i in simulator.state()["instances"] if i["status"] in LIVE and i["name"].startswith(name_prefix)),
-        key=lambda i: i["name"],
-    )
-
-
 def utc(delta_hours: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(hours=delta_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture
-def account(simulator):
-    status, _answer = simulator.api("POST", "/ssh-keys", {"name": "deploy", "public_key": PUBLIC_KEY})
-    assert status == 200
-    simulator.clear_requests()
-    return simulator
 
 
 # ------------------------------------------------------------------ provision and teardown
 def test_provision_twice_changes_nothing_the_second_time_then_teardown(ansible, account):
     before = datetime.now(timezone.utc)
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_ttl_hours=2))
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_ttl_hours=2))
     assert run.rc == 0, run.output
-    nodes = live(account, "demo-")
+    nodes = live(account, prefix="demo-")
     assert [n["name"] for n in nodes] == ["demo-1", "demo-2", "demo-3"]
     assert all(n["status"] == "active" for n in nodes)
     # Capacity failover: the first choice has none, so every node is the second choice, in the first region.
@@ -143,34 +109,37 @@ def test_provision_twice_changes_nothing_the_second_time_then_teardown(ansible, 
 
     # Second run: nothing changes, nothing is launched, one read of the instance list.
     account.clear_requests()
-    again = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_ttl_hours=2))
+    again = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_ttl_hours=2))
     assert again.rc == 0, again.output
     assert changed_tasks(again) == []
     assert re.search(r"localhost\s+:.* changed=0 ", again.output)
     assert [(r["method"], r["path"]) for r in account.requests()] == [("GET", "/api/v1/instances")]
-    assert [tags_of(n)["expires-at"] for n in live(account, "demo-")] == [tags_of(n)["expires-at"] for n in nodes]
+    again_nodes = live(account, prefix="demo-")
+    assert [tags_of(n)["expires-at"] for n in again_nodes] == [tags_of(n)["expires-at"] for n in nodes]
 
     # Teardown terminates every node of the cluster and nothing else; a second teardown changes nothing.
     account.seed(instances=[{"name": "other", "tags": [{"key": "cluster", "value": "other"}]}])
-    down = ansible.playbook(plays=play("teardown"), extra_vars={"lambda_cluster_name": "demo"})
+    down = ansible.playbook(plays=import_playbook("teardown"), extra_vars={"lambda_cluster_name": "demo"})
     assert down.rc == 0, down.output
-    assert live(account, "demo-") == [] and [i["name"] for i in live(account)] == ["other"]
+    assert live(account, prefix="demo-") == [] and [i["name"] for i in live(account)] == ["other"]
     assert len(account.requests("POST", TERMINATE)) == 3
     assert (
         "Terminated 3 node(s) of cluster demo (demo-1, demo-2, demo-3), which cost $2.25 per hour."
         in (role_task(down, "Show what was removed")["msg"])
     )
-    again = ansible.playbook(plays=play("teardown"), extra_vars={"lambda_cluster_name": "demo"})
+    again = ansible.playbook(plays=import_playbook("teardown"), extra_vars={"lambda_cluster_name": "demo"})
     assert again.rc == 0 and changed_tasks(again) == [], again.output
     assert "has no nodes; nothing to terminate" in role_task(again, "Show what was removed")["msg"]
 
 
 def test_provision_adds_the_nodes_to_the_inventory_and_launches_only_missing_ones(ansible, account):
-    first = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_nodes={"count": 1}))
+    first = ansible.playbook(
+        plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_nodes={"count": 1})
+    )
     assert first.rc == 0, first.output
     account.clear_requests()
     plays = [
-        *play("provision"),
+        *import_playbook("provision"),
         {
             "name": "use the group",
             "hosts": "lambda_cluster_my_demo",
@@ -184,23 +153,23 @@ def test_provision_adds_the_nodes_to_the_inventory_and_launches_only_missing_one
     )
     run = ansible.playbook(plays=plays, extra_vars=grow)
     assert run.rc == 0, run.output
-    names = [n["name"] for n in live(account, "my-demo")]
+    names = [n["name"] for n in live(account, prefix="my-demo")]
     assert names == ["my-demo-gpu-1", "my-demo-gpu-2"]
     hosts = {e["_host"]: e["msg"] for e in role_tasks(run, "vars")}
-    ids = {n["name"]: n["id"] for n in live(account, "my-demo")}
+    ids = {n["name"]: n["id"] for n in live(account, prefix="my-demo")}
     assert hosts == {name: f"{ids[name]} 1" for name in names}
 
     # A third node joins: only it is launched; the others are left as they are.
     account.clear_requests()
     grow["lambda_cluster_nodes"]["count"] = 3
-    run = ansible.playbook(plays=play("provision"), extra_vars=grow)
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=grow)
     assert run.rc == 0, run.output
     assert len(account.requests("POST", LAUNCH)) == 1
     assert role_task(run, "Record the cluster")["ansible_facts"]["lambda_cluster_result"]["launched"] == [
         "my-demo-gpu-3"
     ]
     # The first cluster is untouched.
-    assert [n["name"] for n in live(account, "demo-")] == ["demo-1"]
+    assert [n["name"] for n in live(account, prefix="demo-")] == ["demo-1"]
 
 
 def test_node_list_with_per_node_settings(ansible, account):
@@ -208,7 +177,7 @@ def test_node_list_with_per_node_settings(ansible, account):
         "head",
         {"name": "worker-a100", "instance_type": ["gpu_1x_a100_sxm4"], "region": ["us-west-2"], "tags": {"role": "w"}},
     ]
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_nodes=nodes))
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_nodes=nodes))
     assert run.rc == 0, run.output
     found = {n["name"]: n for n in live(account)}
     assert set(found) == {"head", "worker-a100"}
@@ -220,26 +189,25 @@ def test_node_list_with_per_node_settings(ansible, account):
 
 
 def test_check_mode_launches_nothing(ansible, account):
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(), check=True)
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars(), check=True)
     assert run.rc == 0, run.output
     assert account.requests("POST") == [] and live(account) == []
     summary = "\n".join(role_task(run, "Show the cluster")["msg"])
-    assert "Would launch: demo-1, demo-2, demo-3." in summary
+    assert "Would have launched: demo-1, demo-2, demo-3." in summary
 
 
 def test_launch_rate_limit_is_respected_without_failing(ansible, account, simulator_factory):
     # Longer than the pause after each launch (a few seconds), so that the paced launches still meet 429 answers.
     limited = simulator_factory("--launch-interval", "6", "--boot-seconds", "1")
-    status, _answer = limited.api("POST", "/ssh-keys", {"name": "deploy", "public_key": PUBLIC_KEY})
-    assert status == 200
+    add_deploy_key(limited)
     # The role paces more tightly than the API allows: the API answers 429, and the module waits and retries.
     run = ansible.playbook(
-        plays=play("provision"),
+        plays=import_playbook("provision"),
         extra_vars=cluster_vars(lambda_cluster_launch_interval=0.5),
         env=limited.env,
     )
     assert run.rc == 0, run.output
-    assert len(live(limited, "demo-")) == 3
+    assert len(live(limited, prefix="demo-")) == 3
     launches = limited.requests("POST", LAUNCH)
     assert [r["status"] for r in launches].count(200) == 3
     assert 429 in [r["status"] for r in launches]
@@ -247,7 +215,7 @@ def test_launch_rate_limit_is_respected_without_failing(ansible, account, simula
 
 def test_node_name_taken_by_an_instance_outside_the_cluster_fails_before_any_launch(ansible, account):
     account.seed(instances=[{"name": "demo-2", "tags": [{"key": "team", "value": "other"}]}])
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars())
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars())
     assert run.rc != 0
     role_failure(run, "Check the cluster's variables", "Instance demo-2 (", "is not tagged cluster=demo", "Nothing was")
     assert account.requests("POST", LAUNCH) == []
@@ -255,7 +223,7 @@ def test_node_name_taken_by_an_instance_outside_the_cluster_fails_before_any_lau
 
 def test_wait_for_ssh_fails_on_unreachable_nodes_and_leaves_them(ansible, account):
     run = ansible.playbook(
-        plays=play("provision"),
+        plays=import_playbook("provision"),
         extra_vars=cluster_vars(
             lambda_cluster_nodes={"count": 1}, lambda_cluster_wait_for_ssh=True, lambda_cluster_wait_timeout=4
         ),
@@ -275,7 +243,7 @@ def test_user_data_stays_out_of_the_output_even_verbose_and_on_a_failed_launch(a
         {"name": "demo-2", "ssh_key_name": "nobody"},  # unknown key: this launch fails
     ]
     run = ansible.playbook(
-        plays=play("provision"),
+        plays=import_playbook("provision"),
         extra_vars=cluster_vars(lambda_cluster_nodes=nodes, lambda_cluster_defaults=defaults),
         verbosity=1,
     )
@@ -295,7 +263,7 @@ def test_user_data_stays_out_of_the_output_even_verbose_and_on_a_failed_launch(a
 
 def test_a_failed_launch_stops_the_launches_and_is_reported(ansible, account):
     nodes = ["demo-1", {"name": "demo-2", "instance_type": [NO_CAPACITY]}, "demo-3"]
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_nodes=nodes))
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_nodes=nodes))
     assert run.rc != 0
     # demo-1 was launched, demo-2 found no capacity, and demo-3 was not tried.
     assert len(account.requests("POST", LAUNCH)) == 1
@@ -332,7 +300,7 @@ def test_unhealthy_node_is_reported_and_not_waited_for(ansible, account):
         ]
     )
     wanted = cluster_vars(lambda_cluster_nodes={"count": 2}, lambda_cluster_wait_timeout=120)
-    run = ansible.playbook(plays=play("provision"), extra_vars=wanted)
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=wanted)
     # Waiting on demo-1 would have ended in "Not every node ... became active" after the timeout.
     assert run.rc == 0, run.output
     assert len(account.requests("POST", LAUNCH)) == 1
@@ -343,7 +311,7 @@ def test_unhealthy_node_is_reported_and_not_waited_for(ansible, account):
 
     # Again: nothing changes, one read of the instance list, no wait, and the same warning.
     account.clear_requests()
-    again = ansible.playbook(plays=play("provision"), extra_vars=wanted)
+    again = ansible.playbook(plays=import_playbook("provision"), extra_vars=wanted)
     assert again.rc == 0, again.output
     assert changed_tasks(again) == []
     assert re.search(r"localhost\s+:.* changed=0 ", again.output)
@@ -355,13 +323,13 @@ def test_provision_and_teardown_refuse_another_state_from_extra_vars(ansible, ac
     account.seed(instances=[{"name": "demo-1", "tags": [{"key": "cluster", "value": "demo"}]}])
     account.clear_requests()
     # A file passed with -e that says absent would have turned provision into a teardown.
-    run = ansible.playbook(plays=play("provision"), extra_vars=cluster_vars(lambda_cluster_state="absent"))
+    run = ansible.playbook(plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_state="absent"))
     assert run.rc != 0
     run.failure(
         "Check that the variables ask to provision", "only provisions", "lambda_cluster_state is 'absent'", "teardown"
     )
     # And -e lambda_cluster_state=present would have turned teardown into a launch.
-    run = ansible.playbook(plays=play("teardown"), extra_vars=cluster_vars(lambda_cluster_state="present"))
+    run = ansible.playbook(plays=import_playbook("teardown"), extra_vars=cluster_vars(lambda_cluster_state="present"))
     assert run.rc != 0
     run.failure(
         "Check that the variables ask to tear down", "only removes", "lambda_cluster_state is 'present'", "provision"
@@ -390,19 +358,19 @@ def test_reap_dry_run_lists_and_confirm_terminates_only_expired(ansible, account
     ids = {i["name"]: i["id"] for i in account.state()["instances"]}
     account.clear_requests()
 
-    dry = ansible.playbook(plays=play("reap"))
+    dry = ansible.playbook(plays=import_playbook("reap"))
     assert dry.rc == 0, dry.output
     assert changed_tasks(dry) == []
     assert account.requests("POST") == []
     listing = "\n".join(role_task(dry, "List what is expired")["msg"])
-    assert "Dry run: would terminate 2 expired instance(s), saving $2.04 per hour" in listing
+    assert "Dry run: would have terminated 2 expired instance(s), saving $2.04 per hour" in listing
     assert f"old ({ids['old']}): gpu_1x_a100_sxm4 in us-west-2" in listing and "$1.29 per hour" in listing
     assert f"old-date ({ids['old-date']})" in listing
     assert "Left alone: unreadable" in listing
     for name in ("fresh", "untagged", "gone"):
         assert f"{name} (" not in listing
 
-    confirmed = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
+    confirmed = ansible.playbook(plays=import_playbook("reap"), extra_vars={"reap_confirm": True})
     assert confirmed.rc == 0, confirmed.output
     assert [t["item"]["name"] for t in role_task(confirmed, "Terminate the expired instances")["results"]] == [
         "old",
@@ -412,19 +380,19 @@ def test_reap_dry_run_lists_and_confirm_terminates_only_expired(ansible, account
     assert "Terminated 2 instance(s), saving $2.04 per hour." in role_task(confirmed, "Show what was terminated")["msg"]
 
     # Nothing left to reap: a scheduled run reports no change.
-    again = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": "true"})
+    again = ansible.playbook(plays=import_playbook("reap"), extra_vars={"reap_confirm": "true"})
     assert again.rc == 0 and changed_tasks(again) == [], again.output
     assert "Nothing to reap" in role_task(again, "List what is expired")["msg"][0]
 
 
 def test_reap_terminates_a_cluster_whose_ttl_has_passed(ansible, account):
     run = ansible.playbook(
-        plays=play("provision"),
+        plays=import_playbook("provision"),
         extra_vars=cluster_vars(lambda_cluster_nodes={"count": 2}, lambda_cluster_ttl_hours=0.0003),
     )
     assert run.rc == 0, run.output
     time.sleep(1.5)  # the TTL (about one second) passes
-    reaped = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
+    reaped = ansible.playbook(plays=import_playbook("reap"), extra_vars={"reap_confirm": True})
     assert reaped.rc == 0, reaped.output
     assert live(account) == []
 
@@ -444,13 +412,13 @@ def test_reap_leaves_times_that_are_not_real_dates_alone(ansible, account):
     account.clear_requests()
 
     # Check mode says what it would do, and does nothing.
-    checked = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True}, check=True)
+    checked = ansible.playbook(plays=import_playbook("reap"), extra_vars={"reap_confirm": True}, check=True)
     assert checked.rc == 0, checked.output
     listing = role_task(checked, "List what is expired")["msg"]
-    assert listing[0].startswith("Check mode: would terminate 1 expired instance(s)")
+    assert listing[0].startswith("Check mode: would have terminated 1 expired instance(s)")
     assert account.requests("POST") == []
 
-    confirmed = ansible.playbook(plays=play("reap"), extra_vars={"reap_confirm": True})
+    confirmed = ansible.playbook(plays=import_playbook("reap"), extra_vars={"reap_confirm": True})
     assert confirmed.rc == 0, confirmed.output
     listing = "\n".join(role_task(confirmed, "List what is expired")["msg"])
     assert listing.startswith("Terminating 1 expired instance(s)")
@@ -552,7 +520,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
     )
     gpus.set(count=8, name="NVIDIA A100-SXM4-80GB", memory=81920)
     run = ansible.playbook(
-        plays=play("configure"),
+        plays=import_playbook("configure"),
         inventory=inventory(tmp_path),
         extra_vars={"gpu_node_persistence_mode": True, "gpu_node_become": False},
         env=gpus.env,
@@ -582,7 +550,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
 
     # Second run: the mode is already on, so nothing changes.
     again = ansible.playbook(
-        plays=play("configure"),
+        plays=import_playbook("configure"),
         inventory=inventory(tmp_path),
         extra_vars={"gpu_node_persistence_mode": True, "gpu_node_become": False},
         env=gpus.env,
@@ -594,7 +562,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
 def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path):
     account.seed(instances=[{"name": "eight", "instance_type": "gpu_8x_a100_80gb_sxm4"}])
     gpus.set(count=7)
-    run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    run = ansible.playbook(plays=import_playbook("configure"), inventory=inventory(tmp_path), env=gpus.env)
     assert run.rc != 0
     role_failure(
         run,
@@ -606,14 +574,14 @@ def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path)
 def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus, tmp_path):
     account.seed(instances=[{"name": "cpu-only"}])
     gpus.set(count=0)
-    run = ansible.playbook(plays=play("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    run = ansible.playbook(plays=import_playbook("configure"), inventory=inventory(tmp_path), env=gpus.env)
     assert run.rc != 0
     role_failure(
         run, "Read and check the node's GPUs, hostname and mounts", "cpu-only has no working GPU: No devices were found"
     )
 
     reported = ansible.playbook(
-        plays=play("configure"), inventory=inventory(tmp_path, gpu_node_require_gpu=False), env=gpus.env
+        plays=import_playbook("configure"), inventory=inventory(tmp_path, gpu_node_require_gpu=False), env=gpus.env
     )
     assert reported.rc == 0, reported.output
     assert (
@@ -625,7 +593,7 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
 
     # Without any nvidia-smi at all.
     missing = ansible.playbook(
-        plays=play("configure"),
+        plays=import_playbook("configure"),
         inventory=inventory(tmp_path, gpu_node_require_gpu=False),
         extra_vars={"gpu_node_nvidia_smi": "no-such-nvidia-smi"},
     )
@@ -665,7 +633,7 @@ def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, 
         ]
     )
     run = ansible.playbook(
-        plays=play("configure"), inventory=inventory(tmp_path, gpu_node_default_mount_root=""), env=gpus.env
+        plays=import_playbook("configure"), inventory=inventory(tmp_path, gpu_node_default_mount_root=""), env=gpus.env
     )
     assert run.rc != 0
     checks = {t["_host"]: t for t in role_tasks(run, "Read and check the node's GPUs, hostname and mounts")}
@@ -678,7 +646,7 @@ def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, 
 
 def test_provision_can_configure_the_new_nodes(ansible, account, gpus):
     run = ansible.playbook(
-        plays=play("provision"),
+        plays=import_playbook("provision"),
         extra_vars=cluster_vars(lambda_cluster_nodes={"count": 2}, provision_configure=True),
         env=gpus.env,
     )

@@ -14,52 +14,19 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.support import (
-    BIN,
-    SSH_ARGS,
-    Ansible,
-    ansible_env,
-    node_inventory,
-    per_host,
-    provision_node_cluster,
-    require_node_fabric,
-)
-from tests.simulator.client import Simulator
+from tests.integration.support import SSH_ARGS, NodeCluster, Run, import_playbook, node_cluster, per_host
 
 USER_DATA = '#!/bin/bash\necho "first boot of $(hostname)"\n'
 
 
-@dataclass
-class Cluster:
-    sim: Simulator
-    ansible: Ansible
-    key: Path
-    inventory: Path
-    nodes: list[dict[str, Any]]
-
-    def adhoc(self, *args: str, become: bool = False) -> subprocess.CompletedProcess[str]:
-        command = [str(BIN / "ansible"), "-i", str(self.inventory), "lambda_cluster_gpu", "-o", *args]
-        if become:
-            command.append("--become")
-        return subprocess.run(
-            command, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False
-        )
-
-    def configure(self, **extra_vars: Any):
-        plays = [{"ansible.builtin.import_playbook": "lambdalabs.cloud.configure"}]
-        variables = {"configure_hosts": "lambda_cluster_gpu"} | extra_vars
-        return self.ansible.playbook(
-            plays=plays,
-            inventory=str(self.inventory),
-            extra_vars=variables,
-            args=["-c", "ssh", "-e", "ansible_python_interpreter=auto_silent"],
-        )
+class Cluster(NodeCluster):
+    def configure(self, **extra_vars: Any) -> Run:
+        return self.play("configure", configure_hosts=self.group, **extra_vars)
 
 
 def ssh_refused(key: Path, address: str) -> bool:
@@ -88,20 +55,12 @@ def ssh_refused(key: Path, address: str) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    require_node_fabric()
-    tmp_path = tmp_path_factory.mktemp("real-nodes")
-    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
-    try:
-        ansible = Ansible(sim, tmp_path)
-        key, run = provision_node_cluster(ansible, tmp_path, "gpu", user_data=USER_DATA)
+    interpreter = ["-e", "ansible_python_interpreter=auto_silent"]
+    with node_cluster(tmp_path_factory, "gpu", Cluster, play_args=interpreter, user_data=USER_DATA) as cluster:
         # lambda_cluster_wait_for_ssh is on by default: it waited for SSH on every node
-        [waited] = [e["result"] for e in run.results if e["task"].endswith(" : Wait for the nodes")]
+        [waited] = [e["result"] for e in cluster.provisioned.results if e["task"].endswith(" : Wait for the nodes")]
         assert all(node["ssh_seconds"] is not None for node in waited["nodes"]), waited
-        inventory = node_inventory(tmp_path, key)
-        nodes = sorted((i for i in sim.state()["instances"] if i["status"] == "active"), key=lambda i: i["name"])
-        yield Cluster(sim, ansible, key, inventory, nodes)
-    finally:
-        sim.stop()
+        yield cluster
 
 
 def test_the_dynamic_inventory_reaches_three_hosts_over_ssh(cluster):
@@ -110,7 +69,7 @@ def test_the_dynamic_inventory_reaches_three_hosts_over_ssh(cluster):
     hostnames = per_host(result.stdout)
     assert sorted(hostnames) == ["gpu-1", "gpu-2", "gpu-3"]
     assert len(set(hostnames.values())) == 3
-    assert set(hostnames.values()) == {node["hostname"] for node in cluster.nodes}
+    assert set(hostnames.values()) == {node["hostname"] for node in cluster.nodes.values()}
     become = cluster.adhoc("-m", "ansible.builtin.command", "-a", "id -un", become=True)
     assert set(per_host(become.stdout).values()) == {"root"}, become.stdout + become.stderr
     user = cluster.adhoc("-m", "ansible.builtin.command", "-a", "id -un")
@@ -132,8 +91,7 @@ def test_user_data_ran_once_at_first_boot(cluster):
     logs = per_host(result.stdout)
     assert sorted(logs) == ["gpu-1", "gpu-2", "gpu-3"], result.stdout + result.stderr
     for host, log in logs.items():
-        node = next(n for n in cluster.nodes if n["name"] == host)
-        assert f"first boot of {node['hostname']}" in log
+        assert f"first boot of {cluster.nodes[host]['hostname']}" in log
 
 
 def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster):
@@ -158,7 +116,7 @@ def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster)
     assert shown == {
         node["name"]: f"{node['name']}: 1x NVIDIA A10, 23028 MiB each, driver 550.127.05, CUDA 12.4. "
         f"Hostname {node['hostname']}."
-        for node in cluster.nodes
+        for node in cluster.nodes.values()
     }
     again = cluster.configure(gpu_node_persistence_mode=True)
     again.assert_ok()
@@ -166,7 +124,7 @@ def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster)
 
 
 def test_a_missing_gpu_fails_the_node_that_lost_it(cluster):
-    victim = cluster.nodes[1]
+    victim = cluster.nodes["gpu-2"]
     cluster.sim.set_node(victim["id"], gpu_count=0)
     try:
         run = cluster.configure(gpu_node_require_gpu=True)
@@ -245,14 +203,14 @@ def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster
         args=["-c", "ssh", "-e", "ansible_python_interpreter=/nonexistent/python3"],
     )
     statuses = {(e["task"], e["host"]): e["status"] for e in pythonless.results}
-    for node in cluster.nodes:
+    for node in cluster.nodes.values():
         assert statuses[("shell, no Python", node["name"])] == "ok", pythonless.output[-3000:]
         assert statuses[("module, no Python", node["name"])] == "failed"
         assert statuses[("unpiped, no Python", node["name"])] == "failed"
     shell = {e["host"]: e["result"] for e in run.results if e["task"] == "shell"}
     module = {e["host"]: e["result"] for e in run.results if e["task"] == "module"}
     assert sorted(shell) == sorted(module) == ["gpu-1", "gpu-2", "gpu-3"]
-    for node in cluster.nodes:
+    for node in cluster.nodes.values():
         by_shell, by_module = shell[node["name"]], module[node["name"]]
         for key in ("gpu", "hostname", "mounts", "msg"):
             assert by_shell[key] == by_module[key], (key, by_shell[key], by_module[key])
@@ -270,7 +228,7 @@ def test_gpu_node_info_reads_the_same_with_or_without_python_on_the_node(cluster
 
 
 def test_gpu_node_info_waits_until_the_node_accepts_a_connection(cluster):
-    node = cluster.nodes[2]
+    node = cluster.nodes["gpu-3"]
     started = cluster.ansible.tmp_path / "read-started"
     started.unlink(missing_ok=True)
     done = threading.Event()
@@ -298,7 +256,7 @@ def test_gpu_node_info_waits_until_the_node_accepts_a_connection(cluster):
 
 
 def test_gpu_node_info_gives_up_after_connect_timeout_with_the_last_error(cluster):
-    node = cluster.nodes[2]
+    node = cluster.nodes["gpu-3"]
     cluster.sim.set_node(node["id"], private_network=False)
     try:
         started = time.monotonic()
@@ -313,7 +271,7 @@ def test_gpu_node_info_gives_up_after_connect_timeout_with_the_last_error(cluste
 
 
 def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):
-    node = cluster.nodes[0]
+    node = cluster.nodes["gpu-1"]
     run = cluster.ansible.playbook(
         [
             {
@@ -335,10 +293,10 @@ def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):
 
 def test_after_teardown_ssh_is_refused(cluster):
     down = cluster.ansible.playbook(
-        plays=[{"ansible.builtin.import_playbook": "lambdalabs.cloud.teardown"}],
+        plays=import_playbook("teardown"),
         extra_vars={"lambda_cluster_name": "gpu"},
     )
     down.assert_ok()
-    for node in cluster.nodes:
+    for node in cluster.nodes.values():
         assert ssh_refused(cluster.key, node["ip"]), node["name"]
     assert all(not node["ready"] and not node["pid"] for node in cluster.sim.nodes()), cluster.sim.nodes()

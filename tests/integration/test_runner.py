@@ -18,12 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.support import BIN, plain
+from tests.integration.support import BIN, add_deploy_key, import_playbook, live, plain
 
 ansible_runner = pytest.importorskip("ansible_runner", reason="ansible-runner is not installed (requirements-test.txt)")
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy"
-LIVE = ("booting", "active", "unhealthy")
 # A key that cannot turn up by chance, so that finding it anywhere means it leaked.
 API_KEY = "secret_runner-test-0f3b9c1e7d5a"
 
@@ -32,9 +30,7 @@ API_KEY = "secret_runner-test-0f3b9c1e7d5a"
 def sim(simulator_factory):
     """A simulator that accepts only API_KEY, with the SSH key "deploy" in the account."""
     simulator = simulator_factory("--boot-seconds", "1", "--terminate-seconds", "1", api_key=API_KEY)
-    status, _answer = simulator.api("POST", "/ssh-keys", {"name": "deploy", "public_key": PUBLIC_KEY})
-    assert status == 200
-    return simulator
+    return add_deploy_key(simulator)
 
 
 @pytest.fixture
@@ -48,9 +44,7 @@ def private_data_dir(tmp_path, monkeypatch):
         project = tmp_path / ident / "project"
         project.mkdir(parents=True)
         for name in ("provision", "teardown"):
-            (project / f"{name}.yml").write_text(
-                yaml.safe_dump([{"ansible.builtin.import_playbook": f"lambdalabs.cloud.{name}"}])
-            )
+            (project / f"{name}.yml").write_text(yaml.safe_dump(import_playbook(name)))
         return tmp_path / ident
 
     return make
@@ -166,7 +160,7 @@ def test_provision_inventory_import_and_teardown_through_runner(sim, private_dat
     credential = {"LAMBDA_API_KEY": API_KEY, "LAMBDA_API_URL": sim.url}
     jobs = {ident: private_data_dir(ident) for ident in ("provision", "inventory_update", "teardown")}
     provision = play(jobs["provision"], "provision", "provision.yml", cluster_vars(), base_env() | credential)
-    nodes = sorted(i["name"] for i in sim.state()["instances"] if i["status"] in LIVE)
+    nodes = [i["name"] for i in live(sim)]
     assert nodes == ["awx-1", "awx-2"]
     stats = provision.stats
     assert stats["changed"].get("localhost", 0) > 0 and not stats["failures"] and not stats["dark"]
@@ -190,7 +184,7 @@ def test_provision_inventory_import_and_teardown_through_runner(sim, private_dat
         {"lambda_cluster_name": "awx", "lambda_api_key": API_KEY, "lambda_api_url": sim.url},
         base_env(),
     )
-    assert [i["name"] for i in sim.state()["instances"] if i["status"] in LIVE] == []
+    assert live(sim) == []
     assert teardown.stats["changed"].get("localhost", 0) > 0
 
     # 4. Where the key is on disk after the three jobs: only in runner's input (env/envvars, env/extravars: what

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from tests.integration.support import PUBLIC_KEY
+
 KEY_NAME = "key"
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T noname"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 INSTANCE_REQUIRED = {"id", "status", "ssh_key_names", "file_system_names", "region", "instance_type", "actions"}
 

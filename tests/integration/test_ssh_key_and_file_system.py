@@ -8,16 +8,15 @@ import subprocess
 
 import pytest
 
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T deploy@laptop"
-OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other"
+from tests.integration.support import OTHER_KEY, PUBLIC_KEY, task
 
 
 def ssh_key(title, /, **args):
-    return {"name": title, "lambdalabs.cloud.lambda_ssh_key": args, "ignore_errors": True}
+    return task(title, "lambda_ssh_key", **args)
 
 
 def file_system(title, /, **args):
-    return {"name": title, "lambdalabs.cloud.lambda_file_system": args, "ignore_errors": True}
+    return task(title, "lambda_file_system", **args)
 
 
 # ------------------------------------------------------------------ lambda_ssh_key
@@ -25,7 +24,7 @@ def test_add_is_idempotent_ignoring_the_comment(ansible, simulator):
     run = ansible.playbook(
         [
             ssh_key("add", name="deploy", public_key=PUBLIC_KEY),
-            ssh_key("again", name="deploy", public_key=PUBLIC_KEY.replace("deploy@laptop", "another comment")),
+            ssh_key("again", name="deploy", public_key=PUBLIC_KEY.replace(" deploy", " another comment")),
             ssh_key("no key given", name="deploy"),
         ]
     )
@@ -216,6 +215,30 @@ def test_lost_generated_key_is_reported_and_a_rerun_converges(ansible, simulator
     assert not (tmp_path / "cluster-key.pending").exists()
     third = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))]).task("generate")
     assert third["_status"] == "ok"
+
+
+@pytest.mark.parametrize("body", ['{"data": {}}', '{"data": {"id": "k1", "name": "cluster"}}', "<html>OK</html>"])
+def test_a_generated_key_answered_with_a_garbled_success_is_recovered_by_the_next_run(
+    ansible, simulator, tmp_path, body
+):
+    path = tmp_path / "cluster_key"
+    simulator.fault(method="POST", path="/api/v1/ssh-keys", status=200, body=body, after_processing=True, count=1)
+    first = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))])
+    first.failure("generate", "may have been created without its private key", "the re-run replaces it")
+    assert (tmp_path / "cluster_key.pending").exists() and not path.exists()
+    second = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(path))]).task("generate")
+    assert second["_status"] == "changed" and "its private key was lost" in second["msg"], second
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not (tmp_path / "cluster_key.pending").exists()
+    assert [key["name"] for key in simulator.state()["ssh_keys"]] == ["cluster"]
+
+
+def test_the_marker_is_never_followed_through_a_link(ansible, simulator, tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    (tmp_path / "cluster_key.pending").symlink_to(target)
+    run = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(tmp_path / "cluster_key"))])
+    run.failure("generate", "parameter private_key_path: cannot write the marker", "a link is never followed")
+    assert target.read_text() == "keep me\n" and simulator.state()["ssh_keys"] == []
 
 
 def test_a_key_without_the_marker_is_never_replaced(ansible, simulator, tmp_path):

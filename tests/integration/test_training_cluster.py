@@ -10,67 +10,18 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.support import (
-    BIN,
-    Ansible,
-    ansible_env,
-    node_inventory,
-    per_host,
-    provision_node_cluster,
-    require_node_fabric,
-)
+from tests.integration.support import LIVE, NodeCluster, Run, live, node_cluster
 from tests.local_packages import NoLocalSource, smoke_extra_vars
-from tests.simulator.client import Simulator
-
-LIVE = ("booting", "active", "unhealthy")
 
 
-@dataclass
-class Cluster:
-    sim: Simulator
-    ansible: Ansible
-    key: Path
-    inventory: Path
-    nodes: dict[str, dict[str, Any]]
-
-    def play(self, name: str, **extra_vars: Any):
-        plays = [{"ansible.builtin.import_playbook": f"lambdalabs.cloud.{name}"}]
-        return self.ansible.playbook(
-            plays=plays,
-            inventory=str(self.inventory),
-            extra_vars=extra_vars,
-            args=["-c", "ssh", "-f", "8"],
-            timeout=900,
-        )
-
-    def train(self, **extra_vars: Any):
-        return self.play("train", train_hosts="lambda_cluster_llm", **extra_vars)
-
-    def on_nodes(self, command: str, become: bool = False) -> dict[str, str]:
-        argv = [
-            str(BIN / "ansible"),
-            "-i",
-            str(self.inventory),
-            "lambda_cluster_llm",
-            "-o",
-            "-m",
-            "ansible.builtin.command",
-            "-a",
-            command,
-            *(["--become"] if become else []),
-        ]
-        done = subprocess.run(argv, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False)
-        found = per_host(done.stdout)
-        assert len(found) == 3, done.stdout + done.stderr
-        return found
+class Cluster(NodeCluster):
+    def train(self, **extra_vars: Any) -> Run:
+        return self.play("train", train_hosts=self.group, **extra_vars)
 
 
 def task_results(run, name: str) -> dict[str, dict[str, Any]]:
@@ -79,17 +30,9 @@ def task_results(run, name: str) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    require_node_fabric()
-    tmp_path = tmp_path_factory.mktemp("training")
-    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
-    try:
-        ansible = Ansible(sim, tmp_path)
-        key, _run = provision_node_cluster(ansible, tmp_path, "llm")
-        inventory = node_inventory(tmp_path, key, ansible_python_interpreter="/usr/bin/python3")
-        nodes = {i["name"]: i for i in sim.state()["instances"] if i["status"] == "active"}
-        yield Cluster(sim, ansible, key, inventory, nodes)
-    finally:
-        sim.stop()
+    interpreter = {"ansible_python_interpreter": "/usr/bin/python3"}
+    with node_cluster(tmp_path_factory, "llm", Cluster, inventory_vars=interpreter, play_args=["-f", "8"]) as cluster:
+        yield cluster
 
 
 def test_every_node_gets_the_same_hostfile_and_its_own_env(cluster):
@@ -182,15 +125,14 @@ def test_reap_idle_lists_and_terminates_only_the_idle_node(cluster):
     dry = cluster.play("reap_idle", **window)
     dry.assert_ok()
     listing = "\n".join(next(e["result"]["msg"] for e in dry.results if e["task"] == "List the idle nodes"))
-    assert listing.startswith("Dry run: would terminate 1 idle node(s), saving $0.75 per hour.")
+    assert listing.startswith("Dry run: would have terminated 1 idle node(s), saving $0.75 per hour.")
     assert f"llm-1 ({idle['id']}): below 10% GPU utilization in every sample (peak 0%)" in listing
     assert "llm-2" not in listing and "llm-3" not in listing
     assert all(i["status"] in LIVE for i in cluster.sim.state()["instances"] if i["name"].startswith("llm-"))
 
     confirmed = cluster.play("reap_idle", reap_confirm=True, **window)
     confirmed.assert_ok()
-    live = sorted(i["name"] for i in cluster.sim.state()["instances"] if i["status"] in LIVE)
-    assert live == ["llm-2", "llm-3"]
+    assert [i["name"] for i in live(cluster.sim)] == ["llm-2", "llm-3"]
     saved = next(e["result"]["msg"] for e in confirmed.results if e["task"] == "Show what was saved")
     assert "Terminated 1 idle node(s), saving $0.75 per hour." in saved
 
@@ -216,10 +158,10 @@ def test_a_failed_job_can_leave_the_cluster_up_and_fails_the_playbook(cluster):
     assert failure
     tail = next(e["result"]["stdout"] for e in run.results if e["task"] == "Show the end of the log")
     assert "training" in tail and cluster.nodes["llm-2"]["hostname"] in tail
-    assert sorted(i["name"] for i in cluster.sim.state()["instances"] if i["status"] in LIVE) == ["llm-2", "llm-3"]
+    assert [i["name"] for i in live(cluster.sim)] == ["llm-2", "llm-3"]
 
 
 def test_a_job_that_ends_tears_the_cluster_down(cluster):
     run = cluster.play("run_and_teardown", lambda_cluster_name="llm", run_command="test -f /etc/lambda-cluster/env")
     run.assert_ok()
-    assert [i for i in cluster.sim.state()["instances"] if i["status"] in LIVE] == []
+    assert live(cluster.sim) == []

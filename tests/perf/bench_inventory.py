@@ -34,14 +34,11 @@ from typing import Any
 
 import yaml
 
+from tests.integration.support import BIN, COLLECTION, plain
 from tests.simulator.client import Simulator
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 REGIONS = ("us-east-1", "us-west-1", "us-west-2", "us-south-1", "europe-central-1", "asia-northeast-1")
 TYPES = ("gpu_1x_a10", "gpu_1x_a100", "gpu_8x_a100", "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5", "gpu_1x_gh200")
-UNSAFE = "__ansible_unsafe"
 
 
 def instances(count: int) -> list[dict[str, Any]]:
@@ -57,17 +54,6 @@ def instances(count: int) -> list[dict[str, Any]]:
         }
         for index in range(count)
     ]
-
-
-def plain(value: Any) -> Any:
-    """ansible-inventory output with the untrusted-string markers removed."""
-    if isinstance(value, dict):
-        if set(value) == {UNSAFE}:
-            return value[UNSAFE]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def static_inventory(listing: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +79,7 @@ class Bench:
         self.repeat = repeat
         collections = workdir / "collections" / "ansible_collections" / "lambdalabs"
         collections.mkdir(parents=True)
-        (collections / "cloud").symlink_to(ROOT)
+        (collections / "cloud").symlink_to(COLLECTION)
         self.env = dict(os.environ)
         self.env.update(
             {

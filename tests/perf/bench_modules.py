@@ -22,10 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.integration.support import BIN, PUBLIC_KEY
 from tests.simulator.client import Simulator
-
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T bench"
-BIN = Path(sys.executable).parent
 
 
 def playbook(sim: Simulator, plays: list, inventory: str = "localhost,", forks: int = 5) -> tuple[int, float, str]:

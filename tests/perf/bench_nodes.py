@@ -23,9 +23,9 @@ from pathlib import Path
 
 import yaml
 
+from tests.integration.support import BIN
 from tests.simulator.client import Simulator, node_fabric_unavailable
 
-BIN = Path(sys.executable).parent
 SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=30s"
 SSH = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
 

@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="maximum API requests per second, else 429 (default: 0, off)",
     )
+    parser.add_argument(
+        "--no-idempotency",
+        action="store_true",
+        help="ignore the Idempotency-Key header of launches, as the real API may (default: honour it)",
+    )
     parser.add_argument("--state", metavar="FILE", help="load the account from FILE and save it there on changes")
     parser.add_argument(
         "--nodes",
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         terminate_seconds=args.terminate_seconds,
         launch_interval=args.launch_interval,
         rate_limit=args.rate_limit,
+        idempotency=not args.no_idempotency,
         state_file=args.state,
         verbose=args.verbose,
     )

@@ -237,8 +237,8 @@ class Simulator:
     def clear_requests(self) -> None:
         self.control("DELETE", "/requests")
 
-    def configure(self, **settings: float) -> dict[str, Any]:
-        """Change boot_seconds, terminate_seconds, launch_interval or rate_limit until the next reset."""
+    def configure(self, **settings: float | bool) -> dict[str, Any]:
+        """Change boot_seconds, terminate_seconds, launch_interval, rate_limit or idempotency until the next reset."""
         return self.control("POST", "/config", settings)
 
     def nodes(self) -> list[dict[str, Any]]:

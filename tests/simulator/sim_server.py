@@ -71,6 +71,9 @@ class Settings:
     terminate_seconds: float = 2.0
     launch_interval: float = 0.0
     rate_limit: int = 0
+    # Whether a launch's Idempotency-Key is honoured. The real API does not document the header, so the launch
+    # protocol's tests switch this off: nothing may depend on it.
+    idempotency: bool = True
     state_file: str | None = None
     verbose: bool = False
 
@@ -384,7 +387,7 @@ class Simulator:
 
     def _launch(self, request: RequestContext) -> dict[str, Any]:
         """Launch, honouring an ``Idempotency-Key``: a repeat of a launch answers as the first one did."""
-        key = request.idempotency_key
+        key = request.idempotency_key if self.settings.idempotency else None
         if key is not None:
             seen = self.idempotency.get(key)
             if seen is not None and request.now - seen[0] <= IDEMPOTENCY_SECONDS:
@@ -437,6 +440,7 @@ class Simulator:
             self.timing.terminate_seconds = self.defaults.terminate_seconds
             self.settings.launch_interval = self.defaults.launch_interval
             self.settings.rate_limit = self.defaults.rate_limit
+            self.settings.idempotency = self.defaults.idempotency
             return Response.json(200, {"reset": True})
         if name == "/state" and method in ("GET", "POST"):
             self.account.advance(now)
@@ -485,13 +489,17 @@ class Simulator:
             "terminate_seconds": self.timing.terminate_seconds,
             "launch_interval": self.settings.launch_interval,
             "rate_limit": self.settings.rate_limit,
+            "idempotency": self.settings.idempotency,
         }
 
     def _configure(self, body: Any) -> None:
         obj = expect_object(body)
         check_keys(obj, tuple(self._config_view()))
         for key, value in obj.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if key == "idempotency":
+                if not isinstance(value, bool):
+                    raise invalid("Field 'idempotency' must be true or false.")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise invalid(f"Field '{key}' must be a non-negative number.")
         if "boot_seconds" in obj:
             self.timing.boot_seconds = float(obj["boot_seconds"])
@@ -501,6 +509,8 @@ class Simulator:
             self.settings.launch_interval = float(obj["launch_interval"])
         if "rate_limit" in obj:
             self.settings.rate_limit = int(obj["rate_limit"])
+        if "idempotency" in obj:
+            self.settings.idempotency = obj["idempotency"]
 
 
 @dataclass

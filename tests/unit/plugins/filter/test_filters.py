@@ -67,9 +67,19 @@ def test_the_reap_and_gpu_filters():
         [{"name": "x", "status": "active", "tags": [{"key": "ttl", "value": "2000-01-01"}]}], "ttl"
     )
     assert [e["name"] for e in plan["expired"]] == ["x"]
-    assert filters["reap_report"](plan, False, False)[0].startswith("Dry run: would terminate 1")
-    facts = filters["gpu_facts"]({"rc": 0, "stdout": "0, NVIDIA A10, 23028, 535, Disabled, u, p"}, None, 1)
-    assert facts["count"] == 1 and filters["gpu_persistence"](facts, True)["persistence_mode"] is True
-    mounts = filters["mount_plan"](["data"], [], "/lambda/nfs")
-    assert filters["mount_problem"](mounts, [{"item": "/lambda/nfs/data", "rc": 0}]) is None
-    assert "none is" in filters["mount_problem"](mounts, [{"item": "/lambda/nfs/data", "rc": 1}])
+    assert filters["reap_report"](plan, False, False)[0].startswith("Dry run: would have terminated 1")
+    terminated = {"results": [{"changed": True, "item": {"price_cents_per_hour": 75}}]}
+    assert filters["reap_terminated"](terminated, True, "idle node").startswith("Would have terminated 1 idle node(s)")
+    assert filters["reap_idle_interval"]("30", "6") == 360.0
+    facts = {"present": True, "persistence_mode": False, "gpus": [{"index": 0, "persistence_mode": False}]}
+    assert filters["gpu_persistence"](facts, True)["persistence_mode"] is True
+
+
+def test_the_cluster_filters_say_what_the_role_waits_for_and_removed():
+    filters = all_filters()
+    plan = {"members": [{"id": "i1", "name": "demo-1", "status": "booting"}]}
+    assert filters["cluster_wait_ids"](plan, [{"instance": {"id": "i2"}}], False) == ["i1", "i2"]
+    result = {"name": "demo", "terminated": ["demo-1"], "saved_cents_per_hour": 75}
+    assert filters["cluster_removal"](result, True) == (
+        "Would have terminated 1 node(s) of cluster demo (demo-1), which cost $0.75 per hour."
+    )

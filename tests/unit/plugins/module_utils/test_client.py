@@ -100,3 +100,35 @@ def test_backoff_is_capped_full_jitter():
     client = LambdaCloudClient("key-123456789", URL, backoff_base=1, backoff_cap=5)
     for attempt in range(1, 10):
         assert 0 <= client._backoff(attempt) <= min(5, 2 ** (attempt - 1))
+
+
+class ScriptedClient:
+    """A client whose every request answers 429 with ``Retry-After``, on a fake clock that sleeping moves."""
+
+    def __init__(self, retry_after: float, request_timeout: float = 5) -> None:
+        self.now = 0.0
+        self.sent = 0
+        self.retry_after = retry_after
+        self.client = LambdaCloudClient(
+            "key-123456789", URL, request_timeout=request_timeout, sleep=self.sleep, clock=lambda: self.now
+        )
+        self.client._send_once = self.send  # type: ignore[method-assign]
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def send(self, method, path, body, params, headers):
+        self.sent += 1
+        raise LambdaCloudError("429", status=429, retry_after=self.retry_after, method=method, path=path)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "deadline", "sent", "waited"), [(10, 5, 1, 0), (2, 5, 3, 4), (10, None, 3, 20)]
+)
+def test_a_429_storm_ends_by_the_deadline_and_the_call_budget(retry_after, deadline, sent, waited):
+    # The call budget is 4 request timeouts (20 s here); a deadline cuts it shorter. No wait crosses either.
+    fake = ScriptedClient(retry_after)
+    with pytest.raises(LambdaCloudError) as error:
+        fake.client.request("POST", "/instance-operations/launch", {}, deadline=deadline)
+    assert error.value.status == 429
+    assert (fake.sent, fake.now) == (sent, waited)

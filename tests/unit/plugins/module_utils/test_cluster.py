@@ -17,6 +17,8 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     failover,
     node_user_data,
     plan_cluster,
+    removal_summary,
+    wait_ids,
     wanted_nodes,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
@@ -159,7 +161,10 @@ def test_the_result_has_integers_and_the_summary_a_table():
     assert lines[1].split() == ["NAME", "ID", "TYPE", "REGION", "IP", "$/HOUR"]
     assert "127.18.0.3" in lines[3] and lines[3].endswith("1.29")
     assert "Launched: demo-2." in lines and any(line.startswith("Terminated (beyond") for line in lines)
-    assert cluster_summary(result, check_mode=True)[0].startswith("Check mode: cluster demo would have 2 node(s)")
+    checked = cluster_summary(result, check_mode=True)
+    assert checked[0].startswith("Check mode: cluster demo would have 2 node(s)")
+    assert "Would have launched: demo-2." in checked
+    assert any(line.startswith("Would have terminated (beyond the wanted nodes): demo-9") for line in checked)
 
 
 def test_a_failed_launch_is_reported_with_the_nodes_not_tried():
@@ -175,3 +180,18 @@ def test_removing_a_cluster_reports_what_it_saves():
     plan = plan_cluster([node("demo-1"), node("demo-2", price=129)], "demo", None, None, state="absent")
     result = cluster_result(plan, [], removed=["demo-1", "demo-2"], state="absent", name="demo")
     assert result["saved_cents_per_hour"] == 204 and result["terminated"] == ["demo-1", "demo-2"]
+    removed = "2 node(s) of cluster demo (demo-1, demo-2), which cost $2.04 per hour."
+    assert removal_summary(result) == f"Terminated {removed}"
+    assert removal_summary(result, check_mode=True) == f"Would have terminated {removed}"
+    partly = cluster_result(plan, [], removed=["demo-2"], state="absent", name="demo")
+    assert partly["saved_cents_per_hour"] == 129
+    nothing = cluster_result(plan_cluster([], "demo", None, None, state="absent"), [], state="absent", name="demo")
+    assert removal_summary(nothing) == "Cluster demo has no nodes; nothing to terminate."
+
+
+def test_the_role_waits_for_booting_members_and_for_every_launched_instance():
+    plan = plan_cluster([node("demo-1", status="booting"), node("demo-2"), node("demo-3")], "demo", {"count": 4}, None)
+    launches = [{"name": "demo-4", "instance": node("demo-4")}, {"name": "demo-5", "instance": None}]
+    assert wait_ids(plan, launches) == ["id-demo-1", "id-demo-4"]
+    assert wait_ids(plan, launches, ssh=True) == ["id-demo-1", "id-demo-2", "id-demo-3", "id-demo-4"]
+    assert wait_ids(plan, None) == ["id-demo-1"]

@@ -1,14 +1,11 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""nvidia-smi output into GPU facts, and the file system mount checks."""
+"""nvidia-smi output into GPU facts and utilization samples, and the one-line summary of a node."""
 
 from __future__ import annotations
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
     gpu_facts,
-    idle_nodes,
-    mount_plan,
-    mount_problem,
     node_summary,
     parse_gpus,
     parse_utilization,
@@ -57,42 +54,8 @@ def test_facts_without_gpus_say_why():
     assert with_persistence(silent, True)["persistence_mode"] is None
 
 
-def test_mounts_reported_must_be_mounted_and_the_rest_at_the_root():
-    plan = mount_plan(["datasets", "models"], [{"mount_point": "/data", "file_system_id": "f1"}], "/lambda/nfs")
-    assert plan == {
-        "reported": ["/data"],
-        "defaults": ["/lambda/nfs/datasets", "/lambda/nfs/models"],
-        "default_needed": 1,
-        "paths": ["/data", "/lambda/nfs/datasets", "/lambda/nfs/models"],
-    }
-    assert mount_problem(plan, ["/data", "/lambda/nfs/models"]) is None
-    problem = mount_problem(plan, [])
-    assert "reports file systems at /data, but nothing is mounted there" in problem
-    assert "1 of /lambda/nfs/datasets, /lambda/nfs/models should be mounted, but none is" in problem
-    assert mount_plan([], None)["paths"] == []
-
-
 def test_utilization_lines_become_percentages():
     assert parse_utilization("97\n 3 %\n[N/A]\n\n") == [97, 3]
-
-
-def test_idle_nodes_stayed_below_the_threshold_on_every_gpu_in_every_sample():
-    found = idle_nodes(
-        {
-            "idle": [[0, 2], [1, 0], [3, 3]],
-            "one-busy-gpu": [[0, 80], [0, 0]],
-            "one-busy-sample": [[0], [50], [0]],
-            "at-threshold": [[10]],
-            "unreachable": None,
-            "half-sampled": [[0], []],
-        },
-        threshold=10,
-    )
-    assert found == {
-        "idle": ["idle"],
-        "busy": ["at-threshold", "one-busy-gpu", "one-busy-sample"],
-        "unreachable": ["half-sampled", "unreachable"],
-    }
 
 
 def test_node_summary_is_one_line_with_the_gpus_or_why_there_are_none():

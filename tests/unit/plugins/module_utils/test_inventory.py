@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._inventory import (
+    check_raw_config,
     could_be_template,
     group_name,
     inventory_settings,
@@ -130,3 +131,22 @@ def test_settings_are_normalised():
     assert found["hostnames"] == ["name", "id"] and found["tags"] == {"spot": "true", "team": None}
     assert found["statuses"] == frozenset({"active", "booting"}) and found["prefix"] == "lambda_"
     assert settings(hostnames=["{{ lambda_name }}-x"])["hostnames"] == ["{{ lambda_name }}-x"]
+
+
+@pytest.mark.parametrize(
+    ("config", "option", "text"),
+    [
+        ({"regoins": ["us-east-1"]}, "regoins", "there is no such option (the options are listed by ansible-doc"),
+        ({"strict": "perhaps"}, "strict", "expected a boolean (true or false), got 'perhaps'."),
+        ({"hostvars_prefix": 5}, "hostvars_prefix", "expected a string, got 5."),
+    ],
+)
+def test_raw_values_that_ansible_would_convert_silently_are_refused(config, option, text):
+    with pytest.raises(InvalidParameter) as info:
+        check_raw_config(config, [*OPTIONS, "plugin"], "lambdalabs.cloud.lambda_cloud")
+    assert info.value.param == option and info.value.detail.startswith(text)
+
+
+def test_raw_values_that_are_fine_pass():
+    config = {"plugin": "lambdalabs.cloud.lambda_cloud", "api_token": "k", "strict": "yes", "hostvars_prefix": "x_"}
+    check_raw_config(config, OPTIONS, "lambdalabs.cloud.lambda_cloud")

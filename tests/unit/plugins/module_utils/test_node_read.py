@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._mounts import parse_mountinfo
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import (
     needs_module,
     node_facts,
-    parse_mountinfo,
     read_script,
     split_read,
 )
@@ -87,11 +87,6 @@ def test_read_script_quotes_the_command_and_the_marker():
     assert "smi='/opt/my tools/nvidia-smi; reboot'" in script
     assert f"M={MARKER};" in script
     assert script.count("section ") >= 5 and "section end" in script
-
-
-def test_parse_mountinfo_decodes_escaped_paths():
-    assert parse_mountinfo(MOUNTINFO) == {"/", "/lambda/nfs/my data"}
-    assert parse_mountinfo("") == set() and parse_mountinfo("too short\n") == set()
 
 
 def test_node_facts_from_the_printed_outputs():

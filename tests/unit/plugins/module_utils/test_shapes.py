@@ -7,10 +7,16 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    EXISTING_STATUSES,
     capacity_regions,
+    cents,
     dict_to_tags,
+    dollars,
     instance_type_name,
+    is_existing,
     known_regions,
+    natural_key,
+    price_cents_per_hour,
     region_name,
     represent_instance,
     tags_to_dict,
@@ -29,6 +35,28 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import
     find_one_by_name,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [(129, 129), (129.0, 129), (74.6, 75), ("75", 75), (None, 0), (True, 0), ("n/a", 0), (float("nan"), 0), ([], 0)],
+)
+def test_the_price_of_an_instance_is_whole_cents_whatever_the_api_gives(price, expected):
+    assert cents(price) == expected
+    assert price_cents_per_hour({"instance_type": {"price_cents_per_hour": price}}) == expected
+    assert isinstance(price_cents_per_hour({"instance_type": {"price_cents_per_hour": price}}), int)
+
+
+def test_an_instance_without_a_type_costs_nothing_and_cents_read_as_dollars():
+    assert price_cents_per_hour({}) == 0 and price_cents_per_hour({"instance_type": "gpu_1x_a10"}) == 0
+    assert dollars(129) == "1.29" and dollars(5) == "0.05" and dollars(None) == "0.00" and dollars(204.0) == "2.04"
+
+
+def test_names_sort_in_natural_order_and_live_instances_exist():
+    assert sorted(["node-10", "node-2", "node-1", None], key=natural_key) == [None, "node-1", "node-2", "node-10"]
+    assert natural_key("a10b2") == ("a", 10, "b", 2, "")
+    assert EXISTING_STATUSES == {"booting", "active", "unhealthy"}
+    assert is_existing({"status": "unhealthy"}) and not is_existing({"status": "terminating"})
 
 
 def test_tags_are_a_dict_everywhere():

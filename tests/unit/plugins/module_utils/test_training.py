@@ -1,14 +1,12 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A cluster ready to train: ranks, files, checks, the smoke test's verdict, reaping idle GPUs."""
+"""A cluster ready to train: ranks, files, checks and the smoke test's verdict."""
 
 from __future__ import annotations
 
 import json
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._expiry import reap_idle_plan, reap_idle_report
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import (
-    interface_for,
     known_hosts,
     readiness_problems,
     smoke_verdict,
@@ -76,6 +74,10 @@ def test_readiness_problems_name_the_node():
     assert (
         readiness_problems(found, {"node-1": {"reachable": {}, "gpu": {"count": 8}, "shared": "token"}}, "token") == []
     )
+    ssh = {"rc": 255, "stderr": "  Permission denied (publickey).\n"}
+    last = readiness_problems(found, {"node-10": {"ssh": ssh, "user": "ubuntu"}})
+    assert last == ["node-10 cannot ssh to node-1 by name as ubuntu: Permission denied (publickey)."]
+    assert readiness_problems(found, {"node-2": {"ssh": {"skipped": True}, "gpu": None}}) == []
 
 
 def test_the_smoke_verdict():
@@ -92,37 +94,8 @@ def test_the_smoke_verdict():
     assert "node-10 printed no result: Traceback" in bad["summary"]
 
 
-def test_interfaces_ssh_and_known_hosts():
-    output = "1: lo    inet 127.0.0.1/8 scope host lo\n2: eno1    inet 10.0.0.2/16 brd 10.0.255.255 scope global eno1\n"
-    assert interface_for("10.0.0.2", output) == "eno1"
-    assert interface_for("127.10.3.4", output) == "lo"
-    assert interface_for("192.0.2.1", output) is None and interface_for("nope", output) is None
+def test_known_hosts_and_ssh_config():
     found = plan()
     lines = known_hosts(found, {"node-1": "ssh-ed25519 AAAA root@node-1\n", "node-2": ""})
     assert lines == "node-1,10.0.0.1 ssh-ed25519 AAAA"
     assert ssh_config(found, "~/.ssh/k", "ubuntu").startswith("Host node-1 node-2 node-10\n    User ubuntu")
-
-
-def test_reaping_idle_gpus():
-    nodes = {
-        "idle": {"id": "i1", "price_cents_per_hour": 129, "tags": {}, "samples": [[0], [3]]},
-        "kept": {
-            "id": "i2",
-            "price_cents_per_hour": 75,
-            "tags": [{"key": "reap-idle", "value": "never"}],
-            "samples": [[0], [0]],
-        },
-        "busy": {"id": "i3", "price_cents_per_hour": 75, "tags": {}, "samples": [[0], [80]]},
-        "gone": {"id": "i4", "price_cents_per_hour": 75, "tags": {}, "samples": None},
-    }
-    found = reap_idle_plan(nodes, 10)
-    assert [n["name"] for n in found["idle"]] == ["idle"] and found["idle"][0]["peak"] == 3
-    assert found["opted_out"] == ["kept"] and found["busy"] == ["busy"] and found["unreachable"] == ["gone"]
-    assert found["saved_cents_per_hour"] == 129
-    lines = reap_idle_report(found)
-    assert lines[0].startswith("Dry run: would terminate 1 idle node(s), saving $1.29 per hour.")
-    assert "idle (i1): below 10% GPU utilization in every sample (peak 3%), $1.29 per hour" in lines
-    assert "Idle but tagged reap-idle: never, left alone: kept." in lines
-    assert "Could not be sampled, left alone: gone." in lines
-    assert reap_idle_report(found, confirm=True)[0] == "Terminating 1 idle node(s), saving $1.29 per hour:"
-    assert reap_idle_report(reap_idle_plan({}, 10))[0].startswith("Nothing to reap")

@@ -22,6 +22,9 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_user_data,
     check_variable_prefix,
     control_characters,
+    invisible_characters,
+    look_alikes,
+    name_skeleton,
     raw_type_problem,
     seconds,
     tag_value,
@@ -59,6 +62,41 @@ def test_names_that_pass(value):
 )
 def test_names_that_are_refused(value, expected):
     assert expected in refused(check_name, value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("trainer ", "must not start or end with white space"),
+        (" trainer", "must not start or end with white space"),
+        ("trainer\u00a0", "must not start or end with white space"),
+        ("train\u00a0er", "U+00A0 NO-BREAK SPACE"),
+        ("train\u200ber", "U+200B ZERO WIDTH SPACE"),
+        ("train\u202eer", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("train\u2066er", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+        ("train\ufeffer", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        ("train\u3000er", "U+3000 IDEOGRAPHIC SPACE"),
+        ("train\u00ader", "U+00AD SOFT HYPHEN"),
+    ],
+)
+def test_names_that_look_like_another_name_are_refused(value, expected):
+    message = refused(check_name, value, param="name")
+    assert expected in message
+    assert message.startswith("name: ")
+
+
+def test_invisible_characters_names_each_once_and_a_plain_space_is_not_one():
+    assert invisible_characters("a b") == []
+    assert invisible_characters("a\u200bb\u200b\u2029") == ["U+200B ZERO WIDTH SPACE", "U+2029 PARAGRAPH SEPARATOR"]
+
+
+def test_look_alikes_finds_names_that_differ_only_by_confusable_letters():
+    cyrillic_a = "tr\u0430iner"
+    assert name_skeleton(cyrillic_a) == "trainer"
+    assert name_skeleton("\uff54rainer") == "trainer"  # a fullwidth letter, folded by NFKC
+    assert look_alikes("trainer", [cyrillic_a, "trainer", "Trainer", "other"]) == [cyrillic_a]
+    assert look_alikes(cyrillic_a, ["trainer"]) == ["trainer"]
+    assert look_alikes("trainer", []) == []
 
 
 def test_patterns_are_full_matches_so_a_trailing_newline_never_passes():

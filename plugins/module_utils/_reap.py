@@ -1,6 +1,7 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the reap playbooks terminate: instances whose ``expires-at`` tag has passed, and nodes whose GPUs idle."""
+"""What the reap playbooks terminate, and what they say: instances whose ``expires-at`` tag has passed (reap), and
+nodes whose GPUs stayed idle (reap_idle)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    cents,
+    dollars,
     instance_type_name,
+    is_existing,
+    price_cents_per_hour,
     region_name,
     tags_to_dict,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import idle_nodes
 
-LIVE_STATUSES = ("booting", "active", "unhealthy")
 # YYYY-MM-DD, optionally THH:MM or THH:MM:SS (fractions allowed), optionally Z or +00:00. UTC only.
 UTC_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(?:Z|z|\+00:?00)?")
 
@@ -36,18 +39,12 @@ def parse_utc(text: Any) -> datetime | None:
         return None
 
 
-def _price(instance: Mapping[str, Any]) -> int:
-    itype = instance.get("instance_type")
-    value = itype.get("price_cents_per_hour", 0) if isinstance(itype, Mapping) else 0
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def reap_plan(instances: list[Mapping[str, Any]], tag: str = "expires-at", now: float | None = None) -> dict[str, Any]:
     """The running instances whose ``tag`` has passed (expired), and those whose tag is no time (unreadable)."""
     current = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     expired, unreadable = [], []
     for instance in sorted(instances, key=lambda i: (str(i.get("name") or ""), str(i.get("id")))):
-        if instance.get("status") not in LIVE_STATUSES:
+        if not is_existing(instance):
             continue
         tags = tags_to_dict(instance.get("tags"))
         if tag not in tags:
@@ -58,7 +55,7 @@ def reap_plan(instances: list[Mapping[str, Any]], tag: str = "expires-at", now: 
             "id": instance.get("id"),
             "instance_type": instance_type_name(instance) or "-",
             "region": region_name(instance) or "-",
-            "price_cents_per_hour": _price(instance),
+            "price_cents_per_hour": price_cents_per_hour(instance),
             "tag": tags[tag],
             "expires_at": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None,
         }
@@ -78,21 +75,19 @@ def reap_plan(instances: list[Mapping[str, Any]], tag: str = "expires-at", now: 
 def reap_report(plan: Mapping[str, Any], confirm: bool = False, check_mode: bool = False) -> list[str]:
     """The lines the reap playbook shows before it terminates anything."""
     expired, tag = plan["expired"], plan["tag"]
-    saved = f"${plan['saved_cents_per_hour'] / 100:.2f}"
+    counted = f"{len(expired)} expired instance(s), saving ${dollars(plan['saved_cents_per_hour'])} per hour"
     if not expired:
         lines = [f"Nothing to reap: no running instance has a {tag} tag before {plan['now']}."]
     elif confirm and check_mode:
-        lines = [f"Check mode: would terminate {len(expired)} expired instance(s), saving {saved} per hour; nothing "]
-        lines[0] += "is terminated in check mode."
+        lines = [f"Check mode: would have terminated {counted}; nothing is terminated in check mode."]
     elif confirm:
-        lines = [f"Terminating {len(expired)} expired instance(s), saving {saved} per hour:"]
+        lines = [f"Terminating {counted}:"]
     else:
-        lines = [f"Dry run: would terminate {len(expired)} expired instance(s), saving {saved} per hour. Run with "]
-        lines[0] += "-e reap_confirm=true to terminate them."
+        lines = [f"Dry run: would have terminated {counted}. Run with -e reap_confirm=true to terminate them."]
     for node in expired:
         lines.append(
             f"{node['name']} ({node['id']}): {node['instance_type']} in {node['region']}, {tag}={node['tag']}, "
-            f"${node['price_cents_per_hour'] / 100:.2f} per hour"
+            f"${dollars(node['price_cents_per_hour'])} per hour"
         )
     for node in plan["unreadable"]:
         lines.append(
@@ -100,6 +95,23 @@ def reap_report(plan: Mapping[str, Any], confirm: bool = False, check_mode: bool
             "as 2025-06-01T18:00:00Z."
         )
     return lines
+
+
+def idle_nodes(samples: Mapping[str, Any], threshold: float) -> dict[str, list[str]]:
+    """Which nodes stayed below ``threshold`` percent on every GPU in every sample.
+
+    ``samples`` maps a node to its samples (a list of per-GPU percentages for each), or to None when the node could
+    not be sampled. Returns ``idle``, ``busy`` and ``unreachable`` node names, sorted.
+    """
+    result: dict[str, list[str]] = {"idle": [], "busy": [], "unreachable": []}
+    for node, node_samples in sorted(samples.items()):
+        if not node_samples or any(not sample for sample in node_samples):
+            result["unreachable"].append(node)
+        elif all(value < threshold for sample in node_samples for value in sample):
+            result["idle"].append(node)
+        else:
+            result["busy"].append(node)
+    return result
 
 
 def reap_idle_plan(
@@ -116,7 +128,7 @@ def reap_idle_plan(
         {
             "name": name,
             "id": nodes[name].get("id"),
-            "price_cents_per_hour": int(nodes[name].get("price_cents_per_hour") or 0),
+            "price_cents_per_hour": cents(nodes[name].get("price_cents_per_hour")),
             "peak": max((value for sample in nodes[name]["samples"] for value in sample), default=0),
         }
         for name in verdict["idle"]
@@ -134,7 +146,7 @@ def reap_idle_plan(
 
 def reap_idle_report(plan: Mapping[str, Any], confirm: bool = False, check_mode: bool = False) -> list[str]:
     """The lines the reap_idle playbook shows before it terminates anything."""
-    idle, saved = plan["idle"], f"${plan['saved_cents_per_hour'] / 100:.2f}"
+    idle, saved = plan["idle"], f"${dollars(plan['saved_cents_per_hour'])}"
     below = f"below {plan['threshold']:g}% GPU utilization in every sample"
     if not idle:
         lines = [f"Nothing to reap: no sampled node stayed {below}."]
@@ -142,16 +154,31 @@ def reap_idle_report(plan: Mapping[str, Any], confirm: bool = False, check_mode:
         lines = [f"Terminating {len(idle)} idle node(s), saving {saved} per hour:"]
     else:
         what = "Check mode" if confirm else "Dry run"
-        lines = [f"{what}: would terminate {len(idle)} idle node(s), saving {saved} per hour."]
+        lines = [f"{what}: would have terminated {len(idle)} idle node(s), saving {saved} per hour."]
         if not confirm:
             lines[0] += " Run with -e reap_confirm=true to terminate them."
     for node in idle:
         lines.append(
             f"{node['name']} ({node['id']}): {below} (peak {node['peak']}%), "
-            f"${node['price_cents_per_hour'] / 100:.2f} per hour"
+            f"${dollars(node['price_cents_per_hour'])} per hour"
         )
     if plan["opted_out"]:
         lines.append(f"Idle but tagged reap-idle: never, left alone: {', '.join(plan['opted_out'])}.")
     if plan["unreachable"]:
         lines.append(f"Could not be sampled, left alone: {', '.join(plan['unreachable'])}.")
     return lines
+
+
+def sample_interval(minutes: Any, samples: Any) -> float:
+    """Seconds between two of ``samples`` utilization samples spread over ``minutes`` (the first at the start, the
+    last at the end), to the millisecond."""
+    return round(float(minutes) * 60 / max(int(samples) - 1, 1), 3)
+
+
+def terminated_summary(terminated: Any, check_mode: bool = False, kind: str = "instance") -> str:
+    """What a reap playbook terminated and what that saves per hour, from the registered results of its terminate
+    loop (each ``item`` with ``price_cents_per_hour``); only the results that changed count."""
+    done = [result.get("item") or {} for result in (terminated or {}).get("results") or [] if result.get("changed")]
+    saved = sum(cents(item.get("price_cents_per_hour")) for item in done)
+    verb = "Would have terminated" if check_mode else "Terminated"
+    return f"{verb} {len(done)} {kind}(s), saving ${dollars(saved)} per hour."

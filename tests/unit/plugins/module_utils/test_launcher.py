@@ -1,0 +1,524 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The launch protocol of docs/launch-protocol.md, step by step, against a scripted API and a fake clock.
+
+Each test drives :class:`Launcher` through one path (adopt in the turn, 429 then a later turn, an unclear answer
+then reconcile, settle against a racer, capacity failover) and checks every request it sent, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import INSUFFICIENT_CAPACITY
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
+    Candidates,
+    Launcher,
+    LaunchFailed,
+    LaunchOutcome,
+    confirm_floor,
+    launch_candidates,
+)
+
+NAME = "node-1"
+LAUNCH = "/instance-operations/launch"
+TERMINATE = "/instance-operations/terminate"
+A10 = "gpu_1x_a10"
+A100 = "gpu_1x_a100_sxm4"
+H100x8 = "gpu_8x_h100_sxm5"
+EAST = "us-east-1"
+WEST = "us-west-2"
+
+
+# --------------------------------------------------------------------- fakes
+class FakeClock:
+    """Monotonic time that only moves when something sleeps (or a request takes ``latency``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakePacer:
+    """A turn without a lock file; every turn after the first waits ``interval`` on the fake clock."""
+
+    def __init__(self, clock: FakeClock, interval: float = 12.0) -> None:
+        self.clock = clock
+        self.interval = interval
+        self.turns = 0
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        if self.turns:
+            self.clock.now += self.interval
+        self.turns += 1
+        yield
+
+
+Answer = Any  # the answer's data, a LambdaCloudError to raise, or a callable of the body that returns either
+
+
+class FakeClient:
+    """Stands in for LambdaCloudClient: records each request and answers from a script per (method, path).
+
+    The last answer of a path is repeated once the others are used up.
+    """
+
+    def __init__(self, clock: FakeClock, script: Mapping[tuple[str, str], list[Answer]], latency: float = 0) -> None:
+        self.clock = clock
+        self.script = {key: list(answers) for key, answers in script.items()}
+        self.latency = latency
+        self.requests: list[dict[str, Any]] = []
+
+    def _answer(self, method: str, path: str, body: Any, **kwargs: Any) -> Any:
+        self.requests.append({"method": method, "path": path, "body": body, **kwargs})
+        self.clock.now += self.latency
+        answers = self.script[(method, path)]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if callable(answer):
+            answer = answer(body)
+        if isinstance(answer, LambdaCloudError):
+            raise answer
+        return answer
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._answer("GET", path, None)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self._answer("POST", path, body, **kwargs)
+
+    def calls(self) -> list[str]:
+        """Each request in one line: the method and path, and what a launch or a terminate was for."""
+        lines = []
+        for request in self.requests:
+            line = f"{request['method']} {request['path']}"
+            if request["path"] == LAUNCH:
+                line += f" {request['body']['instance_type_name']} {request['body']['region_name']}"
+            elif request["path"] == TERMINATE:
+                line += " " + ",".join(request["body"]["instance_ids"])
+            lines.append(line)
+        return lines
+
+
+# --------------------------------------------------------------------- answers and failures, as the client makes them
+def instance(instance_id: str, name: str = NAME, status: str = "active") -> dict[str, Any]:
+    return {"id": instance_id, "name": name, "status": status, "instance_type": {"name": A10}, "region": {"name": EAST}}
+
+
+def launched(instance_id: str) -> dict[str, Any]:
+    return {"instance_ids": [instance_id]}
+
+
+def itype(name: str, gpus: int, price: int, *regions: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "specs": {"gpus": gpus},
+        "price_cents_per_hour": price,
+        "regions_with_capacity_available": [{"name": r} for r in regions],
+    }
+
+
+def types_answer(*types: Mapping[str, Any]) -> dict[str, Any]:
+    """GET /instance-types as the API answers it."""
+    return {
+        t["name"]: {
+            "instance_type": {k: v for k, v in t.items() if k != "regions_with_capacity_available"},
+            "regions_with_capacity_available": t["regions_with_capacity_available"],
+        }
+        for t in types
+    }
+
+
+def api_error(status: int, code: str | None = None) -> LambdaCloudError:
+    """An HTTP error answer with a JSON body: the server may have processed it only when it is a 5xx."""
+    return LambdaCloudError(
+        f"Lambda Cloud API error {status}{f' {code}' if code else ''}: refused",
+        status=status,
+        code=code,
+        method="POST",
+        path=LAUNCH,
+        may_have_processed=status >= 500,
+    )
+
+
+def rate_limited() -> LambdaCloudError:
+    return LambdaCloudError(
+        "Lambda Cloud API error 429 global/too-many-requests: slow down",
+        status=429,
+        code="global/too-many-requests",
+        method="POST",
+        path=LAUNCH,
+        retry_after=12.0,
+    )
+
+
+def transport_error(kind: str) -> LambdaCloudError:
+    """No HTTP answer: a timeout or a dropped connection may have been processed, a failed connect was not."""
+    return LambdaCloudError(
+        f"POST {LAUNCH}: {kind}",
+        method="POST",
+        path=LAUNCH,
+        may_have_processed=kind in ("timeout", "dropped"),
+        kind=kind,
+    )
+
+
+def no_capacity() -> LambdaCloudError:
+    return api_error(400, INSUFFICIENT_CAPACITY)
+
+
+# --------------------------------------------------------------------- driving the launcher
+def body_for(region: str) -> dict[str, Any]:
+    return {"name": NAME, "ssh_key_names": ["key"]}
+
+
+def choose_all(wanted: list[str], regions: list[str] | None = None, **limits: Any) -> Callable[..., Candidates]:
+    return lambda types: launch_candidates(types, wanted, regions, **limits)
+
+
+class Run:
+    """One Launcher over a fake client, pacer and clock, and what it logged."""
+
+    def __init__(
+        self,
+        script: Mapping[tuple[str, str], list[Answer]],
+        *,
+        rate_limit_after: float = 600,
+        confirm_timeout: float = 180,
+        capacity_timeout: float = 0,
+        latency: float = 0,
+    ) -> None:
+        self.clock = FakeClock()
+        self.client = FakeClient(self.clock, script, latency)
+        self.pacer = FakePacer(self.clock)
+        self.logged: list[str] = []
+        self.launcher = Launcher(
+            self.client,  # type: ignore[arg-type]
+            NAME,
+            self.pacer,  # type: ignore[arg-type]
+            rate_limit_deadline=self.clock.now + rate_limit_after,
+            confirm_timeout=confirm_timeout,
+            capacity_timeout=capacity_timeout,
+            log=self.logged.append,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+        )
+
+    def launch(self, types: list[dict[str, Any]], choose: Callable[..., Candidates]) -> LaunchOutcome:
+        return self.launcher.launch(body_for, choose, types)
+
+    def launch_bodies(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.client.requests if r["path"] == LAUNCH]
+
+
+def sent(type_name: str = A10, region: str = EAST) -> str:
+    """A launch request for this pair, as FakeClient.calls shows it."""
+    return f"POST {LAUNCH} {type_name} {region}"
+
+
+LOOK = "GET /instances"
+READ_TYPES = "GET /instance-types"
+# The script's keys: what GET /instances, POST /instance-operations/launch, ... answer, in turn.
+INSTANCES = ("GET", "/instances")
+INSTANCE_TYPES = ("GET", "/instance-types")
+LAUNCHES = ("POST", LAUNCH)
+TERMINATES = ("POST", TERMINATE)
+TYPES = [itype(A10, 1, 75, EAST, WEST)]
+ONE_PAIR = choose_all([A10], [EAST])
+
+
+def results(outcome_or_error: LaunchOutcome | LaunchFailed) -> list[tuple[str, str, str, int]]:
+    return [(a["instance_type"], a["region"], a["result"], a["tries"]) for a in outcome_or_error.attempts]
+
+
+# --------------------------------------------------------------------- 1. look first, in turn
+def test_an_instance_of_the_name_in_the_turn_is_adopted_and_nothing_is_launched():
+    run = Run({INSTANCES: [[instance("i-9", name="other"), instance("i-5")]]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK]
+    assert (outcome.how, outcome.instance_id, outcome.created) == ("adopted", "i-5", False)
+    assert results(outcome) == [(A10, EAST, "adopted", 1)]
+    assert run.pacer.turns == 1 and run.clock.sleeps == []
+
+
+def test_an_instance_of_the_name_that_is_gone_is_not_adopted():
+    gone = [instance("i-1", status="terminated"), instance("i-2", status="terminating"), instance("i-3", "node-10")]
+    run = Run({INSTANCES: [gone], LAUNCHES: [launched("i-7")]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK]
+    assert (outcome.how, outcome.instance_id) == ("launched", "i-7")
+
+
+# --------------------------------------------------------------------- 2. one launch request
+def test_a_clear_launch_is_one_request_with_an_idempotency_key_and_the_pacer_interval():
+    run = Run({INSTANCES: [[], [instance("i-7")]], LAUNCHES: [launched("i-7")]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK]
+    assert run.launch_bodies() == [
+        {"name": NAME, "ssh_key_names": ["key"], "instance_type_name": A10, "region_name": EAST}
+    ]
+    post = run.client.requests[1]
+    assert post["headers"] == {"Idempotency-Key": f"{run.launcher.run_key}-0"}
+    assert post["default_retry_after"] == run.pacer.interval
+    assert (outcome.how, outcome.instance_id, outcome.instance_type, outcome.region) == ("launched", "i-7", A10, EAST)
+    assert outcome.terminated is None and results(outcome) == [(A10, EAST, "launched", 1)]
+
+
+def test_a_refusal_that_was_not_processed_fails_at_once_without_reconciling():
+    for error in (api_error(400, "global/invalid-parameters"), transport_error("connect")):
+        run = Run({INSTANCES: [[]], LAUNCHES: [error]})
+        with pytest.raises(LaunchFailed) as failed:
+            run.launch(TYPES, ONE_PAIR)
+        assert run.client.calls() == [LOOK, sent()]
+        assert failed.value.error is error and str(failed.value) == f"Launching {NAME} failed: {error}"
+        assert results(failed.value) == [(A10, EAST, str(error), 1)]
+
+
+# --------------------------------------------------------------------- 5. HTTP 429 is not a failure
+def test_a_429_is_sent_again_in_the_next_turn_after_looking_again():
+    run = Run({INSTANCES: [[], [], [instance("i-7")]], LAUNCHES: [rate_limited(), launched("i-7")]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK, sent(), LOOK]
+    keys = {r["headers"]["Idempotency-Key"] for r in run.client.requests if r["path"] == LAUNCH}
+    assert len(keys) == 1  # the same request, sent again
+    assert run.pacer.turns == 2
+    assert (outcome.how, outcome.instance_id) == ("launched", "i-7")
+    assert results(outcome) == [(A10, EAST, "launched", 1)]
+
+
+def test_a_429_turn_that_finds_the_name_adopts_it():
+    run = Run({INSTANCES: [[], [instance("i-3")]], LAUNCHES: [rate_limited()]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK]
+    assert (outcome.how, outcome.instance_id) == ("adopted", "i-3")
+
+
+def test_429s_past_the_rate_limit_deadline_fail():
+    # Turns come every 12 s: after the 429s at 0 and 12 s the next turn (24 s) begins within the 30 s deadline;
+    # after the one at 24 s it would begin at 36 s, past it, so the launch fails then instead of waiting for it.
+    run = Run({INSTANCES: [[]], LAUNCHES: [rate_limited()]}, rate_limit_after=30)
+    with pytest.raises(LaunchFailed) as failed:
+        run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent()] * 3
+    assert run.pacer.turns == 3 and run.clock.now - 1000.0 <= 30
+    assert failed.value.error.status == 429 and "429" in str(failed.value)
+
+
+# --------------------------------------------------------------------- 3. no launch after an unclear answer
+@pytest.mark.parametrize(
+    "error",
+    [transport_error("timeout"), transport_error("dropped"), api_error(500), api_error(502)],
+    ids=["timeout", "dropped", "500", "502"],
+)
+def test_an_unclear_answer_is_reconciled_by_name_and_the_instance_found_is_recovered(error):
+    lists = [[], [], [], [instance("i-8", name="other"), instance("i-4")]]
+    run = Run({INSTANCES: lists, LAUNCHES: [error]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent()] + [LOOK] * 3
+    assert (outcome.how, outcome.instance_id, outcome.instance_type, outcome.region) == ("recovered", "i-4", A10, EAST)
+    assert outcome.created and outcome.terminated is None
+    assert run.clock.sleeps == [5.0, 5.0] and outcome.seconds_to_appear == 10.0
+    assert results(outcome) == [(A10, EAST, f"answer lost ({error.kind})", 1)]
+    assert run.logged == [f"The launch of {NAME} was processed after all: found i-4."]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"instance_ids": []}, {"instance_ids": [None]}, None, "<html>", [1]],
+    ids=["empty", "no-ids", "null-id", "null", "html", "list"],
+)
+def test_a_garbled_success_is_an_unclear_answer_that_is_reconciled(data):
+    # A 2xx that carries no instance id was processed all the same: the instance is found by name, not launched again.
+    run = Run({INSTANCES: [[], [instance("i-4")]], LAUNCHES: [data]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK]
+    assert (outcome.how, outcome.instance_id) == ("recovered", "i-4")
+    assert results(outcome) == [(A10, EAST, "answer lost (body)", 1)]
+
+
+@pytest.mark.parametrize(("request_timeout", "floor"), [(1, 10), (2.5, 10), (5, 20), (30, 120)])
+def test_the_confirm_window_has_a_floor_over_the_request_timeout(request_timeout, floor):
+    assert confirm_floor(request_timeout) == floor
+
+
+def test_an_unclear_answer_with_no_instance_by_the_confirm_timeout_fails_and_launches_nothing_else():
+    error = transport_error("timeout")
+    run = Run({INSTANCES: [[]], LAUNCHES: [error]}, confirm_timeout=20)
+    with pytest.raises(LaunchFailed) as failed:
+        run.launch([*TYPES, itype(A100, 1, 129, EAST)], choose_all([A10, A100], [EAST]))
+    # Polls every 2 s (a tenth of the timeout) from 0 to 20 s: 11 looks, and never the second pair.
+    assert run.client.calls() == [LOOK, sent()] + [LOOK] * 11
+    assert run.clock.sleeps == [2.0] * 10
+    assert failed.value.error is error
+    assert "no instance named 'node-1' appeared within 20 s (launch_confirm_timeout)" in str(failed.value)
+    assert "Nothing else was launched" in str(failed.value)
+    assert results(failed.value) == [(A10, EAST, "answer lost (timeout)", 1)]
+
+
+# --------------------------------------------------------------------- 4. settle, then one survivor
+def test_settle_waits_twice_the_roundtrip_at_least_the_minimum():
+    run = Run({INSTANCES: [[]], LAUNCHES: [launched("i-7")]})
+    assert run.launch(TYPES, ONE_PAIR).how == "launched"
+    assert run.clock.sleeps == [1.5]
+    slow = Run({INSTANCES: [[]], LAUNCHES: [launched("i-7")]}, latency=2)
+    assert slow.launch(TYPES, ONE_PAIR).how == "launched"
+    assert slow.clock.sleeps == [8.0]  # the list and the launch took 4 s
+
+
+def test_a_racer_with_a_lower_id_wins_and_our_duplicate_alone_is_terminated():
+    racers = [instance("i-100"), instance("i-200"), instance("i-050", name="other")]
+    run = Run(
+        {
+            INSTANCES: [[], racers],
+            LAUNCHES: [launched("i-200")],
+            TERMINATES: [{"terminated_instances": [instance("i-200", status="terminating")]}],
+        }
+    )
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK, f"POST {TERMINATE} i-200"]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-100", "i-200")
+    assert (outcome.instance_type, outcome.region) == (A10, EAST)
+    assert [a["result"] for a in outcome.attempts] == ["duplicate of i-100, terminated"]
+    assert run.logged == [f"A parallel run launched {NAME} too (i-100); terminating our duplicate i-200."]
+
+
+def test_a_racer_with_a_higher_id_loses_and_nothing_is_terminated():
+    run = Run({INSTANCES: [[], [instance("i-300"), instance("i-100")]], LAUNCHES: [launched("i-100")]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("launched", "i-100", None)
+
+
+def test_a_late_racer_with_a_lower_id_found_on_the_recheck_replaces_ours():
+    # Alone at the settle step; by the time ours is active a late racer's lower id has appeared.
+    run = Run(
+        {
+            INSTANCES: [[], [instance("i-200")], [instance("i-200"), instance("i-100", status="booting")]],
+            LAUNCHES: [launched("i-200")],
+            TERMINATES: [{"terminated_instances": [instance("i-200", status="terminating")]}],
+        }
+    )
+    outcome = run.launcher.recheck(run.launch(TYPES, ONE_PAIR))
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK, f"POST {TERMINATE} i-200"]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-100", "i-200")
+    assert results(outcome) == [(A10, EAST, "duplicate of i-100, terminated", 1)]
+
+
+def test_a_recheck_that_finds_no_lower_id_keeps_ours_and_terminates_nothing():
+    run = Run(
+        {INSTANCES: [[], [instance("i-200")], [instance("i-200"), instance("i-300")]], LAUNCHES: [launched("i-200")]}
+    )
+    first = run.launch(TYPES, ONE_PAIR)
+    assert run.launcher.recheck(first) is first
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK]
+
+
+def test_a_recovered_launch_rechecked_adopts_a_lower_id_and_terminates_nothing():
+    run = Run(
+        {INSTANCES: [[], [instance("i-4")], [instance("i-4"), instance("i-2")]], LAUNCHES: [transport_error("timeout")]}
+    )
+    outcome = run.launcher.recheck(run.launch(TYPES, ONE_PAIR))
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("recovered", "i-2", None)
+
+
+def test_an_adopted_instance_needs_no_recheck():
+    run = Run({INSTANCES: [[instance("i-3")]]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.launcher.recheck(outcome) is outcome
+    assert run.client.calls() == [LOOK]
+
+
+# --------------------------------------------------------------------- capacity failover, limits, waiting for capacity
+def test_insufficient_capacity_on_the_first_pair_fails_over_to_the_second():
+    types = [itype(A10, 1, 75, EAST, WEST), itype(A100, 1, 129, EAST)]
+    run = Run({INSTANCES: [[]], LAUNCHES: [no_capacity(), launched("i-7")]})
+    outcome = run.launch(types, choose_all([A10, A100], [EAST, WEST]))
+    assert run.client.calls() == [LOOK, sent(), LOOK, sent(A10, WEST), LOOK]
+    keys = [r["headers"]["Idempotency-Key"] for r in run.client.requests if r["path"] == LAUNCH]
+    assert keys == [f"{run.launcher.run_key}-0", f"{run.launcher.run_key}-1"]  # one key per pair
+    assert (outcome.how, outcome.instance_id, outcome.instance_type, outcome.region) == ("launched", "i-7", A10, WEST)
+    assert results(outcome) == [(A10, EAST, "insufficient-capacity", 1), (A10, WEST, "launched", 1)]
+
+
+@pytest.mark.parametrize(
+    "limits, wanted",
+    [({"min_gpus": 8}, (H100x8, WEST)), ({"max_price_cents_per_hour": 100}, (A10, EAST))],
+    ids=["min_gpus", "max_price"],
+)
+def test_limits_exclude_types_before_any_launch(limits, wanted):
+    types = [itype(A100, 1, 129, EAST), itype(A10, 1, 75, EAST), itype(H100x8, 8, 2392, WEST)]
+    run = Run({INSTANCES: [[]], LAUNCHES: [launched("i-7")]})
+    outcome = run.launch(types, choose_all([A100, A10, H100x8], None, **limits))
+    assert run.client.calls() == [LOOK, sent(*wanted), LOOK]
+    assert (outcome.instance_type, outcome.region) == wanted
+
+
+def test_no_capacity_anywhere_without_waiting_fails_without_a_request():
+    types = [itype(A10, 1, 75), itype(A100, 1, 129, WEST)]
+    run = Run({})
+    with pytest.raises(LaunchFailed) as failed:
+        run.launch(types, choose_all([A10, A100], [EAST]))
+    assert run.client.calls() == []
+    assert results(failed.value) == [(A10, EAST, "no-capacity", 1), (A100, EAST, "no-capacity", 1)]
+    assert str(failed.value) == (
+        f"No capacity for {NAME}: {A10} in {EAST}: no-capacity, {A100} in {EAST}: no-capacity. "
+        f"Capacity right now: {A10}: no region; {A100}: {WEST}."
+    )
+
+
+def test_limits_that_exclude_every_type_leave_nothing_to_launch():
+    run = Run({})
+    with pytest.raises(LaunchFailed) as failed:
+        run.launch(TYPES, choose_all([A10], [EAST], min_gpus=2))
+    assert run.client.calls() == [] and failed.value.attempts == []
+
+
+def test_waiting_for_capacity_looks_again_until_it_appears():
+    none = types_answer(itype(A10, 1, 75))
+    some = types_answer(itype(A10, 1, 75, EAST))
+    run = Run({INSTANCE_TYPES: [none, some], INSTANCES: [[]], LAUNCHES: [launched("i-7")]}, capacity_timeout=60)
+    outcome = run.launch([itype(A10, 1, 75)], choose_all([A10], [EAST]))
+    assert run.client.calls() == [READ_TYPES, READ_TYPES, LOOK, sent(), LOOK]
+    assert run.clock.sleeps == [6.0, 6.0, 1.5]  # a tenth of capacity_timeout between looks, then the settle pause
+    assert (outcome.how, outcome.instance_id) == ("launched", "i-7")
+    assert results(outcome) == [(A10, EAST, "launched", 3)]  # one entry per pair, with its count of looks
+    assert run.logged == [f"No capacity for {NAME} (look {look}); looking again in 6 s." for look in (1, 2)]
+
+
+def test_waiting_for_capacity_tries_a_pair_again_after_insufficient_capacity():
+    run = Run(
+        {
+            INSTANCE_TYPES: [types_answer(itype(A10, 1, 75, EAST))],
+            INSTANCES: [[]],
+            LAUNCHES: [no_capacity(), launched("i-7")],
+        },
+        capacity_timeout=20,
+    )
+    outcome = run.launch(TYPES, choose_all([A10], [EAST]))
+    assert run.client.calls() == [LOOK, sent(), READ_TYPES, LOOK, sent(), LOOK]
+    assert outcome.how == "launched" and results(outcome) == [(A10, EAST, "launched", 2)]
+    assert run.clock.sleeps == [2.0, 1.5]
+
+
+def test_waiting_for_capacity_that_never_comes_fails_at_the_capacity_timeout():
+    run = Run({INSTANCE_TYPES: [types_answer(itype(A10, 1, 75))]}, capacity_timeout=60)
+    with pytest.raises(LaunchFailed) as failed:
+        run.launch([itype(A10, 1, 75)], choose_all([A10], [EAST]))
+    # Looks at 0, 6, ..., 60 s: 11 looks, 10 of them after reading the instance types again.
+    assert run.client.calls() == [READ_TYPES] * 10
+    assert run.clock.sleeps == [6.0] * 10
+    assert results(failed.value) == [(A10, EAST, "no-capacity", 11)]
+    assert str(failed.value).startswith(f"No capacity for {NAME} after 11 looks over 60 s: {A10} in {EAST}")
