@@ -256,6 +256,8 @@ msg:
   sample: Launched instance trainer-1 (gpu_1x_a100_sxm4 in us-west-2).
 """
 
+import functools
+
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     EXISTING_STATUSES,
     get_instance,
@@ -378,16 +380,20 @@ class InstanceModule(LambdaCloudModule):
         except LaunchFailed as error:
             extra = {"error": error.error.to_dict()} if error.error else {}
             raise ModuleFailure(str(error), attempts=error.attempts, **extra) from None
-        if p["wait"] and outcome.created:
-            # Once active, look at the name again: a racer answered late may have launched it too.
-            self.wait({"id": outcome.instance_id, "name": p["name"], "status": "booting"}, "active")
-            outcome = launcher.recheck(outcome)
+        self.report(outcome)
+        if p["wait"] and outcome.created:  # once active, look at the name again (a racer answered late)
+            self.after = self.wait(self.after, "active")
+            rechecked = launcher.recheck(outcome)
+            if rechecked is not outcome:
+                self.report(rechecked)
+
+    def report(self, outcome):
         instance = get_instance(self.client, outcome.instance_id) or {"id": outcome.instance_id, "status": "booting"}
         placement = {"instance_type": instance_type_name(instance) or outcome.instance_type}
         placement["region"] = region_name(instance) or outcome.region
-        verb, what = outcome.describe(p["name"], placement)
-        extra = {"placement": placement, "attempts": outcome.attempts}
-        extra["launch"] = {"how": outcome.how, "terminated": outcome.terminated}
+        verb, what = outcome.describe(self.params["name"], placement)
+        launch = {"how": outcome.how, "terminated": outcome.terminated}
+        extra = {"placement": placement, "attempts": outcome.attempts, "launch": launch}
         if outcome.created:
             self.changed(verb, what, instance, **extra)
         else:
@@ -416,10 +422,7 @@ class InstanceModule(LambdaCloudModule):
 
     def wait(self, instance, target):
         """Wait for ``target``; on a timeout or a lost instance, fail and leave the instance as it is."""
-
-        def read():
-            return get_instance(self.client, instance["id"])
-
+        read = functools.partial(get_instance, self.client, instance["id"])
         try:
             return wait_for_instance(read, instance["id"], target, self.params["wait_timeout"], last=instance)[0]
         except WaitTimeout as error:

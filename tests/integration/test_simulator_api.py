@@ -772,12 +772,14 @@ def test_runtime_config_is_reset(sim):
     assert sim.configure(launch_interval=30)["launch_interval"] == 30
     assert sim.api("POST", "/instance-operations/launch", launch_body())[0] == 200
     assert sim.api("POST", "/instance-operations/launch", launch_body())[0] == 429
+    assert sim.configure(idempotency=False)["idempotency"] is False
     sim.reset()
     assert sim.control("GET", "/config") == {
         "boot_seconds": 1.0,
         "terminate_seconds": 1.0,
         "launch_interval": 0.0,
         "rate_limit": 0,
+        "idempotency": True,
     }
 
 
