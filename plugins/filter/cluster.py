@@ -16,7 +16,12 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     removal_summary,
     wait_ids,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import DEFAULT_USER, instance_hostvars
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import (
+    DEFAULT_SSH_COMMON_ARGS,
+    DEFAULT_USER,
+    instance_addresses,
+    instance_hostvars,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 
@@ -30,10 +35,10 @@ def _result(plan, instances, launches=None, failure=None, removed=None, state="p
     return cluster_result(plan, list(instances or []), launches, failure, removed, state, name)
 
 
-def _add_host(instance, groups=(), connect_with="ip", user=DEFAULT_USER):
+def _add_host(instance, groups=(), connect_with="ip", user=DEFAULT_USER, ssh_common_args=DEFAULT_SSH_COMMON_ARGS):
     """The arguments of ansible.builtin.add_host for one instance: name, groups and its lambda_* variables."""
     try:
-        host_vars = instance_hostvars(instance, connect_with=connect_with, user=user)
+        host_vars = instance_hostvars(instance, connect_with=connect_with, user=user, ssh_common_args=ssh_common_args)
     except InvalidParameter as error:  # pragma: no cover - instance_hostvars does not check
         raise AnsibleFilterError(str(error)) from None
     return {"name": instance.get("name") or instance.get("id"), "groups": list(groups), **host_vars}
@@ -51,4 +56,5 @@ class FilterModule:
             "cluster_removal": removal_summary,
             "cluster_wait_ids": wait_ids,
             "instance_add_host": _add_host,
+            "instance_addresses": lambda instances: instance_addresses(list(instances or [])),
         }

@@ -84,6 +84,13 @@ options:
     type: str
     choices: [ip, private_ip, hostname]
     default: ip
+  ssh_common_args:
+    description:
+      - The C(ansible_ssh_common_args) of every host. The default trusts a node's host key the first time and refuses
+        it when it changes afterwards; teardown and reap forget the keys of the nodes they end, as Lambda gives their
+        addresses to new nodes. An empty string sets no C(ansible_ssh_common_args).
+    type: str
+    default: -o StrictHostKeyChecking=accept-new
   hostvars_prefix:
     description:
       - The prefix of the host variables taken from the instance. It must start a valid variable name (a letter or
@@ -110,7 +117,8 @@ notes:
     C(vcpus), C(memory_gib), C(storage_gib), C(hostname), C(ip), C(private_ip), C(ssh_key_names),
     C(file_system_names), C(file_system_mounts), C(firewall_ruleset_ids), C(tags) (a dict), and
     C(jupyter_token) and C(jupyter_url) with O(include_jupyter=true)."
-  - Every host gets C(ansible_user=ubuntu), the user of the Lambda images; O(compose) can override it.
+  - Every host gets C(ansible_user=ubuntu), the user of the Lambda images, and O(ssh_common_args); O(compose) can
+    override them.
   - O(keyed_groups) may be keyed by a number, so the key C(lambda_gpus) with the prefix C(gpus) gives C(gpus_8).
   - The cache holds the instance list as the API returned it, without the jupyter fields unless
     O(include_jupyter=true); the plugin makes its cache files readable by their owner only. Filters, host names and
@@ -352,9 +360,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for instance in instances:
             if not isinstance(instance, dict) or not selected(instance, settings):
                 continue
-            host_vars = _untemplatable(
-                instance_hostvars(instance, prefix, settings["include_jupyter"], settings["connect_with"])
-            )
+            shape = (prefix, settings["include_jupyter"], settings["connect_with"])
+            host_vars = _untemplatable(instance_hostvars(instance, *shape, ssh_common_args=settings["ssh_common_args"]))
             if jinja_filters and not self._kept(host_vars, settings):
                 continue
             name, why = safe_host_name(self._hostname(host_vars, settings), str(host_vars[prefix + "id"]))

@@ -9,13 +9,16 @@ the dynamic inventory or from the cluster role's ``add_host``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import JUPYTER_FIELDS, tags_to_dict
 
 DEFAULT_PREFIX = "lambda_"
 DEFAULT_USER = "ubuntu"
+# Trust a node's host key the first time, then hold it to that key: Lambda hands out fresh nodes (new host keys) on
+# addresses that earlier nodes had, so checking cannot be simply on (a prompt) or off (no protection at all).
+DEFAULT_SSH_COMMON_ARGS = "-o StrictHostKeyChecking=accept-new"
 CONNECT_FIELDS = ("ip", "private_ip", "hostname")
 # Words that name a product line rather than the GPU model: "RTX A6000" is the A6000.
 _VENDOR_WORDS = {"nvidia", "tesla", "rtx", "quadro", "geforce"}
@@ -79,8 +82,10 @@ def instance_hostvars(
     include_jupyter: bool = False,
     connect_with: str = "ip",
     user: str = DEFAULT_USER,
+    ssh_common_args: str = DEFAULT_SSH_COMMON_ARGS,
 ) -> dict[str, Any]:
-    """The host variables of one instance: ``<prefix>*``, ``ansible_user`` and (when known) ``ansible_host``."""
+    """The host variables of one instance: ``<prefix>*``, ``ansible_user``, ``ansible_ssh_common_args`` (unless
+    empty) and (when known) ``ansible_host``."""
     itype = _mapping(instance.get("instance_type"))
     specs = itype.get("specs") if isinstance(itype.get("specs"), Mapping) else {}
     region = _mapping(instance.get("region"))
@@ -116,7 +121,16 @@ def instance_hostvars(
         values.update((key, instance[key]) for key in JUPYTER_FIELDS if key in instance)
     host_vars = {prefix + key: value for key, value in values.items()}
     host_vars["ansible_user"] = user
+    if ssh_common_args:
+        host_vars["ansible_ssh_common_args"] = ssh_common_args
     address = instance.get(connect_with)
     if address:
         host_vars["ansible_host"] = address
     return host_vars
+
+
+def instance_addresses(instances: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every address that ssh may have recorded a host key for (public and private IPs), each once: what to remove
+    from known_hosts when the instances end, as Lambda gives their addresses to other nodes."""
+    found = (instance.get(key) for instance in instances for key in ("ip", "private_ip"))
+    return list(dict.fromkeys(address for address in found if isinstance(address, str) and address))

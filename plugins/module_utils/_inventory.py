@@ -24,6 +24,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
     check_number,
+    check_text,
     check_variable_prefix,
     control_characters,
     tag_value,
@@ -37,7 +38,7 @@ _PATTERN_CHARACTERS = re.compile(r"[\s,:!&*?\[\]]|^[~@]")
 _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 LIST_OPTIONS = ("statuses", "regions", "instance_types", "names", "include_filters", "exclude_filters", "hostnames")
 SETTINGS = (*LIST_OPTIONS, "tags", "connect_with", "hostvars_prefix", "request_timeout", "include_jupyter")
-SETTINGS += ("use_extra_vars", "default_groups", "strict")
+SETTINGS += ("use_extra_vars", "default_groups", "strict", "ssh_common_args")
 BOOLEAN_OPTIONS = ("validate_certs", "include_jupyter", "default_groups", "strict", "cache", "use_extra_vars")
 
 
@@ -84,6 +85,7 @@ def inventory_settings(options: Mapping[str, Any], is_template: Callable[[str], 
     # Tag values are strings in the API; YAML true means 'true', as for lambda_instance.
     settings["tags"] = {str(k): None if v is None else tag_value(v) for k, v in tags.items()}
     check_variable_prefix("hostvars_prefix", options.get("hostvars_prefix"))
+    check_text("ssh_common_args", options.get("ssh_common_args"), max_length=4096, allow_empty=True)
     check_number("request_timeout", options.get("request_timeout"), above=0, maximum=3600)
     for option in ("statuses", "regions", "instance_types"):
         settings[option] = frozenset(settings[option])

@@ -57,10 +57,10 @@ export ANSIBLE_RETRY_FILES_ENABLED=False
 SMOKE_OK=true
 SMOKE_VARS="$(PYTHONPATH="$ROOT" "$PYTHON" -m tests.local_packages 2>&1)" || SMOKE_OK=false
 # Ansible's own files (its temp directory, the launch pacer's lock, ssh's control sockets) stay in the demo's
-# directory, and ssh keeps no record of the demo's hosts.
+# directory. ssh checks host keys as the collection sets it up for a real account: each node's key is trusted the
+# first time and pinned in the demo's known_hosts; teardown and reap remove the keys of the nodes they end.
 export HOME="$WORK/home"
-export ANSIBLE_HOST_KEY_CHECKING=False
-export ANSIBLE_SSH_ARGS="-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=30s"
+export ANSIBLE_SSH_ARGS="-F /dev/null -o UserKnownHostsFile=$HOME/.ssh/known_hosts -o ControlMaster=auto -o ControlPersist=30s"
 export ANSIBLE_PIPELINING=True
 export DEMO_SSH_KEY="$WORK/demo-key"
 
@@ -84,7 +84,7 @@ if [[ -n "$NODES_WHY" ]]; then
 fi
 
 section "Start the Lambda Cloud simulator (${NODES[*]:-no nodes}; 3 s boots; one launch per second instead of one per 12 s)"
-mkdir -p "$HOME"
+mkdir -p "$HOME/.ssh"
 "$PYTHON" "$ROOT/tests/simulator" --host 127.0.0.1 --port 0 --boot-seconds 3 --terminate-seconds 1 \
     --launch-interval 1 "${NODES[@]}" >"$WORK/simulator.out" 2>"$WORK/simulator.log" &
 SIM_PID=$!
@@ -170,6 +170,8 @@ running = [i for i in instances if i["status"] in ("booting", "active", "unhealt
 print(f"{len(running)} running instance(s); {len(instances) - len(running)} terminating or terminated.")
 sys.exit(1 if running else 0)
 PY
+KNOWN="$(grep -c . "$HOME/.ssh/known_hosts" 2>/dev/null || true)"
+echo "${KNOWN:-0} host key(s) left in the demo's known_hosts: teardown and reap removed those of the nodes they ended."
 
 stop_simulator
 TOTAL=""

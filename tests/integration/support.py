@@ -133,8 +133,14 @@ atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 # Ansible's processes poll each other every 10 ms, not every 1 ms (internal_poll_interval, a setting of the ini file
 # only): the runs here are automation, and the default costs CPU for every second that a task waits.
 (HOME / ".ansible.cfg").write_text("[defaults]\ninternal_poll_interval = 0.01\n")
-# Ansible's ssh to the simulator's nodes: no user configuration, no known_hosts entries, short-lived masters.
-SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=10s"
+
+
+def ssh_args(known_hosts: Path, persist: str = "10s", master: str = "auto") -> str:
+    """Ansible's ssh to the simulator's nodes: no user configuration, short-lived masters, and host keys checked as
+    a user's are with the collection's settings: trusted on first use into ``known_hosts`` (a file of the test's
+    own, as the simulator gives freed addresses to new nodes), refused when they change."""
+    options = f"-F /dev/null -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new"
+    return f"{options} -o ControlMaster={master} -o ControlPersist={persist}"
 
 
 def require_node_fabric() -> None:
@@ -152,13 +158,12 @@ def ansible_env(sim, extra: dict[str, str] | None = None) -> dict[str, str]:
     env.update(
         {
             "HOME": str(HOME),
-            "ANSIBLE_SSH_ARGS": SSH_ARGS,
+            "ANSIBLE_SSH_ARGS": ssh_args(HOME / "known_hosts"),
             "ANSIBLE_PIPELINING": "True",
             "LAMBDA_API_URL": sim.url,
             "LAMBDA_API_KEY": sim.api_key,
             "ANSIBLE_CALLBACKS_ENABLED": "record_results",
             "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
@@ -221,6 +226,8 @@ class Ansible:
     def __init__(self, sim, tmp_path: Path) -> None:
         self.sim = sim
         self.tmp_path = tmp_path
+        # The known_hosts of this test's runs, which the cluster role and the reap playbooks clean up too.
+        self.known_hosts = tmp_path / "known_hosts"
         self._count = 0
 
     def playbook(
@@ -261,7 +268,9 @@ class Ansible:
             # extra variable, which would also send it to SSH nodes, whose /tmp is not the controller's.
             env=ansible_env(
                 self.sim,
-                {"ANSIBLE_PYTHON_INTERPRETER": sys.executable} | (env or {}) | {"RECORD_RESULTS_FILE": str(record)},
+                {"ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_SSH_ARGS": ssh_args(self.known_hosts)}
+                | (env or {})
+                | {"RECORD_RESULTS_FILE": str(record)},
             ),
             capture_output=True,
             text=True,
@@ -277,7 +286,7 @@ class Ansible:
         """Run another ansible command (ansible-inventory, ansible-doc, ...) from the virtualenv."""
         proc = subprocess.run(
             [str(BIN / argv[0]), *argv[1:]],
-            env=ansible_env(self.sim, env),
+            env=ansible_env(self.sim, {"ANSIBLE_SSH_ARGS": ssh_args(self.known_hosts)} | (env or {})),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -371,7 +380,12 @@ class NodeCluster:
         if become:
             command.append("--become")
         return subprocess.run(
-            command, env=ansible_env(self.sim), capture_output=True, text=True, timeout=300, check=False
+            command,
+            env=ansible_env(self.sim, {"ANSIBLE_SSH_ARGS": ssh_args(self.ansible.known_hosts)}),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
 
     def on_nodes(self, command: str, become: bool = False) -> dict[str, str]:

@@ -159,6 +159,7 @@ def test_default_groups_and_hostvars(inventory, simulator):
     assert hostvars["train-1"] == {
         "ansible_host": IP["train1"],
         "ansible_user": "ubuntu",
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=accept-new",
         "lambda_id": ID["train1"],
         "lambda_name": "train-1",
         "lambda_status": "active",
@@ -286,11 +287,19 @@ def test_connect_with_and_prefix(inventory):
         "private", {"connect_with": "private_ip", "hostnames": ["p-{{ lambda_id }}"], "statuses": ["active", "booting"]}
     )
     by_name = inventory.write(
-        "byname", {"connect_with": "hostname", "hostvars_prefix": "lc_", "hostnames": ["n-{{ lc_id }}"]}
+        "byname",
+        {
+            "connect_with": "hostname",
+            "hostvars_prefix": "lc_",
+            "hostnames": ["n-{{ lc_id }}"],
+            "ssh_common_args": "-o ProxyJump=bastion",
+        },
     )
     hostvars = inventory.list(private, by_name)["_meta"]["hostvars"]
+    assert hostvars["n-" + ID["infer"]]["ansible_ssh_common_args"] == "-o ProxyJump=bastion"
     assert hostvars["p-" + ID["train1"]]["ansible_host"] == "127.10.100.11"
     assert "ansible_host" not in hostvars["p-" + ID["boot"]]  # booting: no address yet
+    assert hostvars["p-" + ID["train1"]]["ansible_ssh_common_args"] == "-o StrictHostKeyChecking=accept-new"
     named = hostvars["n-" + ID["infer"]]
     assert named["ansible_host"] == "h-infer-1"
     assert named["lc_gpus"] == 1 and named["lc_tags"] == {"team": "serving"}

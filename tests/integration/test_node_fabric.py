@@ -18,7 +18,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,11 +27,11 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.integration.support import SSH_ARGS, require_node_fabric
+from tests.integration.support import BIN, require_node_fabric, ssh_args
+from tests.simulator import fabric_protocol
 from tests.simulator.client import SIMULATOR_DIR, Simulator, node_fabric_unavailable
 
 # The module's fleet of nodes serves all its tests, which run on one pytest worker (conftest.ONE_WORKER_FILES).
-BIN = Path(sys.executable).parent
 KEY_NAME = "fabric"
 FAST = ("--boot-seconds", "0.2", "--terminate-seconds", "0.2")
 HOST_FILES = ("/etc/hosts", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/hostname", "/etc/ssh/sshd_config")
@@ -48,9 +47,15 @@ def ssh(key: Path, address: str, command: str, timeout: float = 60) -> subproces
 
 def ssh_command(key: Path, address: str, command: str) -> list[str]:
     assert ipaddress.ip_address(address) in ipaddress.ip_network("127.0.0.0/8"), address
-    options = ["-F", "/dev/null", "-i", str(key), "-o", "StrictHostKeyChecking=no"]
-    options += ["-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+    # Host keys are checked as a user's ssh checks them: trusted on first use, then refused when they change.
+    options = ["-F", "/dev/null", "-i", str(key), "-o", "StrictHostKeyChecking=accept-new"]
+    options += ["-o", f"UserKnownHostsFile={known_hosts(key)}", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
     return ["ssh", *options, "-o", "ConnectTimeout=10", f"ubuntu@{address}", command]
+
+
+def known_hosts(key: Path) -> Path:
+    """The known_hosts file of the nodes that ``key`` reaches."""
+    return key.with_name("known_hosts")
 
 
 def run(key: Path, address: str, command: str) -> str:
@@ -355,10 +360,9 @@ def test_ansible_manages_the_nodes_through_the_inventory_plugin(fleet, tmp_path)
         dict(os.environ)
         | fleet.sim.env
         | {
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_SSH_ARGS": SSH_ARGS,
+            "ANSIBLE_SSH_ARGS": ssh_args(known_hosts(fleet.key)),
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"),
         }
     )
@@ -426,6 +430,40 @@ def test_terminate_refuses_ssh(fleet):
     assert status == 200, payload
     sim.wait_for_status(instance["id"], "terminated", timeout=30)
     assert refused(key, instance["ip"]) and refused(key, instance["private_ip"])
+
+
+def test_a_freed_address_goes_to_the_next_node_with_a_new_host_key(fleet):
+    """As on Lambda Cloud: a terminated node's address goes to the next node, whose host key is its own, so a
+    known_hosts that trusted the old node refuses the new one until the old entry is removed."""
+    sim, key = fleet.sim, fleet.key
+
+    def settled() -> bool:  # no earlier test's node still on its way out, holding an address
+        return all(item["status"] in ("booting", "active") for item in sim.state()["instances"])
+
+    def recorded(address: str) -> str:
+        found = subprocess.run(
+            ["ssh-keygen", "-F", address, "-f", str(known_hosts(key))], capture_output=True, check=False
+        )
+        return found.stdout.decode()
+
+    def forget(address: str) -> None:  # what the cluster role's teardown does with the controller's known_hosts
+        subprocess.run(["ssh-keygen", "-R", address, "-f", str(known_hosts(key))], capture_output=True, check=True)
+
+    wait_for(settled, timeout=30, what="earlier nodes to be gone")
+    old = sim.wait_for_status(launch(sim), "active", timeout=60)
+    forget(old["ip"])  # an earlier test's node may have had this address: the point of this test
+    assert run(key, old["ip"], "hostname") == old["hostname"]
+    old_key = recorded(old["ip"])
+    assert "ssh-ed25519" in old_key
+    assert sim.api("POST", "/instance-operations/terminate", {"instance_ids": [old["id"]]})[0] == 200
+    wait_for(settled, timeout=30, what="the old node to be gone")
+    new = sim.wait_for_status(launch(sim), "active", timeout=60)
+    assert (new["ip"], new["private_ip"]) == (old["ip"], old["private_ip"]) and new["id"] != old["id"]
+    changed = ssh(key, new["ip"], "true")
+    assert changed.returncode == 255 and "Host key verification failed" in changed.stderr, changed.stderr
+    forget(new["ip"])
+    assert run(key, new["ip"], "hostname") == new["hostname"]
+    assert "ssh-ed25519" in recorded(new["ip"]) and recorded(new["ip"]) != old_key
 
 
 # ---------------------------------------------------------------------- nothing left behind
@@ -513,3 +551,12 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
     assert not os.path.exists(state_dir)
     for instance in instances:
         assert refused(key, instance["ip"]) and refused(key, instance["private_ip"])
+
+
+def test_the_stand_in_nvidia_smi_reads_the_files_the_fabric_writes():
+    """node_nvidia_smi.py is copied into each node on its own, so it spells the paths itself: they must stay the
+    fabric's."""
+    source = (SIMULATOR_DIR / "node_nvidia_smi.py").read_text()
+    state = f"{fabric_protocol.NODE_CONTROL_DIR}/{fabric_protocol.GPU_STATE_FILE}"
+    assert f'"LAMBDA_NODE_GPU_STATE", "{state}"' in source
+    assert f'"{fabric_protocol.GPU_STATE_LOCK}"' in source

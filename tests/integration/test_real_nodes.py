@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import SSH_ARGS, NodeCluster, Run, import_playbook, node_cluster, per_host
+from tests.integration.support import NodeCluster, Run, import_playbook, node_cluster, per_host, ssh_args
 
 USER_DATA = '#!/bin/bash\necho "first boot of $(hostname)"\n'
 
@@ -33,15 +33,13 @@ def ssh_refused(key: Path, address: str) -> bool:
     result = subprocess.run(
         [
             "ssh",
-            *SSH_ARGS.split(),
+            *ssh_args(key.with_name("known_hosts"), master="no").split(),
             "-i",
             str(key),
             "-o",
             "BatchMode=yes",
             "-o",
             "ConnectTimeout=5",
-            "-o",
-            "ControlMaster=no",
             f"ubuntu@{address}",
             "true",
         ],
@@ -147,7 +145,7 @@ def read_by_private_address(cluster: Cluster, node: dict[str, Any], started: Pat
     return cluster.ansible.playbook(
         plays=[play],
         inventory=f"{node['private_ip']},",
-        env={"ANSIBLE_SSH_ARGS": "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=no"},
+        env={"ANSIBLE_SSH_ARGS": ssh_args(cluster.ansible.known_hosts, master="no")},
         args=[
             "-c",
             "ssh",
@@ -291,12 +289,47 @@ def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):
     assert refused_seen or cluster.sim.node(node["id"])["boots"] == 2
 
 
-def test_after_teardown_ssh_is_refused(cluster):
+def recorded_hosts(known_hosts: Path) -> dict[str, str]:
+    """The addresses in a known_hosts file (unhashed, as ssh writes them here), with their keys."""
+    lines = known_hosts.read_text().splitlines() if known_hosts.exists() else []
+    return {line.split()[0]: line.split(maxsplit=1)[1] for line in lines if line.strip()}
+
+
+def test_after_teardown_ssh_is_refused_and_the_host_keys_are_forgotten(cluster):
+    known = recorded_hosts(cluster.ansible.known_hosts)
+    assert {node["ip"] for node in cluster.nodes.values()} <= set(known), known  # checked and pinned on first use
     down = cluster.ansible.playbook(
         plays=import_playbook("teardown"),
-        extra_vars={"lambda_cluster_name": "gpu"},
+        extra_vars={"lambda_cluster_name": "gpu", "lambda_cluster_known_hosts": str(cluster.ansible.known_hosts)},
     )
     down.assert_ok()
     for node in cluster.nodes.values():
         assert ssh_refused(cluster.key, node["ip"]), node["name"]
     assert all(not node["ready"] and not node["pid"] for node in cluster.sim.nodes()), cluster.sim.nodes()
+    left = recorded_hosts(cluster.ansible.known_hosts)
+    assert not {address for node in cluster.nodes.values() for address in (node["ip"], node["private_ip"])} & set(left)
+
+
+def test_a_second_cluster_on_the_same_addresses_configures_with_host_key_checking_on(cluster):
+    # The teardown above freed the addresses; the simulator, as Lambda does, gives them to the next nodes, whose host
+    # keys are new. Host key checking stays on (accept-new): without the teardown's cleanup this run would be refused.
+    old = {node["ip"]: node for node in cluster.nodes.values()}
+    deadline = time.monotonic() + 30
+    while any(item["status"] != "active" for item in cluster.sim.state()["instances"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    variables = {
+        "lambda_cluster_name": "again",
+        "lambda_cluster_nodes": {"count": 3},
+        "lambda_cluster_defaults": {
+            "instance_type": ["gpu_1x_a10"],
+            "region": ["us-east-1"],
+            "ssh_key_name": "cluster",
+        },
+        "lambda_cluster_launch_interval": 0,
+    }
+    cluster.ansible.playbook(plays=import_playbook("provision"), extra_vars=variables).assert_ok()
+    new = {item["ip"]: item for item in cluster.sim.state()["instances"] if item["status"] == "active"}
+    assert set(new) == set(old) and not {item["id"] for item in new.values()} & {item["id"] for item in old.values()}
+    cluster.play("configure", configure_hosts="lambda_cluster_again").assert_ok()
+    pinned = recorded_hosts(cluster.ansible.known_hosts)
+    assert set(new) <= set(pinned), pinned

@@ -54,7 +54,6 @@ def base_env() -> dict[str, str]:
     """What every run gets besides the credential: this checkout's collection and quiet Ansible settings."""
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import LIVE, NodeCluster, Run, live, node_cluster
+from tests.integration.support import NodeCluster, Run, live, node_cluster
 from tests.local_packages import NoLocalSource, smoke_extra_vars
 
 
@@ -128,11 +128,19 @@ def test_reap_idle_lists_and_terminates_only_the_idle_node(cluster):
     assert listing.startswith("Dry run: would have terminated 1 idle node(s), saving $0.75 per hour.")
     assert f"llm-1 ({idle['id']}): below 10% GPU utilization in every sample (peak 0%)" in listing
     assert "llm-2" not in listing and "llm-3" not in listing
-    assert all(i["status"] in LIVE for i in cluster.sim.state()["instances"] if i["name"].startswith("llm-"))
+    assert [i["name"] for i in live(cluster.sim, prefix="llm-")] == ["llm-1", "llm-2", "llm-3"]  # a dry run ends none
 
-    confirmed = cluster.play("reap_idle", reap_confirm=True, **window)
+    known = cluster.ansible.known_hosts
+
+    def pinned() -> set[str]:
+        return {line.split()[0] for line in known.read_text().splitlines() if line.strip()}
+
+    assert {idle["ip"], busy["ip"]} <= pinned()  # trusted on first use
+    confirmed = cluster.play("reap_idle", reap_confirm=True, reap_known_hosts=str(known), **window)
     confirmed.assert_ok()
     assert [i["name"] for i in live(cluster.sim)] == ["llm-2", "llm-3"]
+    # The reaped node's address will be another node's: its host key is forgotten, the others' are kept.
+    assert idle["ip"] not in pinned() and busy["ip"] in pinned()
     saved = next(e["result"]["msg"] for e in confirmed.results if e["task"] == "Show what was saved")
     assert "Terminated 1 idle node(s), saving $0.75 per hour." in saved
 

@@ -23,11 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.support import BIN
+from tests.integration.support import BIN, ssh_args
 from tests.simulator.client import Simulator, node_fabric_unavailable
-
-SSH_ARGS = "-F /dev/null -o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=30s"
-SSH = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
 
 
 def keypair(directory: Path) -> Path:
@@ -52,8 +49,10 @@ def launch(sim: Simulator, count: int, prefix: str) -> list[str]:
     return ids
 
 
-def ssh_ok(key: Path, address: str) -> bool:
-    command = ["ssh", *SSH, "-i", str(key), "-o", "ConnectTimeout=2", f"ubuntu@{address}", "true"]
+def ssh_ok(key: Path, address: str, known_hosts: Path) -> bool:
+    """One ssh command, with host keys checked as the collection sets it up (trusted on first use, then pinned)."""
+    command = ["ssh", *ssh_args(known_hosts).split(), "-i", str(key), "-o", "BatchMode=yes", "-o", "ConnectTimeout=2"]
+    command += [f"ubuntu@{address}", "true"]
     return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode == 0
 
 
@@ -65,7 +64,7 @@ def ssh_ready_seconds(sim: Simulator, key: Path, repeat: int) -> list[float]:
         [instance_id] = launch(sim, 1, f"ready{index}")
         while True:
             instance = next(i for i in sim.state()["instances"] if i["id"] == instance_id)
-            if instance["status"] == "active" and ssh_ok(key, instance["ip"]):
+            if instance["status"] == "active" and ssh_ok(key, instance["ip"], key.with_name(f"known_hosts-{index}")):
                 break
             time.sleep(0.02)
         times.append(time.monotonic() - started)
@@ -140,9 +139,8 @@ def configure_seconds(key: Path, count: int, work: Path, repeat: int = 5) -> tup
             | sim.env
             | {
                 "HOME": str(work),
-                "ANSIBLE_HOST_KEY_CHECKING": "False",
                 "ANSIBLE_PIPELINING": "True",
-                "ANSIBLE_SSH_ARGS": SSH_ARGS,
+                "ANSIBLE_SSH_ARGS": ssh_args(work / f"known_hosts-{count}", persist="30s"),
             }
         )
         command = [str(BIN / "ansible-playbook"), "lambdalabs.cloud.configure", "-i", str(inventory), "-f", "8"]

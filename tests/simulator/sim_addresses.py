@@ -8,6 +8,9 @@ on :data:`CLAIM_PORT`; a second simulator's bind fails, so it claims another blo
 lasts as long as the socket, so it ends with the process, however the process ends. Where those
 addresses cannot be bound (loopback being only 127.0.0.1, outside Linux), blocks are taken
 unclaimed. With ``check_port`` (the node fabric), an address whose port 22 is taken is skipped.
+
+As on Lambda Cloud, a freed address is handed out again: each block gives its lowest free address first, so the
+next instance often gets the address of one just terminated (with a new host key: every node makes its own).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ class AddressPool:
         self.check_port = check_port
         self.blocks: dict[int, socket.socket | None] = {}
         self.used: set[str] = set()
-        self._cursor: dict[int, int] = {}
         self._random = random.Random()
 
     def allocate(self) -> tuple[str, str]:
@@ -87,14 +89,11 @@ class AddressPool:
         return True
 
     def _free_host(self, block: int) -> tuple[str, str] | None:
-        start = self._cursor.get(block, 0)
-        for step in range(len(HOSTS)):
-            host = HOSTS[(start + step) % len(HOSTS)]
+        for host in HOSTS:
             public_ip = f"{PUBLIC_PREFIX}.{block}.{host}"
             private_ip = f"{PRIVATE_PREFIX}.{block}.{host}"
             if public_ip in self.used or not self._port_free(public_ip) or not self._port_free(private_ip):
                 continue
-            self._cursor[block] = (start + step + 1) % len(HOSTS)
             self.used.add(public_ip)
             return public_ip, private_ip
         return None

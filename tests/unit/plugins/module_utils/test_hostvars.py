@@ -10,6 +10,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import 
     HOSTVAR_NAMES,
     gpu_memory_gib,
     gpu_model,
+    instance_addresses,
     instance_hostvars,
 )
 
@@ -60,7 +61,10 @@ def test_gpu_model_and_memory_from_the_description(description, model, memory):
 
 def test_every_variable_with_its_type():
     found = instance_hostvars(INSTANCE)
-    assert set(found) == {f"lambda_{name}" for name in HOSTVAR_NAMES} | {"ansible_user", "ansible_host"}
+    assert set(found) == {f"lambda_{name}" for name in HOSTVAR_NAMES} | {"ansible_user", "ansible_host"} | {
+        "ansible_ssh_common_args"
+    }
+    assert found["ansible_ssh_common_args"] == "-o StrictHostKeyChecking=accept-new"
     assert found["lambda_gpus"] == 8 and found["lambda_price_cents_per_hour"] == 2392
     assert found["lambda_gpu_model"] == "H100" and found["lambda_gpu_memory_gib"] == 80
     assert found["lambda_tags"] == {"team": "research"}
@@ -73,6 +77,24 @@ def test_prefix_address_user_and_jupyter_on_request():
     found = instance_hostvars(INSTANCE, prefix="lc_", include_jupyter=True, connect_with="private_ip", user="root")
     assert found["lc_name"] == "train-1" and found["lc_jupyter_token"] == "secret-token"
     assert found["ansible_host"] == "127.10.0.2" and found["ansible_user"] == "root"
+
+
+def test_ssh_arguments_can_be_changed_or_left_out():
+    assert instance_hostvars(INSTANCE, ssh_common_args="-o ProxyJump=bastion")["ansible_ssh_common_args"] == (
+        "-o ProxyJump=bastion"
+    )
+    assert "ansible_ssh_common_args" not in instance_hostvars(INSTANCE, ssh_common_args="")
+
+
+def test_the_addresses_of_instances_for_known_hosts_each_once():
+    instances = [
+        {"ip": "127.18.0.2", "private_ip": "127.10.0.2"},
+        {"ip": "127.18.0.3"},
+        {"ip": "127.18.0.2", "private_ip": None},
+        {"status": "booting"},
+    ]
+    assert instance_addresses(instances) == ["127.18.0.2", "127.10.0.2", "127.18.0.3"]
+    assert instance_addresses([]) == []
 
 
 def test_a_booting_instance_has_no_address_and_names_may_be_plain_strings():
