@@ -114,6 +114,124 @@ options:
 """
 
     # The connection options of the inventory plugin.
+    # The launch options of lambda_instance (_launch_request.LAUNCH_OPTIONS): what to launch and how.
+    LAUNCH_OPTIONS = r"""
+options:
+  instance_type:
+    description:
+      - The instance type, or a list of them in order of preference, for example V(gpu_1x_a100_sxm4). Required to
+        launch.
+      - The first (type, region) pair, in the order of O(instance_type) then O(region), that has capacity is
+        launched. When the launch still meets insufficient capacity, the next pair is tried.
+    type: list
+    elements: str
+  region:
+    description:
+      - The region, or a list of them in order of preference, for example V(us-west-1).
+      - When not set, every region with capacity for the type is eligible. With file systems, only their region is.
+    type: list
+    elements: str
+  min_gpus:
+    description:
+      - Never launch a type with fewer GPUs than this, whatever O(instance_type) lists; applied before any launch.
+    type: int
+  max_price_cents_per_hour:
+    description:
+      - Never launch a type that costs more than this many US cents per hour; applied before any launch.
+    type: int
+  capacity_timeout:
+    description:
+      - Seconds to keep looking for capacity among the allowed types and regions when none has any.
+      - V(0) fails at once. The instance types are read again at a pace the API's rate limit allows, and each look
+        is logged.
+    type: int
+    default: 0
+  ssh_key_name:
+    description:
+      - The name of the SSH key to install on the instance. Required to launch. The API takes exactly one key.
+    type: list
+    elements: str
+    aliases: [ssh_key_names]
+  file_system_names:
+    description:
+      - Names of persistent file systems to mount, at their default mount point.
+    type: list
+    elements: str
+  file_system_mounts:
+    description:
+      - File systems to mount at a chosen path.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - The file system's name. One of O(file_system_mounts[].name) and O(file_system_mounts[].file_system_id) is
+            required.
+        type: str
+      file_system_id:
+        description:
+          - The file system's id.
+        type: str
+      mount_point:
+        description:
+          - Where to mount it; under V(/home), V(/lambda/nfs) or V(/data).
+        type: str
+        required: true
+  image:
+    description:
+      - The machine image to launch, by O(image.id) or by O(image.family). The default is the latest Lambda Stack.
+    type: dict
+    suboptions:
+      id:
+        description:
+          - The image id, see M(lambdalabs.cloud.lambda_image_info).
+        type: str
+      family:
+        description:
+          - The image family, for example V(lambda-stack-22-04).
+        type: str
+  user_data:
+    description:
+      - A cloud-init user-data document, at most 1 MB.
+    type: str
+  tags:
+    description:
+      - Tags for the instance, as a dictionary. Keys start with a lowercase letter and hold lowercase letters,
+        digits, V(-) and V(:); values are strings, numbers or booleans.
+    type: dict
+  hostname:
+    description:
+      - The hostname to give the instance, for example V(headnode-1).
+    type: str
+  firewall_ruleset_ids:
+    description:
+      - Ids of firewall rulesets, in the instance's region, to associate with the instance.
+    type: list
+    elements: str
+  firewall_ruleset_names:
+    description:
+      - Names of firewall rulesets to associate with the instance, see M(lambdalabs.cloud.lambda_firewall_ruleset).
+      - Rulesets belong to a region. Only regions that have a ruleset of every name given are eligible, and the
+        instance gets the rulesets of the region it launches in, so one name can stand for a ruleset in each region.
+    type: list
+    elements: str
+  launch_interval:
+    description:
+      - Least number of seconds between two launches from this controller (the API allows one per 12 seconds).
+      - A launch answered with HTTP 429 is retried after C(Retry-After) seconds, or after this many, until
+        O(wait_timeout) has passed.
+    type: float
+    default: 12
+  launch_confirm_timeout:
+    description:
+      - When the answer to a launch is lost (a timeout, a dropped connection, a server error, a garbled success), no
+        other launch is sent; the module looks for the instance by name for this many seconds, adopts it when it
+        appears, and fails when it does not. A re-run then adopts it if it appears later.
+      - At least 4 times O(request_timeout), and at least 10; a smaller value is refused. Unset, 180, or that floor
+        when it is longer.
+    type: int
+"""
+
     INVENTORY = r"""
 author:
   - Lambda Cloud collection maintainers (@lambdalabs)

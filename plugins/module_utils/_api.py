@@ -87,7 +87,7 @@ def dollars(cents_value: Any) -> str:
 
 def natural_key(name: Any) -> tuple[Any, ...]:
     """Natural order of names: node-2 before node-10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(name or "")))
+    return tuple(int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", str(name or "")))
 
 
 def without_secrets(instance: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -119,10 +119,19 @@ def list_instances(client: LambdaCloudClient) -> list[dict[str, Any]]:
     return [item for item in data or [] if isinstance(item, dict)]
 
 
-def list_existing_named(client: LambdaCloudClient, name: str) -> list[dict[str, Any]]:
-    """The existing (booting, active, unhealthy) instances with this name, lowest id first."""
-    found = [i for i in list_instances(client) if is_existing(i) and i.get("name") == name]
-    return sorted(found, key=lambda item: str(item.get("id")))
+def list_existing(client: LambdaCloudClient) -> list[dict[str, Any]]:
+    """The existing (booting, active, unhealthy) instances."""
+    return [item for item in list_instances(client) if is_existing(item)]
+
+
+def named(instances: Iterable[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    """The instances with this name, lowest id first."""
+    return sorted(find_named(instances, name), key=lambda item: str(item.get("id")))
+
+
+def list_existing_named(client: LambdaCloudClient, name: str) -> list[Mapping[str, Any]]:
+    """The existing instances with this name, lowest id first."""
+    return named(list_existing(client), name)
 
 
 def get_instance(client: LambdaCloudClient, instance_id: str) -> dict[str, Any] | None:
@@ -205,9 +214,21 @@ def list_ssh_keys(client: LambdaCloudClient) -> list[dict[str, Any]]:
 
 
 def add_ssh_key(client: LambdaCloudClient, name: str, public_key: str | None) -> dict[str, Any]:
-    """Add a key; without ``public_key`` the API generates a pair and answers with the private key, once."""
+    """Add a key; without ``public_key`` the API generates a pair and answers with the private key, once. A generated
+    key answered without its id or private key was created all the same: an unclear answer, like a lost one."""
     body = {"name": name} if public_key is None else {"name": name, "public_key": public_key}
-    return client.post("/ssh-keys", body)
+    data = client.post("/ssh-keys", body)
+    if public_key is None and not (
+        isinstance(data, dict) and data.get("id") and isinstance(data.get("private_key"), str)
+    ):
+        raise LambdaCloudError(
+            "The API answered the key generation with a success that carries no private key.",
+            method="POST",
+            path="/ssh-keys",
+            may_have_processed=True,
+            kind="body",
+        )
+    return data
 
 
 def list_file_systems(client: LambdaCloudClient) -> list[dict[str, Any]]:

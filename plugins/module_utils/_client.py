@@ -327,10 +327,11 @@ class LambdaCloudClient:
             payload = None
         if not isinstance(payload, dict):
             content_type = response.headers.get("Content-Type", "unknown content type").split(";")[0]
-            snippet = _one_line(self.redact(response.text or ""), 80)
+            # A success's body is never quoted: a garbled one may still hold a generated private key.
+            snippet = "" if 200 <= status < 300 else f": {_one_line(self.redact(response.text or ''), 80)!r}"
             raise self._error(
                 f"The Lambda Cloud API answered {method} {path} with HTTP {status} and a non-JSON body "
-                f"({content_type}): {snippet!r}. A proxy or an outage may be in the way; try again later.",
+                f"({content_type}){snippet}. A proxy or an outage may be in the way; try again later.",
                 status=status,
                 method=method,
                 path=path,
@@ -411,8 +412,8 @@ class LambdaCloudClient:
                     wait = default_retry_after
                 else:
                     wait = self._backoff(attempt)
-                if self._clock() + wait > end:
-                    raise
+                if self._clock() + wait + self.request_timeout > end:
+                    raise  # the wait and one more try would not end by the call's deadline
                 self._sleep(wait)
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:

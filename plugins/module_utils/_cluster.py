@@ -26,7 +26,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
     InvalidParameter,
-    check_name,
+    check_new_name,
     check_number,
     tag_value,
 )
@@ -132,7 +132,7 @@ def wanted_nodes(cluster: str, nodes: Any, defaults: Any) -> list[dict[str, Any]
                 )
     for given in _given_nodes(cluster, nodes):
         name = given.get("name")
-        check_name("lambda_cluster_nodes", name if isinstance(name, str) else None)
+        check_new_name("lambda_cluster_nodes", name if isinstance(name, str) else None)
         if not isinstance(name, str):
             raise InvalidParameter("lambda_cluster_nodes", f"every node needs a name, got {name!r}.")
         if name in seen:
@@ -359,10 +359,10 @@ def cluster_result(
     removed = list(removed or [])
     members = list(plan.get("members") or [])
     result: dict[str, Any] = {"name": name, "state": state, "group": plan.get("group"), "failed_launch": failure}
+    result["saved_cents_per_hour"] = sum(price_cents_per_hour(m) for m in members if m.get("name") in removed)
     if state == "absent":
         result.update(launched=[], terminated=removed, extra=[], failover=[], not_launched=[], unhealthy=[], nodes=[])
-        saved = sum(price_cents_per_hour(m) for m in members if m.get("name") in removed)
-        result.update(price_cents_per_hour=0, saved_cents_per_hour=saved)
+        result.update(price_cents_per_hour=0)
         return result
     launched = [launch["name"] for launch in launches if launch.get("changed")]
     tried = {launch["name"] for launch in launches} | ({failure["name"]} if failure else set())
@@ -375,7 +375,6 @@ def cluster_result(
         not_launched=[node["name"] for node in plan.get("missing") or [] if node["name"] not in tried],
         unhealthy=[i.get("name") for i in current if i.get("status") == "unhealthy"],
         price_cents_per_hour=sum(price_cents_per_hour(i) for i in current),
-        saved_cents_per_hour=sum(price_cents_per_hour(m) for m in members if m.get("name") in removed),
         nodes=[node_row(i) for i in current],
     )
     return result

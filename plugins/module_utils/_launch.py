@@ -7,15 +7,18 @@ The API has no idempotency guarantee, so :class:`Launcher` follows a protocol th
 
 1. In its pacer turn, it lists the instances of the name first, and adopts one that exists.
 2. It sends one launch, with an ``Idempotency-Key`` header that APIs honouring it use to drop repeats.
-3. When the answer may have been processed (a timeout, a lost connection, a 5xx), it never sends another
-   launch: it looks for the name until ``confirm_timeout`` and adopts what appears, or fails.
+3. When the answer may have been processed (a timeout, a lost connection, a 5xx, a success without an instance
+   id), it never sends another launch: it looks for the name until ``confirm_timeout`` and adopts what appears,
+   or fails.
 4. After a launch, it waits a settle period and lists the name again. When several instances have the name,
    every racer keeps the same survivor (the lowest id), and a racer whose own instance lost terminates
    that one instance, and only it, then adopts the survivor.
+5. :meth:`Launcher.recheck`, once the instance is active, applies the same rule to what appeared since.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,6 +28,7 @@ from typing import Any
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     INSUFFICIENT_CAPACITY,
     capacity_regions,
+    cents,
     launch_instance,
     list_existing_named,
     list_instance_types,
@@ -75,7 +79,7 @@ def launch_candidates(
     for type_name in wanted_types:
         itype = by_name.get(type_name, {})
         gpus = (itype.get("specs") or {}).get("gpus", 0)
-        price = itype.get("price_cents_per_hour", 0)
+        price = cents(itype.get("price_cents_per_hour"))
         if min_gpus is not None and gpus < min_gpus:
             result.excluded[type_name] = f"{gpus} GPU(s), fewer than min_gpus={min_gpus}"
             continue
@@ -228,7 +232,10 @@ class Launcher:
     def _try(self, body: dict[str, Any], type_name: str, region: str) -> LaunchOutcome | None:
         """One pair: adopt, launch, or wait out 429s turn after turn. None when the pair has no capacity."""
         key = f"{self.run_key}-{len(self.attempts)}"
+        pause = 0.0  # after a 429: what Retry-After asks beyond the pacer's interval, waited outside the turn
         while True:
+            if pause > 0:
+                self.sleep(pause)
             with self.pacer.turn():
                 started = self.clock()
                 existing = list_existing_named(self.client, self.name)
@@ -243,7 +250,9 @@ class Launcher:
                     if error.code == INSUFFICIENT_CAPACITY:
                         self._attempt(type_name, region, "insufficient-capacity")
                         return None
-                    if error.status == 429 and self.clock() + self.pacer.interval < self.rate_limit_deadline:
+                    wait = max(error.retry_after or 0.0, self.pacer.interval)
+                    if error.status == 429 and self.clock() + wait < self.rate_limit_deadline:
+                        pause = wait - self.pacer.interval
                         continue  # not processed: look again in the next turn, if it begins before the deadline
                     if error.may_have_processed:
                         self._attempt(type_name, region, f"answer lost ({error.kind})")
@@ -288,37 +297,31 @@ class Launcher:
         when it is not this run's own instance, this run terminates its own and adopts the survivor."""
         if outcome.how not in ("launched", "recovered"):
             return outcome
-        ids = sorted({str(item["id"]) for item in list_existing_named(self.client, self.name)} | {outcome.instance_id})
-        survivor = ids[0]
+        survivor = self._survivor(outcome.instance_id)
         if survivor == outcome.instance_id:
             return outcome
         if outcome.how == "recovered":
             # Its own id is not known for sure (the answer was lost): adopt the survivor, terminate nothing.
             self.log(f"A lower id of {self.name} appeared: {survivor}; adopting it instead of {outcome.instance_id}.")
-            return LaunchOutcome(
-                survivor,
-                "recovered",
-                outcome.instance_type,
-                outcome.region,
-                self.attempts,
-                seconds_to_appear=outcome.seconds_to_appear,
-            )
-        own = outcome.instance_id
-        self.log(f"A late parallel run launched {self.name} too ({survivor}); terminating our duplicate {own}.")
-        terminate_instances(self.client, [own])
-        self._attempt(
-            outcome.instance_type or "", outcome.region or "", f"duplicate of {survivor}, terminated", tried=False
-        )
-        return LaunchOutcome(survivor, "replaced", outcome.instance_type, outcome.region, self.attempts, terminated=own)
+            return dataclasses.replace(outcome, instance_id=survivor)
+        type_name, region = outcome.instance_type or "", outcome.region or ""
+        return self._give_way(outcome.instance_id, survivor, type_name, region, "A late parallel run")
 
     def _settle(self, own: str, type_name: str, region: str, roundtrip: float) -> LaunchOutcome:
         """List the name again after a pause; of several instances, the lowest id survives everywhere."""
         self.sleep(max(MIN_SETTLE_SECONDS, 2 * roundtrip))
-        ids = sorted({str(item["id"]) for item in list_existing_named(self.client, self.name)} | {own})
-        survivor = ids[0]
+        survivor = self._survivor(own)
         if survivor == own:
             return LaunchOutcome(own, "launched", type_name, region, self.attempts)
-        self.log(f"A parallel run launched {self.name} too ({survivor}); terminating our duplicate {own}.")
+        return self._give_way(own, survivor, type_name, region, "A parallel run")
+
+    def _survivor(self, own: str) -> str:
+        """The lowest id of the instances of the name, this run's own included: the one every racer keeps."""
+        return min({str(item["id"]) for item in list_existing_named(self.client, self.name) if item.get("id")} | {own})
+
+    def _give_way(self, own: str, survivor: str, type_name: str, region: str, who: str) -> LaunchOutcome:
+        """Terminate this run's own instance, and only it, and adopt the survivor."""
+        self.log(f"{who} launched {self.name} too ({survivor}); terminating our duplicate {own}.")
         terminate_instances(self.client, [own])
         self._attempt(type_name, region, f"duplicate of {survivor}, terminated", tried=False)
         return LaunchOutcome(survivor, "replaced", type_name, region, self.attempts, terminated=own)

@@ -23,6 +23,8 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import DEFAULT_REQUEST_TIMEOUT, LambdaCloudClient
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
+    CONFIRM_REQUEST_TIMEOUTS,
+    MIN_CONFIRM_SECONDS,
     Candidates,
     Launcher,
     confirm_floor,
@@ -38,6 +40,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_instance_type,
     check_mount_point,
     check_name,
+    check_new_name,
     check_number,
     check_region,
     check_tags,
@@ -45,6 +48,9 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_user_data,
     tag_value,
 )
+
+# How long a launch whose answer was lost is looked for by default, unless the floor is longer.
+DEFAULT_CONFIRM_SECONDS = 180
 
 WEEK = 7 * 24 * 3600
 
@@ -79,7 +85,7 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "firewall_ruleset_ids": {"type": "list", "elements": "str"},
     "firewall_ruleset_names": {"type": "list", "elements": "str"},
     "launch_interval": {"type": "float", "default": 12},
-    "launch_confirm_timeout": {"type": "int", "default": 180},
+    "launch_confirm_timeout": {"type": "int"},
 }
 
 
@@ -113,24 +119,28 @@ def check_instance_options(p: Mapping[str, Any]) -> None:
         check_name("firewall_ruleset_names", ruleset)
     check_number("wait_timeout", p.get("wait_timeout"), minimum=0, maximum=WEEK)
     check_number("capacity_timeout", p.get("capacity_timeout"), minimum=0, maximum=WEEK)
-    check_confirm_timeout(p.get("launch_confirm_timeout"), p.get("request_timeout"))
+    check_number("launch_confirm_timeout", p.get("launch_confirm_timeout"), minimum=0, maximum=24 * 3600)
     check_number("launch_interval", p.get("launch_interval"), minimum=0, maximum=3600)
     check_number("min_gpus", p.get("min_gpus"), minimum=0, maximum=1024)
     check_number("max_price_cents_per_hour", p.get("max_price_cents_per_hour"), minimum=0, maximum=10**7)
 
 
-def check_confirm_timeout(value: Any, request_timeout: Any) -> None:
-    """launch_confirm_timeout must cover an answer that the API processes late: see :func:`confirm_floor`."""
-    check_number("launch_confirm_timeout", value, maximum=24 * 3600)
-    if value is None or isinstance(request_timeout, bool) or not isinstance(request_timeout, (int, float, type(None))):
-        return
-    floor = confirm_floor(DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout)
+def confirm_timeout(p: Mapping[str, Any]) -> float:
+    """How long to look for an instance after an unclear launch answer: launch_confirm_timeout, which must cover an
+    answer that the API processes late (:func:`confirm_floor`); unset, 180 s or the floor when that is longer."""
+    timeout = p.get("request_timeout")
+    floor = confirm_floor(DEFAULT_REQUEST_TIMEOUT if timeout is None else timeout)
+    value = p.get("launch_confirm_timeout")
+    if value is None:
+        return max(DEFAULT_CONFIRM_SECONDS, floor)
     if value < floor:
         raise InvalidParameter(
             "launch_confirm_timeout",
-            f"must be at least {floor:g} s (4 times request_timeout, and at least 10 s), got {value:g}: a shorter "
-            "look for a launch whose answer was lost can miss an instance the API creates late.",
+            f"must be at least {floor:g} s ({CONFIRM_REQUEST_TIMEOUTS} times request_timeout, and at least "
+            f"{MIN_CONFIRM_SECONDS:g} s), got {value:g}: a shorter look for a launch whose answer was lost can miss "
+            "an instance that the API creates late.",
         )
+    return float(value)
 
 
 def _narrow_regions(
@@ -294,7 +304,10 @@ class LaunchPlan:
 
 
 def plan_launch(client: LambdaCloudClient, p: Mapping[str, Any]) -> LaunchPlan:
-    """Read and check what a launch needs; refuse limits that exclude every requested type."""
+    """Read and check what a launch needs; refuse a name that could be mistaken for another, a confirm window too
+    short, and limits that exclude every requested type."""
+    check_new_name("name", p.get("name"))
+    confirm_timeout(p)
     types = list_instance_types(client)
     body, regions = build_launch_request(client, p, types)
     plan = LaunchPlan(body, regions, types, p)
@@ -311,7 +324,7 @@ def launcher_for(client: LambdaCloudClient, p: Mapping[str, Any], log: Callable[
         p["name"],
         LaunchPacer(client.api_url, p["launch_interval"]),
         rate_limit_deadline=time.monotonic() + p["wait_timeout"],
-        confirm_timeout=p["launch_confirm_timeout"],
+        confirm_timeout=confirm_timeout(p),
         capacity_timeout=p["capacity_timeout"],
         log=log,
     )

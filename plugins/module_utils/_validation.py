@@ -79,34 +79,23 @@ def check_pattern(param: str, value: Any, pattern: re.Pattern[str], rule: str) -
         raise InvalidParameter(param, f"{_shown(value)} is not valid: {rule}")
 
 
-# Unicode categories a name may never hold: controls, formats (zero-width and bidirectional marks), line and
-# paragraph separators. Space separators (Zs) are refused too, except the plain space inside a name.
-INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-# Letters of other scripts that look like Latin ones, folded onto them to find names that only look the same.
-CONFUSABLES = str.maketrans(
-    "\u0430\u0432\u0435\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0455\u0501\u04bb"
-    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03bf\u03b9\u03bd",
-    "aBeijkMHopctyxsdhABEZHIKMNOPTYXoiv",
-)
-
-
 def invisible_characters(text: str) -> list[str]:
-    """The characters of ``text`` that a reader cannot see or tell apart: controls, format and bidirectional marks,
-    line and paragraph separators, and every space but the plain one, as ``U+XXXX NAME``."""
-    found = [
-        char
-        for char in text
-        if unicodedata.category(char) in INVISIBLE_CATEGORIES or (unicodedata.category(char) == "Zs" and char != " ")
-    ]
+    """The characters of ``text`` that a reader cannot see or tell from a space, besides the control characters that
+    :func:`check_text` refuses: format characters (zero-width, bidirectional marks) and every space but the plain
+    one, as ``U+XXXX NAME``."""
+    found = [char for char in text if unicodedata.category(char) == "Cf" or (char.isspace() and char != " ")]
     return [f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed')}" for char in dict.fromkeys(found)]
 
 
 def check_name(param: str, value: Any) -> None:
-    """A resource name: one line, at most 64 characters, nothing invisible, no space at either end.
-
-    Two names that look the same but differ by an invisible character would name two billed instances.
-    """
+    """The name of an existing resource, to look it up: one line, at most 64 characters."""
     check_text(param, value, max_length=MAX_NAME_LENGTH)
+
+
+def check_new_name(param: str, value: Any) -> None:
+    """A name a resource is created or renamed with: as :func:`check_name`, and nothing invisible and no space at
+    either end, so that two names that look the same cannot name two billed instances."""
+    check_name(param, value)
     if value is None:
         return
     if value != value.strip():
@@ -116,6 +105,15 @@ def check_name(param: str, value: Any) -> None:
         raise InvalidParameter(
             param, f"must not contain invisible or bidirectional characters ({', '.join(bad)}), got {_shown(value)}."
         )
+
+
+# Letters of other scripts that look like Latin ones (Cyrillic, then Greek), folded onto them to find names that
+# only look the same.
+CONFUSABLES = str.maketrans(
+    "\u0430\u0432\u0435\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0455\u0501\u04bb"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03bf\u03b9\u03bd",
+    "aBeijkMHopctyxsdhABEZHIKMNOPTYXoiv",
+)
 
 
 def name_skeleton(name: str) -> str:

@@ -106,6 +106,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
     check_name,
+    check_new_name,
     check_region,
 )
 
@@ -132,6 +133,7 @@ class FirewallRulesetModule(LambdaCloudModule):
     def present(self, existing, rules):
         name, region = self.params["name"], self.params["region"]
         if existing is None:
+            check_new_name("name", name)
             if not region:
                 raise InvalidParameter("region", f"is required to create firewall ruleset {name!r}.")
             after = {"name": name, "region": {"name": region}, "rules": rules, "instance_ids": []}

@@ -16,6 +16,7 @@ description:
 extends_documentation_fragment:
   - lambdalabs.cloud.lambda_cloud
   - lambdalabs.cloud.lambda_cloud.resource_module
+  - lambdalabs.cloud.lambda_cloud.launch_options
 options:
   id:
     description:
@@ -27,6 +28,9 @@ options:
       - The instance's name, at most 64 characters. Without O(id), it identifies the instance.
       - When more than one existing instance has this name, the module fails and lists their ids.
       - Renaming to a name that another existing instance has is refused.
+      - A name to launch or rename to must not start or end with white space, nor hold invisible characters
+        (zero-width, bidirectional marks, spaces other than the plain one). A new name that looks like the name of
+        an existing instance, differing only by letters of other scripts that look the same, gets a warning.
     type: str
   state:
     description:
@@ -35,104 +39,6 @@ options:
     type: str
     choices: [present, absent, restarted]
     default: present
-  instance_type:
-    description:
-      - The instance type, or a list of them in order of preference, for example V(gpu_1x_a100_sxm4). Required to
-        launch.
-      - The first (type, region) pair, in the order of O(instance_type) then O(region), that has capacity is
-        launched. When the launch still meets insufficient capacity, the next pair is tried.
-    type: list
-    elements: str
-  region:
-    description:
-      - The region, or a list of them in order of preference, for example V(us-west-1).
-      - When not set, every region with capacity for the type is eligible. With file systems, only their region is.
-    type: list
-    elements: str
-  min_gpus:
-    description:
-      - Never launch a type with fewer GPUs than this, whatever O(instance_type) lists; applied before any launch.
-    type: int
-  max_price_cents_per_hour:
-    description:
-      - Never launch a type that costs more than this many US cents per hour; applied before any launch.
-    type: int
-  capacity_timeout:
-    description:
-      - Seconds to keep looking for capacity among the allowed types and regions when none has any.
-      - V(0) fails at once. The instance types are read again at a pace the API's rate limit allows, and each look
-        is logged.
-    type: int
-    default: 0
-  ssh_key_name:
-    description:
-      - The name of the SSH key to install on the instance. Required to launch. The API takes exactly one key.
-    type: list
-    elements: str
-    aliases: [ssh_key_names]
-  file_system_names:
-    description:
-      - Names of persistent file systems to mount, at their default mount point.
-    type: list
-    elements: str
-  file_system_mounts:
-    description:
-      - File systems to mount at a chosen path.
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description:
-          - The file system's name. One of O(file_system_mounts[].name) and O(file_system_mounts[].file_system_id) is
-            required.
-        type: str
-      file_system_id:
-        description:
-          - The file system's id.
-        type: str
-      mount_point:
-        description:
-          - Where to mount it; under V(/home), V(/lambda/nfs) or V(/data).
-        type: str
-        required: true
-  image:
-    description:
-      - The machine image to launch, by O(image.id) or by O(image.family). The default is the latest Lambda Stack.
-    type: dict
-    suboptions:
-      id:
-        description:
-          - The image id, see M(lambdalabs.cloud.lambda_image_info).
-        type: str
-      family:
-        description:
-          - The image family, for example V(lambda-stack-22-04).
-        type: str
-  user_data:
-    description:
-      - A cloud-init user-data document, at most 1 MB.
-    type: str
-  tags:
-    description:
-      - Tags for the instance, as a dictionary. Keys start with a lowercase letter and hold lowercase letters,
-        digits, V(-) and V(:); values are strings, numbers or booleans.
-    type: dict
-  hostname:
-    description:
-      - The hostname to give the instance, for example V(headnode-1).
-    type: str
-  firewall_ruleset_ids:
-    description:
-      - Ids of firewall rulesets, in the instance's region, to associate with the instance.
-    type: list
-    elements: str
-  firewall_ruleset_names:
-    description:
-      - Names of firewall rulesets to associate with the instance, see M(lambdalabs.cloud.lambda_firewall_ruleset).
-      - Rulesets belong to a region. Only regions that have a ruleset of every name given are eligible, and the
-        instance gets the rulesets of the region it launches in, so one name can stand for a ruleset in each region.
-    type: list
-    elements: str
   on_mismatch:
     description:
       - What to do when an existing instance differs from the request in what cannot change in place (instance type,
@@ -144,6 +50,9 @@ options:
   wait:
     description:
       - Wait for the instance to become C(active) (V(present), V(restarted)) or to be terminated (V(absent)).
+      - After a launch, once the instance is active, the module looks at the name once more. When a parallel run's
+        launch, answered late, made an instance of the name with a lower id, it terminates its own, adopts that one
+        and reports V(replaced) in RV(launch).
     type: bool
     default: true
   wait_timeout:
@@ -152,21 +61,6 @@ options:
         instance; it never terminates the instance.
     type: int
     default: 1800
-  launch_interval:
-    description:
-      - Least number of seconds between two launches from this controller (the API allows one per 12 seconds).
-      - A launch answered with HTTP 429 is retried after C(Retry-After) seconds, or after this many, until
-        O(wait_timeout) has passed.
-    type: float
-    default: 12
-  launch_confirm_timeout:
-    description:
-      - When the answer to a launch is lost (a timeout, a dropped connection, a server error, a garbled success), no
-        other launch is sent; the module looks for the instance by name for this many seconds, adopts it when it
-        appears, and fails when it does not. A re-run then adopts it if it appears later.
-      - At least 4 times O(request_timeout), and at least 10; a smaller value is refused.
-    type: int
-    default: 180
 """
 
 EXAMPLES = r"""
@@ -262,7 +156,9 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     EXISTING_STATUSES,
     get_instance,
     instance_type_name,
+    list_existing,
     list_existing_named,
+    named,
     region_name,
     rename_instance,
     represent_instance,
@@ -278,7 +174,11 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch_request i
     plan_launch,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    InvalidParameter,
+    check_new_name,
+    look_alikes,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import InstanceLost, WaitTimeout, wait_for_instance
 
 
@@ -296,6 +196,8 @@ class InstanceModule(LambdaCloudModule):
     resource_key = "instance"
     managed_fields = ("name", "status", "instance_type", "region", "hostname", "ssh_key_names", "file_system_names")
     managed_fields += ("tags", "firewall_rulesets")
+    existing = ()  # the account's existing instances, when looked up by name
+    launched = None  # (launcher, outcome) of this run's launch
 
     def represent(self, resource):
         return represent_instance(resource)
@@ -315,7 +217,8 @@ class InstanceModule(LambdaCloudModule):
         if self.params["id"] is not None:
             instance = get_instance(self.client, self.params["id"])
             return instance if instance and instance.get("status") in EXISTING_STATUSES else None
-        found = list_existing_named(self.client, self.params["name"])
+        self.existing = list_existing(self.client)
+        found = named(self.existing, self.params["name"])
         if len(found) > 1:
             ids = ", ".join(item["id"] for item in found)
             raise InvalidParameter(
@@ -339,6 +242,15 @@ class InstanceModule(LambdaCloudModule):
         status = (self.after or {}).get("status")
         if p["wait"] and not self.check_mode and (status == "booting" or (instance is None and status != "active")):
             self.after = self.wait(self.after, "active")
+        if self.launched and p["wait"]:
+            self.recheck(*self.launched)
+
+    def recheck(self, launcher, outcome):
+        """Once the launched instance is active, look at the name again: a racer answered late may have made one."""
+        rechecked = launcher.recheck(outcome)
+        if rechecked is not outcome:
+            self.report(rechecked)
+            self.after = self.wait(self.after, "active")
 
     def compare(self, instance):
         found = differences(self.params, instance)
@@ -355,6 +267,7 @@ class InstanceModule(LambdaCloudModule):
         )
 
     def rename(self, instance, name):
+        check_new_name("name", name)
         others = [i["id"] for i in list_existing_named(self.client, name) if i["id"] != instance["id"]]
         if others:
             raise InvalidParameter(
@@ -366,6 +279,10 @@ class InstanceModule(LambdaCloudModule):
     def launch(self):
         p = self.params
         plan = plan_launch(self.client, p)
+        alike = look_alikes(p["name"], [str(item.get("name")) for item in self.existing])
+        if alike:
+            others = ", ".join(repr(name) for name in alike)
+            self.module.warn(f"Name {p['name']!r} looks like {others}, of an existing instance; launching another.")
         if self.check_mode:
             placement = plan.predicted()
             shown = {"name": p["name"], "status": "booting", "tags": plan.body.get("tags", [])}
@@ -381,11 +298,7 @@ class InstanceModule(LambdaCloudModule):
             extra = {"error": error.error.to_dict()} if error.error else {}
             raise ModuleFailure(str(error), attempts=error.attempts, **extra) from None
         self.report(outcome)
-        if p["wait"] and outcome.created:  # once active, look at the name again (a racer answered late)
-            self.after = self.wait(self.after, "active")
-            rechecked = launcher.recheck(outcome)
-            if rechecked is not outcome:
-                self.report(rechecked)
+        self.launched = (launcher, outcome)
 
     def report(self, outcome):
         instance = get_instance(self.client, outcome.instance_id) or {"id": outcome.instance_id, "status": "booting"}

@@ -98,7 +98,7 @@ instance_types:
 
 from functools import partial
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import capacity_regions, list_instance_types
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import capacity_regions, cents, list_instance_types
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
@@ -123,7 +123,7 @@ def main():
             ),
             "min_gpus": Filter(AT_LEAST_ZERO, lambda t, v: t.get("specs", {}).get("gpus", 0) >= v, {"type": "int"}),
             "max_price_cents_per_hour": Filter(
-                AT_LEAST_ZERO, lambda t, v: t.get("price_cents_per_hour", 0) <= v, {"type": "int"}
+                AT_LEAST_ZERO, lambda t, v: cents(t.get("price_cents_per_hour")) <= v, {"type": "int"}
             ),
             "gpu": Filter(
                 partial(check_text, max_length=64), lambda t, v: v.lower() in (t.get("gpu_description") or "").lower()

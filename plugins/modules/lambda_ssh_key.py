@@ -96,6 +96,8 @@ msg:
   sample: Added SSH key deploy.
 """
 
+import contextlib
+import errno
 import os
 import tempfile
 
@@ -106,6 +108,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
     check_name,
+    check_new_name,
     check_public_key,
     check_text,
 )
@@ -166,10 +169,8 @@ class SSHKeyModule(LambdaCloudModule):
         try:
             fd = os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         except OSError as error:
-            raise InvalidParameter(
-                "private_key_path",
-                f"cannot write the marker {self.marker} ({error.strerror}); a link is never followed.",
-            ) from None
+            why = "it is a symbolic link, which is never followed" if error.errno == errno.ELOOP else error.strerror
+            raise InvalidParameter("private_key_path", f"cannot write the marker {self.marker}: {why}.") from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(self.params["name"] + "\n")
 
@@ -181,11 +182,17 @@ class SSHKeyModule(LambdaCloudModule):
             if public_key is None:
                 self._extra["private_key_path"] = self.params["private_key_path"]
             return {"name": name, "public_key": public_key} if public_key else {"name": name}
+        if public_key is None:
+            self.write_marker()  # before anything changes: a marker that cannot be written stops the run here
         if replaces:
             delete_ssh_key(self.client, replaces["id"])
         if public_key is not None:
             return add_ssh_key(self.client, name, public_key)
         return self.generate()
+
+    def drop_marker(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.marker)
 
     def check_key_path(self):
         path = self.params["private_key_path"]
@@ -201,20 +208,17 @@ class SSHKeyModule(LambdaCloudModule):
 
     def generate(self):
         name, path = self.params["name"], self.params["private_key_path"]
-        self.write_marker()
-        lost = (
-            f"The key '{name}' may have been created without its private key reaching this machine; run again: the "
-            f"re-run replaces it (the marker file {self.marker} says so)."
-        )
         try:
             created = add_ssh_key(self.client, name, None)
         except LambdaCloudError as error:
             if error.may_have_processed:
-                raise ModuleFailure(f"{error} {lost}", error=error.to_dict()) from None
-            os.unlink(self.marker)
+                raise ModuleFailure(
+                    f"{error} The key '{name}' may have been created without its private key reaching this machine; "
+                    f"run again: the re-run replaces it (the marker file {self.marker} says so).",
+                    error=error.to_dict(),
+                ) from None
+            self.drop_marker()
             raise
-        if not isinstance(created, dict) or not created.get("id") or not isinstance(created.get("private_key"), str):
-            raise ModuleFailure(f"The API answered the key generation without a private key. {lost}")
         try:
             write_private_key(path, created["private_key"])
         except OSError as error:
@@ -224,15 +228,16 @@ class SSHKeyModule(LambdaCloudModule):
                 delete_ssh_key(self.client, created["id"])
             except LambdaCloudError as cleanup:
                 raise ModuleFailure(f"{msg}; removing the generated key failed too: {cleanup}") from None
-            os.unlink(self.marker)
+            self.drop_marker()
             raise ModuleFailure(f"{msg}; the generated key was removed again.") from None
-        os.unlink(self.marker)
+        self.drop_marker()
         self._extra["private_key_path"] = path
         return created
 
     def present(self, existing):
         name, public_key, path = self.params["name"], self.params["public_key"], self.params["private_key_path"]
         if existing is None:
+            check_new_name("name", name)
             self.changed("added", f"SSH key {name}", self.add())
         elif public_key is None and path and not os.path.lexists(path):
             if not self.lost_generation():

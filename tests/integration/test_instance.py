@@ -216,6 +216,45 @@ def test_wait_timeout_leaves_the_instance_and_names_it(ansible, simulator_factor
     assert sim.requests("POST", "/instance-operations/terminate") == []
 
 
+def test_a_late_racers_lower_id_found_once_active_replaces_this_runs_instance(ansible, simulator_factory):
+    # A racer's instance of the same name, with a lower id, appears after this run's settle step but before its own
+    # instance is active: the look at the name once active terminates this run's instance and adopts the racer's.
+    sim = simulator_factory("--boot-seconds", "4", "--terminate-seconds", "0")
+    add_deploy_key(sim)
+    racer = "0" * 32
+    stop = threading.Event()
+
+    def racer_after_the_settle_step():
+        while not stop.wait(0.1):
+            if live(sim, "trainer") and len(sim.requests("GET", "/instances")) >= 3:  # find, turn, settle
+                sim.seed(instances=[{"id": racer, "name": "trainer", "status": "active", "region": "us-east-1"}])
+                return
+
+    seeder = threading.Thread(target=racer_after_the_settle_step)
+    seeder.start()
+    try:
+        result = ansible.module(
+            "lambda_instance",
+            {
+                "name": "trainer",
+                "instance_type": ["gpu_1x_a10"],
+                "region": ["us-east-1"],
+                "ssh_key_name": ["deploy"],
+                "api_url": sim.url,
+                "launch_interval": 0,
+                "wait_timeout": 60,
+            },
+        )
+    finally:
+        stop.set()
+        seeder.join()
+    assert not result.get("failed"), result["msg"]
+    assert result["launch"]["how"] == "replaced" and result["instance"]["id"] == racer, result["msg"]
+    own = result["launch"]["terminated"]
+    assert own != racer and len(sim.requests("POST", "/instance-operations/terminate")) == 1
+    assert [node["id"] for node in live(sim, "trainer")] == [racer]
+
+
 def test_instance_ended_while_waiting_fails_with_the_reason(ansible, simulator_factory):
     sim = simulator_factory("--boot-seconds", "60", "--terminate-seconds", "0")
 

@@ -8,6 +8,7 @@ docs/launch-protocol.md describes the protocol these tests hold the module to.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -39,6 +40,18 @@ def test_a_launch_processed_after_request_timeout_is_adopted_with_default_option
     assert again["changed"] is False and not again.get("failed") and len(live(account, "slow")) == 1
 
 
+def test_a_storm_of_429s_ends_the_launch_within_wait_timeout_and_one_request_timeout(ansible, account):
+    account.fault(method="POST", path=LAUNCH, status=429, retry_after=2, count=100)
+    args = {"name": "storm", "wait_timeout": 6, "request_timeout": 2, "launch_interval": 1}  # a turn every second
+    started = time.monotonic()
+    result = ansible.module("lambda_instance", args | ARGS)
+    elapsed = time.monotonic() - started
+    assert result["failed"] and "429" in result["msg"], result
+    # The bound, with a few seconds for the module's own start; without it, Retry-After kept the run for a minute.
+    assert elapsed < 6 + 2 + 3, elapsed
+    assert 1 <= len(account.requests("POST", LAUNCH)) <= 4 and live(account, "storm") == []
+
+
 GARBLED = {
     "truncated": '{"data": {"instance_ids": ["',
     "html": "<html><body>OK</body></html>",
@@ -51,7 +64,7 @@ GARBLED = {
 def test_a_launch_answered_with_a_garbled_success_is_recovered_in_the_same_run(ansible, account, garbled):
     # The API carries out the launch, then answers 200 with a body that holds no instance id.
     account.fault(method="POST", path=LAUNCH, status=200, body=GARBLED[garbled], after_processing=True, count=1)
-    result = ansible.module("lambda_instance", {"name": "garbled", "wait": False} | ARGS)
+    result = ansible.module("lambda_instance", {"name": "garbled", "wait": False, "launch_interval": 0} | ARGS)
     assert not result.get("failed"), result["msg"]
     assert result["changed"] is True and result["launch"]["how"] == "recovered", result["msg"]
     [node] = live(account, "garbled")
@@ -62,12 +75,14 @@ def test_a_launch_answered_with_a_garbled_success_is_recovered_in_the_same_run(a
 def test_a_lost_launch_that_never_appears_fails_and_a_rerun_launches(ansible, account):
     account.fault(method="POST", path=LAUNCH, drop_connection=True, count=1)
     failed = ansible.module(
-        "lambda_instance", {"name": "lost", "wait": False, "request_timeout": 2, "launch_confirm_timeout": 10} | ARGS
+        "lambda_instance",
+        {"name": "lost", "wait": False, "request_timeout": 2, "launch_confirm_timeout": 10, "launch_interval": 0}
+        | ARGS,
     )
     assert failed["failed"] and "no instance named 'lost' appeared within 10 s" in failed["msg"]
     assert "A re-run adopts the instance if it appears later" in failed["msg"]
     assert failed["attempts"][0]["result"].startswith("answer lost")
-    again = ansible.module("lambda_instance", {"name": "lost", "wait": False} | ARGS)
+    again = ansible.module("lambda_instance", {"name": "lost", "wait": False, "launch_interval": 0} | ARGS)
     assert again["changed"] and again["launch"]["how"] == "launched" and len(live(account, "lost")) == 1
 
 

@@ -783,6 +783,16 @@ def test_runtime_config_is_reset(sim):
     }
 
 
+def test_no_idempotency_flag_launches_a_repeat_again(simulator_factory):
+    sim = simulator_factory("--no-idempotency")
+    sim.seed(ssh_keys=[{"name": KEY_NAME, "public_key": PUBLIC_KEY}])
+    assert sim.control("GET", "/config")["idempotency"] is False
+    headers = {"Authorization": f"Bearer {sim.api_key}", "Idempotency-Key": "same"}
+    answers = [sim.http("POST", sim.url + "/instance-operations/launch", launch_body(), headers) for _ in range(2)]
+    assert [status for status, _body, _headers in answers] == [200, 200]
+    assert answers[0][1]["data"] != answers[1][1]["data"]  # two instances, as an API without the header gives
+
+
 def test_sigint_exits_cleanly(simulator_factory):
     sim = simulator_factory("--boot-seconds", "0.5")
     assert sim.process is not None

@@ -232,12 +232,20 @@ def test_a_generated_key_answered_with_a_garbled_success_is_recovered_by_the_nex
     assert [key["name"] for key in simulator.state()["ssh_keys"]] == ["cluster"]
 
 
-def test_the_marker_is_never_followed_through_a_link(ansible, simulator, tmp_path):
+def test_neither_the_marker_nor_the_key_file_is_written_through_a_link(ansible, simulator, tmp_path):
     target = tmp_path / "precious"
     target.write_text("keep me\n")
     (tmp_path / "cluster_key.pending").symlink_to(target)
-    run = ansible.playbook([ssh_key("generate", name="cluster", private_key_path=str(tmp_path / "cluster_key"))])
-    run.failure("generate", "parameter private_key_path: cannot write the marker", "a link is never followed")
+    (tmp_path / "other_key").symlink_to(target)
+    tries = [
+        ssh_key("marker", name="cluster", private_key_path=str(tmp_path / "cluster_key")),
+        ssh_key("key file", name="other", private_key_path=str(tmp_path / "other_key")),
+    ]
+    run = ansible.playbook([dict(one, ignore_errors=True) for one in tries])
+    run.failure(
+        "marker", "parameter private_key_path: cannot write the marker", "symbolic link, which is never followed"
+    )
+    run.failure("key file", "parameter private_key_path:", "exists already; it is never overwritten")
     assert target.read_text() == "keep me\n" and simulator.state()["ssh_keys"] == []
 
 

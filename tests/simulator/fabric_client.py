@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabric_check import fabric_unavailable
-from fabric_protocol import EVENT, BootState, Command, Event, NodeState, command_line
+from fabric_protocol import BOOT, EVENT, NODES_DIR, SEQ, BootState, Command, Event, NodeState, command_line
 from sim_catalogue import GPU_MODELS
 from sim_hooks import InstanceHooks
 from sim_validation import ApiError, check_keys, expect_object, invalid, type_name
@@ -135,7 +135,7 @@ class NodeFabric(InstanceHooks):
         with self.acknowledged:
             self.sent += 1
             number = self.sent
-            self._send(op, seq=number, **fields)
+            self._send(op, **{SEQ: number}, **fields)
             self.acknowledged.wait_for(lambda: self.done >= number or not self.alive, timeout)
 
     def _write_commands(self) -> None:
@@ -176,12 +176,12 @@ class NodeFabric(InstanceHooks):
         kind = event.get(EVENT)
         if kind == Event.DONE:
             with self.acknowledged:
-                self.done = max(self.done, int(event["seq"]))
+                self.done = max(self.done, int(event[SEQ]))
                 self.acknowledged.notify_all()
         record = self.nodes.get(event.get("id") or "")
         if kind == Event.ERROR and record is None:
             print(f"node fabric: {event.get('message')}", file=sys.stderr)
-        if record is None or event.get("boot", record.generation) != record.generation:
+        if record is None or event.get(BOOT, record.generation) != record.generation:
             return
         if kind in (Event.NETWORK, Event.EXITED, Event.ERROR, Event.STOPPED):
             record.network_applied.set()
@@ -306,7 +306,7 @@ class NodeFabric(InstanceHooks):
             "ready": record.state == NodeState.READY,
             "pid": record.pid,
             "root_dir": f"/proc/{record.pid}/root" if record.pid else None,
-            "state_dir": f"{self.state_dir}/nodes/{record.instance_id}",
+            "state_dir": f"{self.state_dir}/{NODES_DIR}/{record.instance_id}",
             "boots": record.boots,
             "boot_seconds": record.boot_seconds,
             "error": record.error,

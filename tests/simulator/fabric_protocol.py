@@ -17,6 +17,8 @@ from typing import Any
 
 OP = "op"  # the key of a command's name
 EVENT = "event"  # the key of an event's name
+SEQ = "seq"  # the key of a command's number, which its ``done`` event carries back
+BOOT = "boot"  # the key of the boot (generation) of a node that an event is about
 
 
 class Command:
@@ -68,10 +70,12 @@ class BootState:
 # The files the supervisor writes in a node's directory and the node's init reads.
 CONFIG_FILE = "config.json"  # the node's configuration: hostname, addresses, key, user data, mounts
 CONTROL_DIR = "control"  # the settings that change while the node runs; the node sees it at NODE_CONTROL_DIR
-NETWORK_FILE = "network.json"  # in CONTROL_DIR: {"private_network": bool}
+NETWORK_FILE = "network.json"  # in CONTROL_DIR: {PRIVATE_NETWORK: bool}
+PRIVATE_NETWORK = "private_network"  # the key of NETWORK_FILE: whether the private address answers
 GPU_STATE_FILE = "gpus.json"  # in CONTROL_DIR: what nvidia-smi shows (node_nvidia_smi.py reads it)
 GPU_STATE_LOCK = "gpus.lock"  # in CONTROL_DIR: held while GPU_STATE_FILE is read or changed
 NODE_CONTROL_DIR = "/run/lambda-node"
+NODES_DIR = "nodes"  # in the fabric's state directory: one directory a node, by instance id
 
 
 def command_line(op: str, **fields: Any) -> bytes:

@@ -29,20 +29,24 @@ from typing import Any
 
 import fabric_syscalls as sc
 from fabric_protocol import (
+    BOOT,
     CONFIG_FILE,
     CONTROL_DIR,
     EVENT,
     GPU_STATE_FILE,
     GPU_STATE_LOCK,
     NETWORK_FILE,
+    NODES_DIR,
     OP,
+    PRIVATE_NETWORK,
+    SEQ,
     Command,
     Event,
     emit,
 )
 
 STATE_ROOT = "/run"  # a tmpfs in the supervisor's own mount namespace
-NODES = os.path.join(STATE_ROOT, "nodes")
+NODES = os.path.join(STATE_ROOT, NODES_DIR)
 FILE_SYSTEMS = os.path.join(STATE_ROOT, "filesystems")
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_INIT = os.path.join(HERE, "node_init.py")
@@ -125,7 +129,7 @@ class Supervisor:
             self.update_gpus(node, command)
         elif op == Command.NETWORK and node is not None:
             network = os.path.join(node.directory, CONTROL_DIR, NETWORK_FILE)
-            write_json(network, {"private_network": command["private"]})
+            write_json(network, {PRIVATE_NETWORK: command["private"]})
             if node.pid is not None:
                 os.kill(node.pid, signal.SIGUSR1)
         elif op == Command.DROP_FS:
@@ -152,7 +156,7 @@ class Supervisor:
             mounts.append({"source": source, "target": mount["target"]})
         write_json(os.path.join(control, GPU_STATE_FILE), config.pop("gpus"))
         open(os.path.join(control, GPU_STATE_LOCK), "w").close()
-        write_json(os.path.join(control, NETWORK_FILE), {"private_network": True})
+        write_json(os.path.join(control, NETWORK_FILE), {PRIVATE_NETWORK: True})
         # The stand-in's source travels in the config: a node has a /tmp of its own, so a source tree under /tmp
         # is not to be found from inside it.
         with open(NVIDIA_SMI, encoding="utf-8") as handle:
@@ -237,17 +241,17 @@ class Supervisor:
         status = process.wait()
         node.process, node.pid = None, None
         error = node.error or f"the node ended unexpectedly (exit status {status})"
-        emit(Event.EXITED, id=node.instance_id, status=status, error=error, boot=node.boots)
+        emit(Event.EXITED, id=node.instance_id, status=status, error=error, **{BOOT: node.boots})
 
     def node_event(self, node: Node, event: dict[str, Any]) -> None:
         kind = event.pop(EVENT)
         if kind == Event.PID:
             node.pid = event["pid"]
-            emit(Event.STARTED, id=node.instance_id, pid=node.pid, boot=node.boots)
+            emit(Event.STARTED, id=node.instance_id, pid=node.pid, **{BOOT: node.boots})
         elif kind == Event.ERROR:
             node.error = event["message"]
         else:
-            emit(kind, id=node.instance_id, pid=node.pid, boot=node.boots, **event)
+            emit(kind, id=node.instance_id, pid=node.pid, **{BOOT: node.boots}, **event)
 
     # ------------------------------------------------------------------ main loop
 
@@ -273,8 +277,8 @@ class Supervisor:
             emit(Event.ERROR, id=command.get("id"), op=command.get(OP), message=f"{type(error).__name__}: {error}")
             return True
         finally:
-            if "seq" in command:
-                emit(Event.DONE, seq=command["seq"])
+            if SEQ in command:
+                emit(Event.DONE, **{SEQ: command[SEQ]})
 
 
 def main(argv: list[str]) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 import fabric_syscalls as sc
 import node_setup
-from fabric_protocol import CONFIG_FILE, CONTROL_DIR, NETWORK_FILE, NODE_CONTROL_DIR, Event, emit
+from fabric_protocol import CONFIG_FILE, CONTROL_DIR, NETWORK_FILE, NODE_CONTROL_DIR, PRIVATE_NETWORK, Event, emit
 from node_setup import ENV
 
 SPECIAL = ("proc", "sys", "dev", "tmp", "run")
@@ -75,12 +75,12 @@ def assemble_root(node_dir: str, config: dict[str, Any]) -> str:
     run = os.path.join(root, "run")
     sc.mount("tmpfs", run, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
     control = os.path.basename(NODE_CONTROL_DIR)
-    for directory, mode in (("sshd", 0o755), ("lock", 0o1777), (control, 0o755), ("lambda-fs", 0o700)):
+    for directory, mode in (("sshd", 0o755), ("lock", 0o1777), (control, 0o755), (os.path.basename(STAGING), 0o700)):
         os.mkdir(os.path.join(run, directory))
         os.chmod(os.path.join(run, directory), mode)
     sc.bind(os.path.join(node_dir, CONTROL_DIR), os.path.join(run, control))
     for index, mount in enumerate(config["mounts"]):
-        staging = os.path.join(run, "lambda-fs", str(index))
+        staging = os.path.join(run, os.path.basename(STAGING), str(index))
         os.mkdir(staging)
         sc.bind(mount["source"], staging)
     return root
@@ -156,13 +156,13 @@ class Node:
         self.addresses: list[str] = []
 
     def wanted_addresses(self) -> list[str]:
-        network = {"private_network": True}
+        network = {PRIVATE_NETWORK: True}
         try:
             with open(os.path.join(NODE_CONTROL_DIR, NETWORK_FILE), encoding="utf-8") as handle:
                 network.update(json.load(handle))
         except (OSError, ValueError):
             pass
-        return [self.config["ip"]] + ([self.config["private_ip"]] if network["private_network"] else [])
+        return [self.config["ip"]] + ([self.config["private_ip"]] if network[PRIVATE_NETWORK] else [])
 
     def start_sshd(self) -> None:
         self.addresses = self.wanted_addresses()

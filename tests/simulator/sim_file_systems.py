@@ -12,6 +12,12 @@ from sim_requests import FILESYSTEM_NAME_PATTERN
 from sim_validation import ApiError, check_keys, check_unique_name, expect_object, not_found, require_str
 
 FS_KEY_ORDER = ("id", "name", "mount_point", "created", "created_by", "is_in_use", "region", "bytes_used")
+CHECK_FILE_SYSTEM_ID = "List your file systems with GET /api/v1/file-systems and check the ID."
+
+
+def ordered_file_system(fs: dict[str, Any]) -> dict[str, Any]:
+    """A file system with its keys in the API's order."""
+    return {key: fs[key] for key in FS_KEY_ORDER if key in fs} | fs
 
 
 def new_file_system(name: str, region: str, now: float) -> dict[str, Any]:
@@ -45,7 +51,7 @@ class FileSystemOperations(AccountBase):
     def _file_system_view(self, fs: dict[str, Any], in_use: tuple[set[str], set[str]]) -> dict[str, Any]:
         view = dict(fs)
         view["is_in_use"] = fs["id"] in in_use[0] or fs["name"] in in_use[1]
-        return {key: view[key] for key in FS_KEY_ORDER if key in view} | view
+        return ordered_file_system(view)
 
     def list_file_systems(self) -> list[dict[str, Any]]:
         in_use = self._file_systems_in_use()
@@ -72,7 +78,7 @@ class FileSystemOperations(AccountBase):
         if fs is None:
             raise not_found(
                 f"Filesystem was not found: {fs_id!r}.",
-                "List your file systems with GET /api/v1/file-systems and check the ID.",
+                CHECK_FILE_SYSTEM_ID,
             )
         ids, names = self._file_systems_in_use()
         if fs_id in ids or fs["name"] in names:

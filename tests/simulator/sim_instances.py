@@ -25,6 +25,7 @@ from sim_catalogue import (
     TYPE_ARCHITECTURE,
     find_image,
 )
+from sim_file_systems import CHECK_FILE_SYSTEM_ID
 from sim_firewalls import GLOBAL_RULESET_ID
 from sim_requests import LaunchRequest
 from sim_validation import ApiError, check_keys, expect_object, get_str, get_str_list, invalid, not_found
@@ -330,7 +331,7 @@ class InstanceOperations(AccountBase):
             if fs_id not in self.file_systems:
                 raise not_found(
                     f"File system with ID {fs_id!r} does not exist.",
-                    "List your file systems with GET /api/v1/file-systems and check the ID.",
+                    CHECK_FILE_SYSTEM_ID,
                 )
             mounts[fs_id] = point
         for fs_id in mounts:

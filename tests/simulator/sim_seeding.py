@@ -13,7 +13,7 @@ from typing import Any
 from sim_account import Account
 from sim_account_base import NO_TYPE_SUGGESTION, iso_time, new_id
 from sim_catalogue import INSTANCE_TYPES, REGION_OBJECTS, REGIONS
-from sim_file_systems import FS_KEY_ORDER, new_file_system
+from sim_file_systems import new_file_system, ordered_file_system
 from sim_instances import actions_for, ordered_instance
 from sim_keys import random_public_key
 from sim_requests import parse_rules
@@ -154,7 +154,7 @@ def seed_file_system(raw: Any, index: int, now: float) -> dict[str, Any]:
     fs = new_file_system(name, "us-west-1", now)
     fs.update({key: value for key, value in given.items() if key != "is_in_use"})
     fs["region"] = region_ref(given.get("region", "us-west-1"), f"{where}.region")
-    return {key: fs[key] for key in FS_KEY_ORDER if key in fs} | fs
+    return ordered_file_system(fs)
 
 
 def seed_ruleset(raw: Any, index: int, now: float) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
     client_from_options,
     parse_retry_after,
 )
+from ansible_collections.lambdalabs.cloud.tests.unit.plugins.module_utils.fake_clock import FakeClock
 
 URL = "http://127.0.0.1:9/api/v1"
 
@@ -102,20 +103,17 @@ def test_backoff_is_capped_full_jitter():
         assert 0 <= client._backoff(attempt) <= min(5, 2 ** (attempt - 1))
 
 
-class ScriptedClient:
+class RateLimitedClient:
     """A client whose every request answers 429 with ``Retry-After``, on a fake clock that sleeping moves."""
 
     def __init__(self, retry_after: float, request_timeout: float = 5) -> None:
-        self.now = 0.0
+        self.clock = FakeClock(0.0)
         self.sent = 0
         self.retry_after = retry_after
         self.client = LambdaCloudClient(
-            "key-123456789", URL, request_timeout=request_timeout, sleep=self.sleep, clock=lambda: self.now
+            "key-123456789", URL, request_timeout=request_timeout, sleep=self.clock.sleep, clock=self.clock
         )
         self.client._send_once = self.send  # type: ignore[method-assign]
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
     def send(self, method, path, body, params, headers):
         self.sent += 1
@@ -123,12 +121,14 @@ class ScriptedClient:
 
 
 @pytest.mark.parametrize(
-    ("retry_after", "deadline", "sent", "waited"), [(10, 5, 1, 0), (2, 5, 3, 4), (10, None, 3, 20)]
+    ("retry_after", "deadline", "sent", "waited"), [(10, 5, 1, 0), (2, 12, 4, 6), (10, None, 2, 10), (3, None, 6, 15)]
 )
 def test_a_429_storm_ends_by_the_deadline_and_the_call_budget(retry_after, deadline, sent, waited):
-    # The call budget is 4 request timeouts (20 s here); a deadline cuts it shorter. No wait crosses either.
-    fake = ScriptedClient(retry_after)
+    # The call budget is 4 request timeouts (20 s here); a deadline cuts it shorter. A wait is taken only when it and
+    # one more try (a request timeout) still end by then.
+    fake = RateLimitedClient(retry_after)
     with pytest.raises(LambdaCloudError) as error:
         fake.client.request("POST", "/instance-operations/launch", {}, deadline=deadline)
     assert error.value.status == 429
-    assert (fake.sent, fake.now) == (sent, waited)
+    assert (fake.sent, fake.clock.now) == (sent, waited)
+    assert fake.clock.now + 5 <= (20 if deadline is None else deadline)

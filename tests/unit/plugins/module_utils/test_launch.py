@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
     LaunchOutcome,
     describe_attempts,
     describe_capacity,
     launch_candidates,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch_request import confirm_timeout
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 
 def itype(name, gpus, price, *regions):
@@ -83,3 +87,19 @@ def test_outcomes_say_what_happened():
     assert verb == "adopted" and "instead of launching another" in text
     assert LaunchOutcome("i", "adopted").created is False
     assert all(LaunchOutcome("i", how).created for how in ("launched", "recovered", "replaced"))
+
+
+def test_the_confirm_window_is_the_default_or_the_floor_and_a_shorter_one_names_the_floor():
+    assert confirm_timeout({}) == 180  # request_timeout 30: the floor is 120
+    assert confirm_timeout({"request_timeout": 60}) == 240  # unset, it grows with the floor
+    assert confirm_timeout({"request_timeout": 2, "launch_confirm_timeout": 10}) == 10
+    with pytest.raises(InvalidParameter) as refused:
+        confirm_timeout({"request_timeout": 5, "launch_confirm_timeout": 19})
+    assert str(refused.value).startswith("launch_confirm_timeout: must be at least 20 s (4 times request_timeout")
+
+
+def test_a_string_price_from_the_api_is_read_as_cents_for_the_limits():
+    types = [itype("gpu_1x_a10", 1, "75", "us-east-1"), itype("gpu_1x_a100_sxm4", 1, "129.4", "us-east-1")]
+    found = launch_candidates(types, ["gpu_1x_a10", "gpu_1x_a100_sxm4"], None, max_price_cents_per_hour=100)
+    assert found.available == [("gpu_1x_a10", "us-east-1")]
+    assert found.excluded == {"gpu_1x_a100_sxm4": "129 cents per hour, more than max_price_cents_per_hour=100"}

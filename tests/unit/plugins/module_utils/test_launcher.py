@@ -24,6 +24,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
     confirm_floor,
     launch_candidates,
 )
+from ansible_collections.lambdalabs.cloud.tests.unit.plugins.module_utils.fake_clock import FakeClock
 
 NAME = "node-1"
 LAUNCH = "/instance-operations/launch"
@@ -36,21 +37,6 @@ WEST = "us-west-2"
 
 
 # --------------------------------------------------------------------- fakes
-class FakeClock:
-    """Monotonic time that only moves when something sleeps (or a request takes ``latency``)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 class FakePacer:
     """A turn without a lock file; every turn after the first waits ``interval`` on the fake clock."""
 
@@ -153,14 +139,14 @@ def api_error(status: int, code: str | None = None) -> LambdaCloudError:
     )
 
 
-def rate_limited() -> LambdaCloudError:
+def rate_limited(retry_after: float = 12.0) -> LambdaCloudError:
     return LambdaCloudError(
         "Lambda Cloud API error 429 global/too-many-requests: slow down",
         status=429,
         code="global/too-many-requests",
         method="POST",
         path=LAUNCH,
-        retry_after=12.0,
+        retry_after=retry_after,
     )
 
 
@@ -314,6 +300,22 @@ def test_429s_past_the_rate_limit_deadline_fail():
     assert run.client.calls() == [LOOK, sent()] * 3
     assert run.pacer.turns == 3 and run.clock.now - 1000.0 <= 30
     assert failed.value.error.status == 429 and "429" in str(failed.value)
+
+
+def test_a_429_asking_for_more_than_the_pacer_interval_is_waited_out_of_the_turn():
+    run = Run({INSTANCES: [[]], LAUNCHES: [rate_limited(30), launched("i-7")]}, rate_limit_after=100)
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK, sent(), LOOK]
+    assert run.clock.sleeps[0] == 18.0  # with the next turn's 12 s, the 30 s that Retry-After asked
+    assert outcome.how == "launched"
+
+
+def test_a_429_whose_retry_after_ends_past_the_deadline_fails_at_once():
+    run = Run({INSTANCES: [[]], LAUNCHES: [rate_limited(60)]}, rate_limit_after=30)
+    with pytest.raises(LaunchFailed) as failed:
+        run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent()] and run.clock.sleeps == []
+    assert failed.value.error.status == 429
 
 
 # --------------------------------------------------------------------- 3. no launch after an unclear answer

@@ -9,24 +9,12 @@ import os
 import pytest
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._pacer import LaunchPacer
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from ansible_collections.lambdalabs.cloud.tests.unit.plugins.module_utils.fake_clock import FakeClock
 
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(1_000_000.0)
 
 
 def pacer(tmp_path, clock, interval=12.0, url="https://cloud.lambda.ai/api/v1"):
@@ -37,11 +25,11 @@ def test_turns_are_kept_an_interval_apart(tmp_path, clock):
     first = pacer(tmp_path, clock)
     with first.turn():
         pass
-    assert clock.slept == []
+    assert clock.sleeps == []
     clock.now += 5
     with pacer(tmp_path, clock).turn():  # another run of the same user: same lock file
         pass
-    assert clock.slept == [pytest.approx(7.0)]
+    assert clock.sleeps == [pytest.approx(7.0)]
     assert os.stat(first.path).st_mode & 0o777 == 0o600
 
 
@@ -50,7 +38,7 @@ def test_other_endpoints_are_paced_apart(tmp_path, clock):
         pass
     with pacer(tmp_path, clock, url="http://127.0.0.1:8080/api/v1").turn():
         pass
-    assert clock.slept == []
+    assert clock.sleeps == []
 
 
 @pytest.mark.parametrize("stamp", ["garbage", "nan", "inf", "-inf", "9999999999999"])
@@ -60,7 +48,7 @@ def test_an_unreadable_or_future_stamp_counts_as_no_launch(tmp_path, clock, stam
         handle.write(stamp)
     with first.turn():
         pass
-    assert clock.slept == []
+    assert clock.sleeps == []
 
 
 def test_the_stamp_is_written_even_when_the_turn_fails(tmp_path, clock):
@@ -69,7 +57,7 @@ def test_the_stamp_is_written_even_when_the_turn_fails(tmp_path, clock):
     clock.now += 1
     with pacer(tmp_path, clock).turn():
         pass
-    assert clock.slept == [pytest.approx(11.0)]
+    assert clock.sleeps == [pytest.approx(11.0)]
 
 
 def test_wait_before():

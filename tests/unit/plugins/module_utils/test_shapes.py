@@ -55,6 +55,7 @@ def test_an_instance_without_a_type_costs_nothing_and_cents_read_as_dollars():
 def test_names_sort_in_natural_order_and_live_instances_exist():
     assert sorted(["node-10", "node-2", "node-1", None], key=natural_key) == [None, "node-1", "node-2", "node-10"]
     assert natural_key("a10b2") == ("a", 10, "b", 2, "")
+    assert natural_key("node-1\u00b2") == ("node-", 1, "\u00b2")  # a superscript is a digit to isdigit(), not to int()
     assert EXISTING_STATUSES == {"booting", "active", "unhealthy"}
     assert is_existing({"status": "unhealthy"}) and not is_existing({"status": "terminating"})
 

@@ -14,6 +14,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_id,
     check_mount_point,
     check_name,
+    check_new_name,
     check_number,
     check_public_key,
     check_region,
@@ -79,15 +80,21 @@ def test_names_that_are_refused(value, expected):
         ("train\u00ader", "U+00AD SOFT HYPHEN"),
     ],
 )
-def test_names_that_look_like_another_name_are_refused(value, expected):
-    message = refused(check_name, value, param="name")
+def test_new_names_that_look_like_another_name_are_refused(value, expected):
+    message = refused(check_new_name, value, param="name")
     assert expected in message
     assert message.startswith("name: ")
 
 
 def test_invisible_characters_names_each_once_and_a_plain_space_is_not_one():
     assert invisible_characters("a b") == []
-    assert invisible_characters("a\u200bb\u200b\u2029") == ["U+200B ZERO WIDTH SPACE", "U+2029 PARAGRAPH SEPARATOR"]
+    assert invisible_characters("a\u200bb\u200b\u3000") == ["U+200B ZERO WIDTH SPACE", "U+3000 IDEOGRAPHIC SPACE"]
+
+
+def test_an_existing_name_is_looked_up_as_it_is_and_only_new_names_are_strict():
+    check_name("name", "made in the console ")  # it can still be found, referenced and deleted
+    assert "white space" in refused(check_new_name, "made in the console ", param="name")
+    assert "control characters" in refused(check_name, "a\nb", param="name")
 
 
 def test_look_alikes_finds_names_that_differ_only_by_confusable_letters():

@@ -17,18 +17,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
     wait_for_instance,
     wait_for_instances,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.now += seconds
+from ansible_collections.lambdalabs.cloud.tests.unit.plugins.module_utils.fake_clock import FakeClock
 
 
 def reads(*statuses):
@@ -67,7 +56,7 @@ def test_reached(status, target, expected):
 
 
 def test_waits_until_active_and_counts_polls():
-    clock = Clock()
+    clock = FakeClock(0.0)
     read, count = reads("booting", "booting", "active")
     instance, polls = wait_for_instance(read, "i1", "active", 60, clock=clock, sleep=clock.sleep)
     assert instance["status"] == "active" and polls == 3 == count["reads"]
@@ -75,7 +64,7 @@ def test_waits_until_active_and_counts_polls():
 
 
 def test_times_out_with_the_last_status_and_never_sleeps_past_the_deadline():
-    clock = Clock()
+    clock = FakeClock(0.0)
     read, _count = reads("booting")
     with pytest.raises(WaitTimeout) as info:
         wait_for_instance(read, "i1", "active", 10, clock=clock, sleep=clock.sleep)
@@ -84,7 +73,7 @@ def test_times_out_with_the_last_status_and_never_sleeps_past_the_deadline():
 
 
 def test_an_instance_that_ends_is_lost_and_one_that_vanishes_is_gone():
-    clock = Clock()
+    clock = FakeClock(0.0)
     with pytest.raises(InstanceLost) as info:
         wait_for_instance(reads("booting", "terminating")[0], "i1", "active", 60, clock=clock, sleep=clock.sleep)
     assert info.value.status == "terminating"
@@ -93,7 +82,7 @@ def test_an_instance_that_ends_is_lost_and_one_that_vanishes_is_gone():
 
 
 def test_a_group_is_read_once_per_poll_and_each_node_gets_its_time():
-    clock = Clock()
+    clock = FakeClock(0.0)
     timeline = [
         [{"id": "a", "status": "booting"}, {"id": "b", "status": "booting"}, {"id": "c", "status": "booting"}],
         [{"id": "a", "status": "active"}, {"id": "b", "status": "booting"}, {"id": "c", "status": "terminated"}],
@@ -116,7 +105,7 @@ def test_a_group_is_read_once_per_poll_and_each_node_gets_its_time():
 
 
 def test_a_group_times_out_without_raising():
-    clock = Clock()
+    clock = FakeClock(0.0)
     report = wait_for_instances(
         lambda: [{"id": "a", "status": "booting"}], ["a"], "active", 7, clock=clock, sleep=clock.sleep
     )
@@ -130,7 +119,7 @@ def test_an_empty_group_reads_nothing():
 
 
 def test_waiting_for_gone_counts_vanished_instances():
-    clock = Clock()
+    clock = FakeClock(0.0)
     report = wait_for_instances(lambda: [], ["a"], "gone", 60, clock=clock, sleep=clock.sleep)
     assert report.done and report.polls == 1 and clock.now == 0
 
@@ -153,7 +142,7 @@ def connects_after(failures):
 
 
 def test_call_until_connected_tries_every_interval_and_says_how_long_it_waited():
-    clock = Clock()
+    clock = FakeClock(0.0)
     call, count = connects_after(3)
     resets = []
     assert call_until_connected(call, 60, (Refused,), clock, clock.sleep, between=resets.append) == ("facts", 3.0)
@@ -161,7 +150,7 @@ def test_call_until_connected_tries_every_interval_and_says_how_long_it_waited()
 
 
 def test_call_until_connected_raises_the_last_refusal_at_the_deadline_without_sleeping_past_it():
-    clock = Clock()
+    clock = FakeClock(0.0)
     call, count = connects_after(1000)
     with pytest.raises(Refused, match="refused 4"):
         call_until_connected(call, 2.5, (Refused,), clock, clock.sleep)
@@ -169,7 +158,7 @@ def test_call_until_connected_raises_the_last_refusal_at_the_deadline_without_sl
 
 
 def test_call_until_connected_with_no_time_tries_once_and_lets_other_errors_through():
-    clock = Clock()
+    clock = FakeClock(0.0)
     call, count = connects_after(1)
     with pytest.raises(Refused):
         call_until_connected(call, 0, (Refused,), clock, clock.sleep)
