@@ -788,7 +788,9 @@ def test_no_idempotency_flag_launches_a_repeat_again(simulator_factory):
     sim.seed(ssh_keys=[{"name": KEY_NAME, "public_key": PUBLIC_KEY}])
     assert sim.control("GET", "/config")["idempotency"] is False
     headers = {"Authorization": f"Bearer {sim.api_key}", "Idempotency-Key": "same"}
-    answers = [sim.http("POST", sim.url + "/instance-operations/launch", launch_body(), headers) for _ in range(2)]
+    answers = [
+        sim.http("POST", sim.url + "/instance-operations/launch", launch_body(), headers) for _repeat in range(2)
+    ]
     assert [status for status, _body, _headers in answers] == [200, 200]
     assert answers[0][1]["data"] != answers[1][1]["data"]  # two instances, as an API without the header gives
 
