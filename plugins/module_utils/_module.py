@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from ansible.module_utils.basic import AnsibleModule, _load_params, env_fallback, missing_required_lib
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import region_name
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
     API_KEY_ENV,
     API_URL_ENV,
@@ -47,6 +48,16 @@ class ModuleFailure(Exception):
         super().__init__(msg)
         self.msg = msg
         self.result = result
+
+
+def regional_resource_spec(**options: Any) -> dict[str, Any]:
+    """The options of a resource known by its name in one region: ``name``, ``region``, ``options``, ``state``."""
+    return {
+        "name": {"type": "str", "required": True},
+        "region": {"type": "str"},
+        **options,
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    }
 
 
 def common_argument_spec() -> dict[str, Any]:
@@ -228,6 +239,71 @@ class LambdaCloudModule:
         except LambdaCloudError as error:
             module.module.fail_json(**module.failure(str(error), error=error.to_dict()))
         module.module.exit_json(**result)
+
+
+class SharedResourceModule(LambdaCloudModule):
+    """A resource in one region that instances use, such as a file system: deleted only while none does."""
+
+    kind: ClassVar[str] = ""  # "file system"
+    used_by: ClassVar[str] = ""  # "is mounted by", read between the name and the instances
+    in_use_code: ClassVar[str] = ""  # the API's error code for "still in use"
+
+    def diff_view(self, shown: Any) -> dict[str, Any]:
+        view = super().diff_view(shown)
+        if view:
+            view["region"] = region_name(view)
+        return view
+
+    def find(self) -> dict[str, Any] | None:
+        """Check the options and return the resource they name, or None."""
+        raise NotImplementedError
+
+    def present(self, existing: dict[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    def in_use(self, existing: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def users(self, existing: dict[str, Any]) -> list[str]:
+        """The instances that use the resource, as the failure names them."""
+        raise NotImplementedError
+
+    def delete_resource(self, existing: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        self.before = self.find()
+        if self.params["state"] == "present":
+            self.present(self.before)
+        else:
+            self.absent(self.before)
+
+    def absent(self, existing: dict[str, Any] | None) -> None:
+        """Delete the resource; while instances use it, fail naming them, in check mode too."""
+        what = f"{self.kind} {self.params['name']}"
+        if existing is None:
+            self.unchanged(f"{what[0].upper()}{what[1:]} does not exist.")
+            return
+        if self.check_mode:
+            if self.in_use(existing):
+                raise self.in_use_failure(what, existing, f"({self.in_use_code})")
+        else:
+            try:
+                self.delete_resource(existing)
+            except LambdaCloudError as error:
+                if error.code != self.in_use_code:
+                    raise
+                raise self.in_use_failure(what, existing, str(error), error=error.to_dict()) from None
+        self.changed("deleted", what)
+        self.removed = True
+
+    def in_use_failure(self, what: str, existing: dict[str, Any], why: str, **result: Any) -> ModuleFailure:
+        users = ", ".join(self.users(existing)) or "an instance"
+        return ModuleFailure(
+            f"{why} {what[0].upper()}{what[1:]} {self.used_by} {users}; "
+            "terminate those instances first, then delete it.",
+            **result,
+        )
 
 
 class LambdaCloudInfoModule(LambdaCloudModule):

@@ -32,8 +32,7 @@ attributes:
       the controller.
     support: full
     details: The controller waits for the connection (O(connect_timeout)); everything else runs on the node.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud.info_module]
 options:
   connect_timeout:
     description:

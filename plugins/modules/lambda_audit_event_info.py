@@ -12,9 +12,7 @@ description:
   - Reads the account's audit events (who launched, terminated, changed what, and when), oldest first, following
     the API's pages until the last one or until O(max_events) events are read.
   - Makes one API request per page.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
   start:
     description:

@@ -11,9 +11,7 @@ version_added: 0.1.0
 description:
   - Makes sure a persistent file system with a given name exists in a region, or does not.
   - A file system that an instance mounts cannot be deleted; the module then names the instances.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.resource_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.resource_module]
 options:
   name:
     description:
@@ -76,8 +74,10 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     list_instances,
     region_name,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import (
+    SharedResourceModule,
+    regional_resource_spec,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import find_one_by_name
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
@@ -85,26 +85,17 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_region,
 )
 
-IN_USE = "filesystems/filesystem-in-use"
 
-
-class FileSystemModule(LambdaCloudModule):
-    argument_spec = {
-        "name": {"type": "str", "required": True},
-        "region": {"type": "str"},
-        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    }
+class FileSystemModule(SharedResourceModule):
+    argument_spec = regional_resource_spec()
     module_kwargs = {"required_if": [["state", "present", ["region"]]]}
     resource_key = "file_system"
     managed_fields = ("name", "region")
+    kind = "file system"
+    used_by = "is mounted by"
+    in_use_code = "filesystems/filesystem-in-use"
 
-    def diff_view(self, shown):
-        view = super().diff_view(shown)
-        if view:
-            view["region"] = region_name(view)
-        return view
-
-    def create(self, existing):
+    def present(self, existing):
         name, region = self.params["name"], self.params["region"]
         if existing:
             if region_name(existing) != region:
@@ -120,46 +111,23 @@ class FileSystemModule(LambdaCloudModule):
             after = create_file_system(self.client, name, region)
         self.changed("created", f"file system {name} in {region}", after)
 
-    def users(self, name):
+    def in_use(self, existing):
+        return bool(existing.get("is_in_use"))
+
+    def users(self, existing):
         return [
             f"{i.get('name') or '(no name)'} ({i['id']})"
             for i in list_instances(self.client)
-            if is_existing(i) and name in (i.get("file_system_names") or [])
+            if is_existing(i) and existing["name"] in (i.get("file_system_names") or [])
         ]
 
-    def in_use(self, name, error=None):
-        users = ", ".join(self.users(name)) or "an instance"
-        prefix = f"{error} " if error else ""
-        return ModuleFailure(
-            f"{prefix}File system {name} is mounted by {users}; terminate those instances first, then delete it.",
-            **({"error": error.to_dict()} if error else {}),
-        )
+    def delete_resource(self, existing):
+        delete_file_system(self.client, existing["id"])
 
-    def delete(self, existing):
-        name = self.params["name"]
-        if existing is None:
-            self.unchanged(f"File system {name} does not exist.")
-            return
-        if self.check_mode:
-            if existing.get("is_in_use"):
-                raise self.in_use(name)
-        else:
-            try:
-                delete_file_system(self.client, existing["id"])
-            except LambdaCloudError as error:
-                if error.code != IN_USE:
-                    raise
-                raise self.in_use(name, error) from None
-        self.changed("deleted", f"file system {name}")
-
-    def run(self):
+    def find(self):
         check_file_system_name("name", self.params["name"])
         check_region("region", self.params["region"])
-        self.before = find_one_by_name(list_file_systems(self.client), self.params["name"], "file system")
-        if self.params["state"] == "present":
-            self.create(self.before)
-        else:
-            self.delete(self.before)
+        return find_one_by_name(list_file_systems(self.client), self.params["name"], "file system")
 
 
 def main():

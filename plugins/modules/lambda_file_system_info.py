@@ -11,9 +11,7 @@ version_added: 0.1.0
 description:
   - Lists the persistent file systems of the account.
   - Makes one API request.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
   name:
     description:
@@ -40,7 +38,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 file_systems:
-  description: The file systems that match every filter.
+  description: The file systems that match the name and region filters.
   returned: always
   type: list
   elements: dict

@@ -15,10 +15,7 @@ description:
     and an address without a mask is a C(/32), as the API stores it. A change of rules is one C(PATCH).
   - Associate a ruleset with instances when launching them, with
     O(lambdalabs.cloud.lambda_instance#module:firewall_ruleset_names).
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.resource_module
-  - lambdalabs.cloud.lambda_cloud.firewall_rules
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.resource_module, lambdalabs.cloud.lambda_cloud.firewall_rules]
 options:
   name:
     description:
@@ -94,14 +91,16 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     update_firewall_ruleset,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._firewall import (
     RULES_OPTION,
     normalize_rules,
     same_rules,
     sorted_rules,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudModule, ModuleFailure
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import (
+    SharedResourceModule,
+    regional_resource_spec,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import find_one_by_name
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
@@ -110,28 +109,25 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     check_region,
 )
 
-IN_USE = "firewall-rulesets/firewall-ruleset-in-use"
 
-
-class FirewallRulesetModule(LambdaCloudModule):
-    argument_spec = {
-        "name": {"type": "str", "required": True},
-        "region": {"type": "str"},
-        "rules": RULES_OPTION,
-        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    }
+class FirewallRulesetModule(SharedResourceModule):
+    argument_spec = regional_resource_spec(rules=RULES_OPTION)
     module_kwargs = {"required_if": [["state", "present", ["rules"]]]}
     resource_key = "firewall_ruleset"
     managed_fields = ("name", "region", "rules")
+    kind = "firewall ruleset"
+    used_by = "is used by instance(s)"
+    in_use_code = "firewall-rulesets/firewall-ruleset-in-use"
+    rules = None  # the normalised rules option
 
     def diff_view(self, shown):
         view = super().diff_view(shown)
         if view:
-            view.update(region=region_name(view), rules=sorted_rules(view.get("rules") or []))
+            view["rules"] = sorted_rules(view.get("rules") or [])
         return view
 
-    def present(self, existing, rules):
-        name, region = self.params["name"], self.params["region"]
+    def present(self, existing):
+        name, region, rules = self.params["name"], self.params["region"], self.rules
         if existing is None:
             check_new_name("name", name)
             if not region:
@@ -148,46 +144,29 @@ class FirewallRulesetModule(LambdaCloudModule):
                 after = update_firewall_ruleset(self.client, existing["id"], rules)
             self.changed("changed", f"the rules of firewall ruleset {name} ({len(rules)} rules)", after)
 
-    def in_use(self, name, users, error=None):
-        code = f"{error} " if error else f"({IN_USE}) "
-        return ModuleFailure(
-            f"{code}Firewall ruleset {name} is used by instance(s) {', '.join(users) or '(not listed)'}; terminate "
-            "them first, then delete it.",
-            **({"error": error.to_dict()} if error else {}),
-        )
-
-    def absent(self, existing):
-        name = self.params["name"]
-        if existing is None:
-            self.unchanged(f"Firewall ruleset {name} does not exist.")
-            return
-        if self.check_mode and existing.get("instance_ids"):
-            raise self.in_use(name, existing["instance_ids"])
+    def users(self, existing):
+        """The instances that use the ruleset now, or, when it cannot be read again, as it was listed."""
         if not self.check_mode:
-            try:
-                delete_firewall_ruleset(self.client, existing["id"])
-            except LambdaCloudError as error:
-                if error.code != IN_USE:
-                    raise
-                now = [r for r in list_firewall_rulesets(self.client) if r.get("id") == existing["id"]]
-                raise self.in_use(name, (now or [existing])[0].get("instance_ids") or [], error) from None
-        self.changed("deleted", f"firewall ruleset {name}")
-        self.removed = True
+            now = [r for r in list_firewall_rulesets(self.client) if r.get("id") == existing["id"]]
+            existing = (now or [existing])[0]
+        return existing.get("instance_ids") or []
 
-    def run(self):
+    def in_use(self, existing):
+        return bool(existing.get("instance_ids"))
+
+    def delete_resource(self, existing):
+        delete_firewall_ruleset(self.client, existing["id"])
+
+    def find(self):
         p = self.params
         check_name("name", p["name"])
         check_region("region", p["region"])
-        rules = normalize_rules("rules", p["rules"]) if p["rules"] is not None else None
+        self.rules = normalize_rules("rules", p["rules"]) if p["rules"] is not None else None
         rulesets = list_firewall_rulesets(self.client)
         if p["region"]:
             # One name may stand for a ruleset in each region: the region chooses.
             rulesets = [r for r in rulesets if region_name(r) == p["region"]]
-        self.before = find_one_by_name(rulesets, p["name"], "firewall ruleset", "give region, or rename one of them")
-        if p["state"] == "present":
-            self.present(self.before, rules)
-        else:
-            self.absent(self.before)
+        return find_one_by_name(rulesets, p["name"], "firewall ruleset", "give region, or rename one of them")
 
 
 def main():

@@ -11,10 +11,12 @@ version_added: 1.0.0
 description:
   - Lists the firewall rulesets of the account, with their rules and the instances that use them.
   - Makes one API request.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
+  id:
+    description:
+      - Only the ruleset with this identifier, for example V(c4d291f47f9d436fa39f58493ce3b50d).
+    type: str
   name:
     description:
       - Only rulesets with this name.
@@ -23,26 +25,22 @@ options:
     description:
       - Only rulesets in this region.
     type: str
-  id:
-    description:
-      - Only the ruleset with this id.
-    type: str
 """
 
 EXAMPLES = r"""
-- name: The rulesets of us-east-1
+- name: List the firewall rulesets of us-east-1
   lambdalabs.cloud.lambda_firewall_ruleset_info:
     region: us-east-1
   register: rulesets
 
-- name: Which instances use the notebooks ruleset
+- name: Show which instances use the ruleset named notebooks
   ansible.builtin.debug:
     msg: "{{ rulesets.firewall_rulesets | selectattr('name', 'eq', 'notebooks') | map(attribute='instance_ids') | list }}"
 """
 
 RETURN = r"""
 firewall_rulesets:
-  description: The rulesets that match every filter.
+  description: The firewall rulesets that match every filter.
   returned: always
   type: list
   elements: dict
@@ -52,7 +50,7 @@ firewall_rulesets:
       type: str
       sample: c4d291f47f9d436fa39f58493ce3b50d
     name:
-      description: The ruleset's name.
+      description: The ruleset's name; one name may stand for a ruleset in each region.
       type: str
       sample: notebooks
     region:

@@ -15,10 +15,7 @@ description:
     with the rules already in place sends none.
   - A rule list that lets no TCP traffic in on port 22 from anywhere gets a warning, since it cuts every instance
     that relies on it off SSH.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.resource_module
-  - lambdalabs.cloud.lambda_cloud.firewall_rules
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.resource_module, lambdalabs.cloud.lambda_cloud.firewall_rules]
 options:
   rules:
     required: true

@@ -11,13 +11,11 @@ version_added: 0.1.0
 description:
   - Lists the machine images that instances can be launched from, per region.
   - Makes one API request.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
   region:
     description:
-      - Only images available in this region.
+      - Only images available in this region, for example V(us-east-3).
     type: str
   family:
     description:

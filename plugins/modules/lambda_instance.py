@@ -13,10 +13,7 @@ description:
   - Idempotent by O(name). It never leaves two instances with the same name, also when a launch answer is lost or
     another controller launches the same name at the same time; the guide C(docs/launch-protocol.md) explains how.
   - Launches from one controller are paced to the API's limit of one launch per 12 seconds, also across forks.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.resource_module
-  - lambdalabs.cloud.lambda_cloud.launch_options
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.resource_module, lambdalabs.cloud.lambda_cloud.launch_options]
 options:
   id:
     description:
@@ -119,7 +116,11 @@ instance:
       description: 1x A100 (40 GB SXM4)
       gpu_description: A100 (40 GB SXM4)
       price_cents_per_hour: 129
-      specs: {"vcpus": 30, "memory_gib": 220, "storage_gib": 512, "gpus": 1}
+      specs:
+        vcpus: 30
+        memory_gib: 220
+        storage_gib: 512
+        gpus: 1
     ssh_key_names: [deploy]
     file_system_names: []
     firewall_rulesets: [{"id": "c4d291f47f9d436fa39f58493ce3b50d"}]

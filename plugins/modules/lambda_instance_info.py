@@ -11,9 +11,7 @@ version_added: 0.1.0
 description:
   - Lists the instances of the account, or reads one instance by its id.
   - Makes one API request.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
   id:
     description:

@@ -12,9 +12,7 @@ description:
   - Lists the instance types that Lambda Cloud offers, cheapest first, with their specs, price and
     the regions that have capacity for them right now.
   - Makes one API request.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
   name:
     description:
@@ -74,7 +72,7 @@ instance_types:
       type: str
       sample: gpu_1x_a100_sxm4
     description:
-      description: A description of the instance type.
+      description: A description of the instance type, such as its GPUs.
       type: str
       sample: 1x A100 (40 GB SXM4)
     gpu_description:

@@ -15,8 +15,7 @@ description:
     size costs the same few requests. It returns how long each instance took.
   - It never changes anything. It fails, with one line that names every instance that did not make it, when an
     instance ends while waiting for it to become active, or when O(timeout) passes.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud]
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying the target.

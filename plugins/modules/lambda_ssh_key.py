@@ -12,9 +12,7 @@ description:
   - Makes sure an SSH public key with a given name is in the account, or is not.
   - Without O(public_key), Lambda Cloud generates the key pair; the private key is written to O(private_key_path)
     with mode 0600 and never appears in the module's results or logs.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.resource_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.resource_module]
 options:
   name:
     description:

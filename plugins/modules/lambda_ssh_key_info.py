@@ -11,9 +11,7 @@ version_added: 0.1.0
 description:
   - Lists the SSH public keys stored in the account. Private keys are never returned.
   - Makes one API request.
-extends_documentation_fragment:
-  - lambdalabs.cloud.lambda_cloud
-  - lambdalabs.cloud.lambda_cloud.info_module
+extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
   name:
     description:
@@ -35,7 +33,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ssh_keys:
-  description: The SSH keys that match the filter.
+  description: The SSH keys that match the name filter, or all of them.
   returned: always
   type: list
   elements: dict

@@ -22,6 +22,8 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import La
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import (
     LambdaCloudModule,
     ModuleFailure,
+    SharedResourceModule,
+    regional_resource_spec,
     run_info_module,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import field, field_equals
@@ -278,6 +280,86 @@ def test_a_nul_character_is_refused_with_its_option_named():
     status, result, _text = run_module(ran.append, {"name": "w\x00x"})
     assert status == 1 and ran == []
     assert result["msg"] == "Invalid value for parameter name: contains a NUL character."
+
+
+# --------------------------------------------------------------------- resources that instances use
+IN_USE = "widgets/widget-in-use"
+
+
+class SharedWidgetModule(SharedResourceModule):
+    """A widget in one region that instances mount; the account is a dict of widgets given by each test."""
+
+    argument_spec = regional_resource_spec(size={"type": "int"})
+    resource_key = "widget"
+    managed_fields = ("name", "region")
+    kind = "widget"
+    used_by = "is mounted by"
+    in_use_code = IN_USE
+    account: dict[str, Any] = {}
+    deleted: list[str] = []
+
+    def find(self):
+        return type(self).account.get(self.params["name"])
+
+    def present(self, existing):
+        self.unchanged("present", existing)
+
+    def in_use(self, existing):
+        return bool(existing.get("users"))
+
+    def users(self, existing):
+        return [f"{user} (i-{user})" for user in existing.get("users", [])]
+
+    def delete_resource(self, existing):
+        if existing.get("users"):
+            raise LambdaCloudError(f"DELETE /widgets/w-1 failed: HTTP 400 {IN_USE}: in use", status=400, code=IN_USE)
+        type(self).deleted.append(existing["id"])
+
+
+def run_shared(account: dict[str, Any], **args: Any) -> tuple[int, dict[str, Any], list[str]]:
+    deleted: list[str] = []
+    with mock.patch.multiple(SharedWidgetModule, account=account, deleted=deleted):
+        status, result, _text = run_main(SharedWidgetModule.main, {"state": "absent", **args})
+    return status, result, deleted
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_widget_in_use_is_not_deleted_and_the_failure_names_its_users(check_mode):
+    account = {"w": {"id": "w-1", "name": "w", "region": {"name": "r1"}, "users": ["a", "b"]}}
+    status, result, deleted = run_shared(account, _ansible_check_mode=check_mode)
+    assert status == 1 and deleted == [] and result["changed"] is False
+    assert result["msg"].endswith(
+        "Widget w is mounted by a (i-a), b (i-b); terminate those instances first, then delete it."
+    )
+    assert IN_USE in result["msg"] and "\n" not in result["msg"]
+    assert ("error" in result) is not check_mode  # the API's error only when the API answered
+
+
+def test_an_unused_widget_is_deleted_once_and_its_diff_ends_empty_with_its_region_by_name():
+    account = {"w": {"id": "w-1", "name": "w", "region": {"name": "r1"}}}
+    status, result, deleted = run_shared(account)
+    assert status == 0 and deleted == ["w-1"]
+    assert result["changed"] is True and result["msg"] == "Deleted widget w."
+    assert result["diff"] == {"before": {"name": "w", "region": "r1"}, "after": {}}
+
+
+def test_a_missing_widget_is_not_deleted_and_check_mode_deletes_nothing():
+    status, result, deleted = run_shared({})
+    assert (status, result["changed"], result["msg"], deleted) == (0, False, "Widget w does not exist.", [])
+    account = {"w": {"id": "w-1", "name": "w", "region": {"name": "r1"}}}
+    status, result, deleted = run_shared(account, _ansible_check_mode=True)
+    assert (status, result["msg"], deleted) == (0, "Would have deleted widget w.", [])
+
+
+def test_another_api_error_on_delete_is_reported_as_it_is():
+    class Broken(SharedWidgetModule):
+        def delete_resource(self, existing):
+            raise LambdaCloudError("HTTP 500: boom", status=500, code="global/unknown")
+
+    account = {"w": {"id": "w-1", "name": "w", "region": {"name": "r1"}}}
+    with mock.patch.multiple(Broken, account=account):
+        status, result, _text = run_main(Broken.main, {"state": "absent"})
+    assert status == 1 and result["msg"] == "HTTP 500: boom" and "mounted" not in result["msg"]
 
 
 # --------------------------------------------------------------------- info modules
