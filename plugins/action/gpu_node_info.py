@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
@@ -26,11 +25,15 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import
     split_read,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
-    InvalidParameter,
     check_text,
     seconds,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import call_until_connected
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
+    PermanentConnectionError,
+    call_until_connected,
+    permanent_ssh_problem,
+)
+from ansible_collections.lambdalabs.cloud.plugins.plugin_utils._action_args import validated_args
 
 display = Display()
 
@@ -51,7 +54,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         # An option given as null (a variable that renders to None) takes its default, on both ways of reading.
         args = {key: value for key, value in self._task.args.items() if value is not None}
-        params = self._validated(args)
+        params = validated_args(CONTROLLER_SPEC, args, self._check)
 
         if needs_module(params) or not self._is_pipelining_enabled("new"):
             # The module; also where the connection cannot hand the script to the shell's standard input the way it
@@ -68,8 +71,15 @@ class ActionModule(ActionBase):
         timeout = params["connect_timeout"]
         try:
             outcome, waited = call_until_connected(
-                read_node, timeout, (AnsibleConnectionFailure,), between=self._retry_later
+                read_node,
+                timeout,
+                (AnsibleConnectionFailure,),
+                between=self._retry_later,
+                permanent=lambda error: permanent_ssh_problem(str(error), self._play_context.private_key_file),
             )
+        except PermanentConnectionError as error:
+            host = task_vars.get("inventory_hostname") or self._play_context.remote_addr
+            raise AnsibleActionFail(f"{host}: {error}") from None
         except AnsibleConnectionFailure as error:
             if not timeout:
                 raise
@@ -88,19 +98,11 @@ class ActionModule(ActionBase):
             result["failed"] = True
         return result
 
-    def _validated(self, args):
-        """The task's arguments, checked and converted by the module's argument spec, before anything runs."""
-        validation = ArgumentSpecValidator(CONTROLLER_SPEC).validate(args)
-        if validation.error_messages:
-            raise AnsibleActionFail(" ".join(" ".join(validation.error_messages).split()))
-        params = validation.validated_parameters
-        try:
-            params["connect_timeout"] = seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
-            check_text("nvidia_smi", params["nvidia_smi"])
-            check_text("mount_root", params["mount_root"])
-        except InvalidParameter as error:
-            raise AnsibleActionFail(str(error)) from None
-        return params
+    @staticmethod
+    def _check(params):
+        params["connect_timeout"] = seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
+        check_text("nvidia_smi", params["nvidia_smi"])
+        check_text("mount_root", params["mount_root"])
 
     def _read_with_shell(self, params):
         """The result the module would give, from one shell script run on the node (no Python there)."""

@@ -22,6 +22,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import 
     instance_addresses,
     instance_hostvars,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._targets import target_pattern, target_problem
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 
@@ -47,6 +48,8 @@ def _add_host(instance, groups=(), connect_with="ip", user=DEFAULT_USER, ssh_com
 class FilterModule:
     def filters(self):
         return {
+            "target_pattern": target_pattern,
+            "target_problem": target_problem,
             "cluster_group": cluster_group,
             "cluster_plan": _plan,
             "cluster_user_data": node_user_data,

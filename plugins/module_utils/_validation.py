@@ -254,6 +254,20 @@ def seconds(param: str, value: Any, maximum: float) -> float:
     return float(value or 0)
 
 
+_SWITCHES = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def switch(param: str, value: Any) -> bool:
+    """A yes/no variable as a playbook's user gives it: a boolean, or (from ``-e``) true, false, yes, no, on, off, 1
+    or 0. Anything else is refused, never read as a silent false."""
+    if isinstance(value, bool):
+        return value
+    key = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if key not in _SWITCHES:
+        raise InvalidParameter(param, f"must be true or false, got {_shown(value)}.")
+    return _SWITCHES[key]
+
+
 def check_choice(param: str, value: Any, known: Iterable[str], what: str) -> None:
     """``value`` (or each value of a list) must be one of ``known``."""
     if value in (None, []):

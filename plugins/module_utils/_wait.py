@@ -8,6 +8,7 @@ The clock and the sleep are parameters, so that the unit tests run the waits on 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from typing import Any, TypeVar
 ENDED_STATUSES = frozenset({"terminated", "terminating", "preempted"})
 TARGETS = ("active", "gone")
 T = TypeVar("T")
+
+
+def duration(seconds: float) -> str:
+    """``2 min 10 s``, ``30 min``, ``1 h 5 min``, ``40 s``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60 else "")
 
 
 class WaitTimeout(Exception):
@@ -41,8 +52,13 @@ class InstanceLost(Exception):
         self.status = status
 
 
-def poll_intervals(first: float = 2.0, factor: float = 1.5, cap: float = 15.0) -> Iterator[float]:
-    """Growing poll intervals: 2, 3, 4.5, ... up to ``cap`` seconds."""
+# The longest time between two reads of a wait: a node that becomes active is noticed within it, and one controller
+# stays under the API's one request per second.
+POLL_CAP = 3.0
+
+
+def poll_intervals(first: float = 1.0, factor: float = 1.5, cap: float = POLL_CAP) -> Iterator[float]:
+    """Growing poll intervals: 1, 1.5, 2.25, then ``cap`` seconds."""
     interval = first
     while True:
         yield interval
@@ -50,14 +66,15 @@ def poll_intervals(first: float = 2.0, factor: float = 1.5, cap: float = 15.0) -
 
 
 def reached(instance: Mapping[str, Any] | None, target: str) -> bool | None:
-    """Whether ``instance`` is where ``target`` wants it: True, False while it may get there, None if it never will."""
+    """Whether ``instance`` is where ``target`` wants it: True, False while it may get there, None if it will not by
+    waiting (ended, gone, or unhealthy: only a restart or a replacement helps)."""
     status = instance.get("status") if instance else None
     if target == "gone":
         return status in (None, "terminated")
     if status == "active":
         return True
-    if status is None or status in ENDED_STATUSES:
-        return None
+    if status is None or status in ENDED_STATUSES or status == "unhealthy":
+        return None  # waiting cannot make it active
     return False
 
 
@@ -133,8 +150,9 @@ def wait_for_instances(
 ) -> GroupWait:
     """Wait for several instances at once: one ``read_all`` (one list request) per poll for all of them.
 
-    Never raises for a slow or lost instance: the result says, per instance, whether it reached the target,
-    was lost on the way, or timed out, and after how many seconds it got there.
+    Never raises for a slow or lost instance: the result says, per instance, whether it reached the target, was lost
+    on the way (ended, gone, unhealthy), or timed out, and after how many seconds it got there. The wait ends at the
+    first lost instance: the others are left ``waiting``, as waiting longer cannot make the group whole.
     """
     start = clock()
     report = GroupWait(nodes={instance_id: NodeWait(instance_id) for instance_id in dict.fromkeys(instance_ids)})
@@ -161,17 +179,46 @@ def wait_for_instances(
     if pending:
         look()
     for interval in intervals if intervals is not None else poll_intervals():
-        if not pending:
+        if not pending or report.with_outcome("lost"):
             break
         remaining = start + timeout - clock()
         if remaining <= 0:
             break
         sleep(min(interval, remaining))
         look()
-    for instance_id in pending:
-        report.nodes[instance_id].outcome = "timeout"
+    if not report.with_outcome("lost"):
+        for instance_id in pending:
+            report.nodes[instance_id].outcome = "timeout"
     report.seconds = round(clock() - start, 3)
     return report
+
+
+class PermanentConnectionError(Exception):
+    """A connection failure that waiting cannot mend (a refused key, a changed host key); the message says what to
+    fix."""
+
+
+def permanent_ssh_problem(message: str, key_file: str | None = None) -> str | None:
+    """What to fix when an SSH failure will not get better by waiting, or None when it may (a node still booting).
+
+    ``message`` is what ssh said; ``key_file`` is the private key the connection offered."""
+    text = " ".join(str(message).split())
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key verification failed" in text:
+        line = re.search(r"Offending \S+ key in (\S+):(\d+)", text)
+        host = re.search(r"Host key for (\S+) has changed", text)
+        where = f"line {line.group(2)} of {line.group(1)}" if line else "the controller's known_hosts"
+        fix = f"ssh-keygen -f {line.group(1)} -R {host.group(1)}" if line and host else "ssh-keygen -R <address>"
+        return (
+            f"the node's host key differs from the one in {where}: Lambda gives a terminated node's address to a new "
+            f"node, whose key is new. If this node is new, forget the old key ({fix}) and run again."
+        )
+    if "Permission denied" in text and "publickey" in text:
+        return (
+            f"the node refused the SSH key {key_file or '(no key file given)'} (Permission denied (publickey)): give "
+            "the private key of the Lambda SSH key the node was launched with (ansible_ssh_private_key_file), and the "
+            "node's user (ansible_user, ubuntu on Lambda's images)."
+        )
+    return None
 
 
 def call_until_connected(
@@ -182,12 +229,14 @@ def call_until_connected(
     sleep: Callable[[float], None] = time.sleep,
     interval: float = 1.0,
     between: Callable[[BaseException], None] | None = None,
+    permanent: Callable[[BaseException], str | None] | None = None,
 ) -> tuple[T, float]:
     """Call ``call`` until it raises none of ``errors`` (the connection failures), every ``interval`` seconds for
     up to ``timeout`` seconds; ``between`` runs after each failure (to reset the connection).
 
     Returns what ``call`` returned and the seconds from the start to the call that worked (0 when the first did).
-    When time is up, the last failure is raised as it is; any other exception is raised at once.
+    When time is up, the last failure is raised as it is; any other exception is raised at once. A failure that
+    ``permanent`` explains raises :class:`PermanentConnectionError` with that explanation at once.
     """
     start = clock()
     while True:
@@ -195,9 +244,26 @@ def call_until_connected(
         try:
             return call(), round(began - start, 3)
         except errors as error:
+            problem = permanent(error) if permanent is not None else None
+            if problem:
+                raise PermanentConnectionError(problem) from None
             remaining = start + timeout - clock()
             if remaining <= 0:
                 raise
             if between is not None:
                 between(error)
             sleep(min(interval, remaining))
+
+
+def progress_line(nodes: Iterable[Mapping[str, Any]], state: str, elapsed: float, timeout: float) -> str:
+    """One line on a long wait, such as ``3/8 active, 5 booting, 2 min 10 s of 30 min``: how many instances are
+    there, the statuses of the others, and the time."""
+    nodes = list(nodes)
+    there = [node for node in nodes if node.get("outcome") == "reached"]
+    counts: dict[str, int] = {}
+    for node in nodes:
+        if node.get("outcome") != "reached":
+            status = str(node.get("status") or "gone")
+            counts[status] = counts.get(status, 0) + 1
+    others = "".join(f", {count} {status}" for status, count in sorted(counts.items()))
+    return f"{len(there)}/{len(nodes)} {state}{others}, {duration(elapsed)} of {duration(timeout)}"

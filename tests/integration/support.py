@@ -220,6 +220,28 @@ class ModuleRunner:
 MODULE_RUNNER = ModuleRunner()
 
 
+def recorded(record: Path) -> list[dict[str, Any]]:
+    """The task results the record_results callback wrote."""
+    if not record.exists():
+        return []
+    return [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class Started:
+    """An ansible-playbook process running in the background."""
+
+    process: subprocess.Popen
+    record: Path
+
+    def results(self) -> list[dict[str, Any]]:
+        return recorded(self.record)
+
+    def wait(self, timeout: float = 300) -> Run:
+        stdout, stderr = self.process.communicate(timeout=timeout)
+        return Run(self.process.returncode, stdout, stderr, recorded(self.record))
+
+
 class Ansible:
     """Runs playbooks against one simulator; each run records its task results."""
 
@@ -230,7 +252,21 @@ class Ansible:
         self.known_hosts = tmp_path / "known_hosts"
         self._count = 0
 
-    def playbook(
+    def playbook(self, tasks: list[dict[str, Any]] | None = None, *, timeout: float = 300, **options: Any) -> Run:
+        """Run ``tasks`` on localhost (or the given ``plays``) and return the recorded results."""
+        command, env, record = self._playbook_command(tasks, **options)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        return Run(proc.returncode, proc.stdout, proc.stderr, recorded(record))
+
+    def start_playbook(self, tasks: list[dict[str, Any]] | None = None, **options: Any) -> Started:
+        """Start a playbook as ``playbook`` runs it, in the background (its own process group)."""
+        command, env, record = self._playbook_command(tasks, **options)
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        return Started(proc, record)
+
+    def _playbook_command(
         self,
         tasks: list[dict[str, Any]] | None = None,
         *,
@@ -242,9 +278,7 @@ class Ansible:
         verbosity: int = 0,
         extra_vars: dict[str, Any] | None = None,
         inventory: str | None = None,
-        timeout: float = 300,
-    ) -> Run:
-        """Run ``tasks`` on localhost (or the given ``plays``) and return the recorded results."""
+    ) -> tuple[list[str], dict[str, str], Path]:
         self._count += 1
         if plays is None:
             plays = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": tasks or []}]
@@ -262,25 +296,15 @@ class Ansible:
         if verbosity:
             command.append("-" + "v" * verbosity)
         command += args or []
-        proc = subprocess.run(
-            command,
-            # The controller's own Python (requests) for hosts without an interpreter of their own; never an
-            # extra variable, which would also send it to SSH nodes, whose /tmp is not the controller's.
-            env=ansible_env(
-                self.sim,
-                {"ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_SSH_ARGS": ssh_args(self.known_hosts)}
-                | (env or {})
-                | {"RECORD_RESULTS_FILE": str(record)},
-            ),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        # The controller's own Python (requests) for hosts without an interpreter of their own; never an extra
+        # variable, which would also send it to SSH nodes, whose /tmp is not the controller's.
+        environment = ansible_env(
+            self.sim,
+            {"ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_SSH_ARGS": ssh_args(self.known_hosts)}
+            | (env or {})
+            | {"RECORD_RESULTS_FILE": str(record)},
         )
-        results = []
-        if record.exists():
-            results = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-        return Run(proc.returncode, proc.stdout, proc.stderr, results)
+        return command, environment, record
 
     def command(self, argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> Run:
         """Run another ansible command (ansible-inventory, ansible-doc, ...) from the virtualenv."""
@@ -317,7 +341,9 @@ class Ansible:
         return result | {"_rc": done["rc"], "_stderr": done["stderr"]}
 
 
-def provision_node_cluster(ansible: Ansible, tmp_path: Path, name: str, **defaults: Any) -> tuple[Path, Run]:
+def provision_node_cluster(
+    ansible: Ansible, tmp_path: Path, name: str, role_vars: dict[str, Any] | None = None, **defaults: Any
+) -> tuple[Path, Run]:
     """Three SSH nodes of cluster ``name``, through the provision playbook, with the key that lambda_ssh_key
     generated (its private key file is returned) and file system ``data``; ``defaults`` add to the nodes'
     lambda_cluster_defaults."""
@@ -338,6 +364,7 @@ def provision_node_cluster(ansible: Ansible, tmp_path: Path, name: str, **defaul
             **defaults,
         },
         "lambda_cluster_launch_interval": 0,
+        **(role_vars or {}),
     }
     run = ansible.playbook(plays=import_playbook("provision"), extra_vars=variables)
     run.assert_ok()
@@ -397,13 +424,19 @@ class NodeCluster:
 
     def play(self, name: str, **extra_vars: Any) -> Run:
         """The collection's playbook ``name`` on the nodes' inventory over SSH, with ``play_args``."""
-        return self.ansible.playbook(
-            plays=import_playbook(name),
-            inventory=str(self.inventory),
-            extra_vars=extra_vars,
-            args=["-c", "ssh", *self.play_args],
-            timeout=900,
-        )
+        return self.ansible.playbook(timeout=900, **self._play_options(name, extra_vars))
+
+    def start_play(self, name: str, **extra_vars: Any) -> Started:
+        """``play``, in the background."""
+        return self.ansible.start_playbook(**self._play_options(name, extra_vars))
+
+    def _play_options(self, name: str, extra_vars: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "plays": import_playbook(name),
+            "inventory": str(self.inventory),
+            "extra_vars": extra_vars,
+            "args": ["-c", "ssh", *self.play_args],
+        }
 
 
 NodeClusterType = TypeVar("NodeClusterType", bound=NodeCluster)
@@ -417,17 +450,19 @@ def node_cluster(
     *,
     inventory_vars: dict[str, Any] | None = None,
     play_args: list[str] | None = None,
+    role_vars: dict[str, Any] | None = None,
     **defaults: Any,
 ) -> Iterator[NodeClusterType]:
     """A NodeCluster (or ``cluster_type``) for a module-scoped fixture: its simulator (with --nodes) stops on exit.
-    ``defaults`` add to the nodes' lambda_cluster_defaults, ``inventory_vars`` to the inventory's group variables.
+    ``defaults`` add to the nodes' lambda_cluster_defaults, ``inventory_vars`` to the inventory's group variables,
+    ``role_vars`` to the cluster role's variables.
     Skips (fails under CI=true) where the node fabric cannot run."""
     require_node_fabric()
     tmp_path = tmp_path_factory.mktemp(f"cluster-{name}")
     sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
     try:
         ansible = Ansible(sim, tmp_path)
-        key, run = provision_node_cluster(ansible, tmp_path, name, **defaults)
+        key, run = provision_node_cluster(ansible, tmp_path, name, role_vars, **defaults)
         inventory = node_inventory(tmp_path, key, **(inventory_vars or {}))
         active = sorted((i for i in sim.state()["instances"] if i["status"] == "active"), key=lambda i: i["name"])
         nodes = {node["name"]: node for node in active}

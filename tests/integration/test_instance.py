@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 
@@ -444,3 +445,69 @@ def test_safe_calls_are_retried_and_creating_calls_are_not(ansible, account):
     assert len(account.requests("POST", "/instance-operations/restart")) == 1
     assert run.task("absent")["_status"] == "changed"
     assert [r["status"] for r in account.requests("POST", "/instance-operations/terminate")] == [503, 200]
+
+
+def test_a_node_turned_unhealthy_mid_wait_ends_the_wait_within_one_poll_and_says_what_to_do(ansible, simulator_factory):
+    sim = simulator_factory("--boot-seconds", "600")
+    add_deploy_key(sim)
+    ids = [
+        sim.api(
+            "POST",
+            "/instance-operations/launch",
+            {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["deploy"], "name": name},
+        )[1]["data"]["instance_ids"][0]
+        for name in ("node-1", "node-2")
+    ]
+    turned = {}
+
+    def unhealthy_after_a_few_polls():
+        while len(sim.requests("GET", "/instances")) < 3:
+            time.sleep(0.05)
+        sim.set_instance(ids[1], status="unhealthy")
+        turned["at"] = time.monotonic()
+
+    failing = threading.Thread(target=unhealthy_after_a_few_polls)
+    failing.start()
+    try:
+        result = ansible.module("lambda_instance_wait", {"ids": ids, "timeout": 1800, "api_url": sim.url})
+    finally:
+        failing.join()
+    ended = time.monotonic()
+    assert result["_rc"] != 0 and ended - turned["at"] < 3 + 2, result["msg"]  # one poll (3 s at most), not 1800 s
+    assert f"node-2 ({ids[1]}) is unhealthy, which waiting cannot mend: restart it" in result["msg"]
+    assert f"terminate it (id={ids[1]} state=absent) and provision again" in result["msg"]
+    assert "1 other instance(s) were not waited for" in result["msg"] and "\n" not in result["msg"]
+    assert {n["name"]: n["outcome"] for n in result["nodes"]} == {"node-1": "waiting", "node-2": "lost"}
+
+
+def test_a_long_wait_shows_its_progress_and_counts_from_its_start(ansible, simulator_factory):
+    sim = simulator_factory("--boot-seconds", "8")
+    add_deploy_key(sim)
+    launched = sim.api(
+        "POST",
+        "/instance-operations/launch",
+        {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["deploy"], "name": "slow"},
+    )[1]["data"]["instance_ids"]
+    run = ansible.playbook(
+        [
+            {
+                "name": "wait",
+                "lambdalabs.cloud.lambda_instance_wait": {
+                    "ids": launched,
+                    "timeout": 60,
+                    "progress_seconds": 1,
+                    "api_url": sim.url,
+                },
+            }
+        ]
+    )
+    run.assert_ok()
+    lines = re.findall(r"lambda_instance_wait: (.*)", run.stdout)
+    assert lines and all(re.fullmatch(r"0/1 active, 1 booting, \d s of 1 min", line) for line in lines), lines
+    result = run.task("wait")
+    # One result for the whole wait: its seconds from the start of the wait, past the first step of 1 s (the boot began
+    # before the playbook), every poll counted.
+    assert result["done"] is True and 1 < result["nodes"][0]["seconds"] <= 8 + 3, result["nodes"]
+    assert result["polls"] == len(sim.requests("GET", "/instances")) and result["msg"].startswith(
+        "1 instance(s) active in "
+    )

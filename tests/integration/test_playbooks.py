@@ -501,6 +501,9 @@ def gpus(tmp_path) -> FakeGpus:
     return FakeGpus(tmp_path)
 
 
+EVERY_NODE = {"configure_hosts": "lambda"}  # the configure playbook runs on no default hosts
+
+
 def inventory(tmp_path: Path, **host_vars: Any) -> str:
     """An inventory directory: the plugin's file plus group_vars that run everything locally."""
     directory = tmp_path / "inventory"
@@ -509,6 +512,48 @@ def inventory(tmp_path: Path, **host_vars: Any) -> str:
     variables = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **host_vars}
     (directory / "group_vars" / "lambda.yml").write_text(yaml.safe_dump(variables))
     return str(directory)
+
+
+@pytest.mark.parametrize(
+    ("playbook", "variable"),
+    [("configure", "configure_hosts"), ("train", "train_hosts"), ("reap_idle", "reap_idle_hosts")],
+)
+def test_a_playbook_on_nodes_needs_hosts_that_exist_and_does_nothing_otherwise(
+    ansible, account, tmp_path, playbook, variable
+):
+    account.seed(instances=[{"name": "trial-1", "tags": [{"key": "cluster", "value": "trial"}]}])
+    source = inventory(tmp_path)
+    with_groups = Path(source) / "test.lambda_cloud.yml"
+    with_groups.write_text(
+        yaml.safe_dump(
+            {
+                "plugin": "lambdalabs.cloud.lambda_cloud",
+                "keyed_groups": [{"key": "lambda_tags.cluster", "prefix": "lambda_cluster"}],
+            }
+        )
+    )
+    step = "Refuse a missing host pattern, or one that matches no host"
+    unnamed = ansible.playbook(plays=import_playbook(playbook), inventory=source)
+    assert unnamed.rc != 0
+    unnamed.failure(
+        step,
+        f"Give the hosts: -e {variable}=PATTERN",
+        "Cluster groups in the inventory: lambda_cluster_trial (1 host(s)).",
+    )
+    misspelt = ansible.playbook(
+        plays=import_playbook(playbook), inventory=source, extra_vars={"lambda_cluster_name": "trail"}
+    )
+    misspelt.failure(
+        step, f"{variable} 'lambda_cluster_trail' matches no host of the inventory.", "lambda_cluster_trial"
+    )
+    # An inventory source that cannot be read (a wrong key) gives no host at all.
+    with_groups.write_text(with_groups.read_text() + "api_key: not-the-key\n")
+    blind = ansible.playbook(
+        plays=import_playbook(playbook), inventory=source, extra_vars={variable: "lambda_cluster_trial"}
+    )
+    blind.failure(step, "matches no host", "The inventory has no cluster group: was it given with -i")
+    assert [e["task"] for e in blind.results] == [step]  # nothing ran on any node, nothing was terminated
+    assert not account.requests("POST", "/instance-operations/terminate")
 
 
 def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account, gpus, tmp_path):
@@ -522,7 +567,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
     run = ansible.playbook(
         plays=import_playbook("configure"),
         inventory=inventory(tmp_path),
-        extra_vars={"gpu_node_persistence_mode": True, "gpu_node_become": False},
+        extra_vars={"configure_hosts": "lambda", "gpu_node_persistence_mode": True, "gpu_node_become": False},
         env=gpus.env,
     )
     assert run.rc == 0, run.output
@@ -552,7 +597,7 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
     again = ansible.playbook(
         plays=import_playbook("configure"),
         inventory=inventory(tmp_path),
-        extra_vars={"gpu_node_persistence_mode": True, "gpu_node_become": False},
+        extra_vars={"configure_hosts": "lambda", "gpu_node_persistence_mode": True, "gpu_node_become": False},
         env=gpus.env,
     )
     assert again.rc == 0 and changed_tasks(again) == [], again.output
@@ -562,7 +607,9 @@ def test_configure_gathers_gpu_facts_and_sets_persistence_mode(ansible, account,
 def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path):
     account.seed(instances=[{"name": "eight", "instance_type": "gpu_8x_a100_80gb_sxm4"}])
     gpus.set(count=7)
-    run = ansible.playbook(plays=import_playbook("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    run = ansible.playbook(
+        plays=import_playbook("configure"), inventory=inventory(tmp_path), env=gpus.env, extra_vars=EVERY_NODE
+    )
     assert run.rc != 0
     role_failure(
         run,
@@ -574,14 +621,19 @@ def test_configure_fails_when_a_gpu_is_missing(ansible, account, gpus, tmp_path)
 def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus, tmp_path):
     account.seed(instances=[{"name": "cpu-only"}])
     gpus.set(count=0)
-    run = ansible.playbook(plays=import_playbook("configure"), inventory=inventory(tmp_path), env=gpus.env)
+    run = ansible.playbook(
+        plays=import_playbook("configure"), inventory=inventory(tmp_path), env=gpus.env, extra_vars=EVERY_NODE
+    )
     assert run.rc != 0
     role_failure(
         run, "Read and check the node's GPUs, hostname and mounts", "cpu-only has no working GPU: No devices were found"
     )
 
     reported = ansible.playbook(
-        plays=import_playbook("configure"), inventory=inventory(tmp_path, gpu_node_require_gpu=False), env=gpus.env
+        plays=import_playbook("configure"),
+        inventory=inventory(tmp_path, gpu_node_require_gpu=False),
+        env=gpus.env,
+        extra_vars=EVERY_NODE,
     )
     assert reported.rc == 0, reported.output
     assert (
@@ -595,7 +647,7 @@ def test_configure_without_gpu_fails_unless_not_required(ansible, account, gpus,
     missing = ansible.playbook(
         plays=import_playbook("configure"),
         inventory=inventory(tmp_path, gpu_node_require_gpu=False),
-        extra_vars={"gpu_node_nvidia_smi": "no-such-nvidia-smi"},
+        extra_vars={"configure_hosts": "lambda", "gpu_node_nvidia_smi": "no-such-nvidia-smi"},
     )
     assert missing.rc == 0, missing.output
     assert (
@@ -633,7 +685,10 @@ def test_configure_checks_that_file_systems_are_mounted(ansible, account, gpus, 
         ]
     )
     run = ansible.playbook(
-        plays=import_playbook("configure"), inventory=inventory(tmp_path, gpu_node_default_mount_root=""), env=gpus.env
+        plays=import_playbook("configure"),
+        inventory=inventory(tmp_path, gpu_node_default_mount_root=""),
+        env=gpus.env,
+        extra_vars=EVERY_NODE,
     )
     assert run.rc != 0
     checks = {t["_host"]: t for t in role_tasks(run, "Read and check the node's GPUs, hostname and mounts")}

@@ -118,7 +118,7 @@ def test_gpu_node_configures_the_nodes_and_a_second_run_changes_nothing(cluster)
     }
     again = cluster.configure(gpu_node_persistence_mode=True)
     again.assert_ok()
-    assert re.findall(r"changed=(\d+)", again.stdout) == ["0", "0", "0"], again.stdout
+    assert re.findall(r"changed=(\d+)", again.stdout) == ["0"] * 4, again.stdout  # localhost checks the hosts
 
 
 def test_a_missing_gpu_fails_the_node_that_lost_it(cluster):
@@ -266,6 +266,46 @@ def test_gpu_node_info_gives_up_after_connect_timeout_with_the_last_error(cluste
     assert result["_status"] == "unreachable" and run.rc != 0, result
     assert "connect_timeout: the node did not accept a connection within 2 s: " in result["msg"], result
     assert "refused" in result["msg"] and elapsed >= 2
+
+
+def test_a_wrong_key_or_a_changed_host_key_fails_configure_at_once_naming_what_to_fix(cluster, tmp_path):
+    read = "lambdalabs.cloud.gpu_node : Read and check the node's GPUs, hostname and mounts"
+
+    def configure(known_hosts: Path, **extra_vars: Any) -> tuple[Run, float]:
+        """configure over fresh connections: the master connection of an earlier run would need no key."""
+        started = time.monotonic()
+        run = cluster.ansible.playbook(
+            plays=import_playbook("configure"),
+            inventory=str(cluster.inventory),
+            extra_vars=extra_vars,  # gpu_node_connect_timeout stays 600 s
+            args=["-c", "ssh"],
+            env={"ANSIBLE_SSH_ARGS": ssh_args(known_hosts, master="no") + " -o ControlPath=none"},
+        )
+        return run, time.monotonic() - started
+
+    wrong = tmp_path / "wrong-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    refused, took = configure(
+        cluster.ansible.known_hosts, configure_hosts=cluster.group, ansible_ssh_private_key_file=str(wrong)
+    )
+    assert took < 30 and refused.rc != 0, refused.output[-3000:]
+    messages = sorted(result["msg"] for result in refused.tasks(read))
+    assert messages == [
+        f"{name}: the node refused the SSH key {wrong} (Permission denied (publickey)): give the private key of the "
+        "Lambda SSH key the node was launched with (ansible_ssh_private_key_file), and the node's user (ansible_user, "
+        "ubuntu on Lambda's images)."
+        for name in cluster.nodes
+    ]
+    # A known_hosts that remembers another key for a node's address (as after Lambda gave the address to a new node).
+    node = cluster.nodes["gpu-1"]
+    stale = tmp_path / "known_hosts"
+    other = (tmp_path / "wrong-key.pub").read_text().split()
+    stale.write_text(f"{node['ip']} {other[0]} {other[1]}\n")
+    changed, took = configure(stale, configure_hosts="gpu-1")
+    assert took < 30 and changed.rc != 0
+    message = changed.task(read)["msg"]
+    assert message.startswith(f"gpu-1: the node's host key differs from the one in line 1 of {stale}"), message
+    assert f"ssh-keygen -f {stale} -R {node['ip']}" in message
 
 
 def test_restart_drops_ssh_then_brings_it_back_with_the_files(cluster):

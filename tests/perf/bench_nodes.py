@@ -144,6 +144,7 @@ def configure_seconds(key: Path, count: int, work: Path, repeat: int = 5) -> tup
             }
         )
         command = [str(BIN / "ansible-playbook"), "lambdalabs.cloud.configure", "-i", str(inventory), "-f", "8"]
+        command += ["-e", "configure_hosts=lambda"]
         times, cpu = [], []
         for _run in range(repeat):
             started, busy = time.monotonic(), busy_cpu_seconds()

@@ -256,6 +256,13 @@ class Simulator:
         """Change a node: ``gpu_utilization``, ``gpu_count``, ``private_network``; returns the node."""
         return self.control("POST", f"/nodes/{instance_id}", changes)
 
+    def set_instance(self, instance_id: str, **changes: Any) -> dict[str, Any]:
+        """Change what only Lambda's side changes on a running instance: ``status`` (active or unhealthy), ``tags``
+        (a dict here); returns the instance."""
+        if isinstance(changes.get("tags"), dict):
+            changes["tags"] = [{"key": key, "value": value} for key, value in changes["tags"].items()]
+        return self.control("POST", f"/instances/{instance_id}", changes)
+
     def wait_for_status(self, instance_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
         """Poll (through the control API, so nothing is logged) until the instance has ``status``."""
         deadline = time.monotonic() + timeout

@@ -182,6 +182,37 @@ class InstanceOperations(AccountBase):
             self._event("instance", "updated", instance_id, {"name": name}, now)
         return instance
 
+    def control_instance(self, instance_id: str, body: Any) -> dict[str, Any]:
+        """``POST /_simulator/instances/<id>``: what only Lambda's side changes on an instance, for tests: its
+        ``status`` (``active`` or ``unhealthy``, as a host that fails, while booting too, turns it) and its ``tags``
+        (as set at launch). A status given here ends the instance's own way there (a booting one stays as set)."""
+        obj = expect_object(body)
+        check_keys(obj, ("status", "tags"))
+        instance = self.get_instance(instance_id)
+        status, tags = obj.get("status"), obj.get("tags")
+        if status is not None and (
+            status not in ("active", "unhealthy") or instance.get("status") not in ("booting", "active", "unhealthy")
+        ):
+            raise invalid(
+                f"Only a booting or running instance can be set active or unhealthy, not {status!r} from "
+                f"{instance.get('status')!r}."
+            )
+        if tags is not None and not (
+            isinstance(tags, list)
+            and all(isinstance(t, dict) and set(t) == {"key", "value"} for t in tags)
+            and all(isinstance(value, str) for t in tags for value in t.values())
+        ):
+            raise invalid('Field \'tags\' must be a list of {"key": ..., "value": ...} objects of strings.')
+        if status is not None:
+            self.pending.pop(instance_id, None)
+            self._apply_step(instance_id, status)
+            instance = self.instances[instance_id]
+        if tags is not None:
+            instance["tags"] = tags
+        self.instances[instance_id] = instance = ordered_instance(instance)
+        self.instances_changed()
+        return instance
+
     # ------------------------------------------------------------------ restart, terminate
 
     def _parse_ids(self, body: Any) -> list[str]:

@@ -465,6 +465,9 @@ class Simulator:
             return Response.json(200, self._config_view())
         if name == "/nodes" and method == "GET":
             return Response.json(200, self._nodes_view(now))
+        if name.startswith("/instances/") and method == "POST":
+            self.account.advance(now)
+            return Response.json(200, self.account.control_instance(name[len("/instances/") :], parse_json(raw_body)))
         if name.startswith("/nodes/") and method == "POST":
             return Response.json(200, self._configure_node(name[len("/nodes/") :], parse_json(raw_body), now))
         raise ApiError(404, "global/not-found", f"No control endpoint {method} {CONTROL_PREFIX}{name}.")

@@ -38,7 +38,7 @@ def test_modules_that_run_on_the_nodes_need_no_api_client():
     node_modules = sorted(
         p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("lambda_")
     )
-    assert node_modules == ["gpu_node_info"]
+    assert node_modules == ["cluster_job", "gpu_node_info"]
     for name in node_modules:
         text = (ROOT / "plugins" / "modules" / f"{name}.py").read_text()
         assert "_client" not in text and "_api" not in text and "requests" not in text, name

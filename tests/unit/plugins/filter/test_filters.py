@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.lambdalabs.cloud.plugins.filter import cluster, gpu, reap, training
+from ansible_collections.lambdalabs.cloud.plugins.filter import cluster, gpu, job, reap, training
 
 FILTERS = Path(__file__).resolve().parents[4] / "plugins" / "filter"
-MODULES = (cluster, gpu, reap, training)
+MODULES = (cluster, gpu, job, reap, training)
 
 
 def all_filters():

@@ -28,6 +28,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
     name_skeleton,
     raw_type_problem,
     seconds,
+    switch,
     tag_value,
 )
 
@@ -237,3 +238,29 @@ def test_seconds_refuses_anything_else_naming_the_parameter(value):
     with pytest.raises(InvalidParameter) as raised:
         seconds("connect_timeout", value, 86400)
     assert str(raised.value).startswith("connect_timeout: ") and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("False", False),
+        ("yes", True),
+        ("no", False),
+        (" on ", True),
+        ("0", False),
+        (1, True),
+        (0, False),
+    ],
+)
+def test_a_switch_is_read_as_a_user_writes_it(value, expected):
+    assert switch("reap_confirm", value) is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "tru", 2, 1.0, None, [True], "nan"])
+def test_any_other_switch_value_is_refused_naming_it(value):
+    with pytest.raises(InvalidParameter) as error:
+        switch("reap_confirm", value)
+    assert error.value.param == "reap_confirm" and "must be true or false" in str(error.value)

@@ -10,8 +10,10 @@ import pytest
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
     InstanceLost,
+    PermanentConnectionError,
     WaitTimeout,
     call_until_connected,
+    permanent_ssh_problem,
     poll_intervals,
     reached,
     wait_for_instance,
@@ -33,8 +35,9 @@ def reads(*statuses):
     return read, count
 
 
-def test_poll_intervals_grow_to_a_cap():
-    assert list(itertools.islice(poll_intervals(), 8)) == [2.0, 3.0, 4.5, 6.75, 10.125, 15.0, 15.0, 15.0]
+def test_poll_intervals_grow_to_a_cap_of_3_s():
+    # A node that becomes active is seen within 3 s, with at most one request a second.
+    assert list(itertools.islice(poll_intervals(), 6)) == [1.0, 1.5, 2.25, 3.0, 3.0, 3.0]
 
 
 @pytest.mark.parametrize(
@@ -42,7 +45,7 @@ def test_poll_intervals_grow_to_a_cap():
     [
         ("active", "active", True),
         ("booting", "active", False),
-        ("unhealthy", "active", False),
+        ("unhealthy", "active", None),
         ("terminating", "active", None),
         ("preempted", "active", None),
         (None, "active", None),
@@ -60,7 +63,7 @@ def test_waits_until_active_and_counts_polls():
     read, count = reads("booting", "booting", "active")
     instance, polls = wait_for_instance(read, "i1", "active", 60, clock=clock, sleep=clock.sleep)
     assert instance["status"] == "active" and polls == 3 == count["reads"]
-    assert clock.now == pytest.approx(2 + 3 + 4.5)
+    assert clock.now == pytest.approx(1 + 1.5 + 2.25)
 
 
 def test_times_out_with_the_last_status_and_never_sleeps_past_the_deadline():
@@ -84,8 +87,8 @@ def test_an_instance_that_ends_is_lost_and_one_that_vanishes_is_gone():
 def test_a_group_is_read_once_per_poll_and_each_node_gets_its_time():
     clock = FakeClock(0.0)
     timeline = [
-        [{"id": "a", "status": "booting"}, {"id": "b", "status": "booting"}, {"id": "c", "status": "booting"}],
-        [{"id": "a", "status": "active"}, {"id": "b", "status": "booting"}, {"id": "c", "status": "terminated"}],
+        [{"id": "a", "status": "booting"}, {"id": "b", "status": "booting"}],
+        [{"id": "a", "status": "active"}, {"id": "b", "status": "booting"}],
         [{"id": "a", "status": "active"}, {"id": "b", "status": "active"}],
     ]
     reads_done = []
@@ -94,14 +97,36 @@ def test_a_group_is_read_once_per_poll_and_each_node_gets_its_time():
         reads_done.append(clock.now)
         return timeline[min(len(reads_done) - 1, len(timeline) - 1)]
 
-    report = wait_for_instances(read_all, ["a", "b", "c", "a"], "active", 60, clock=clock, sleep=clock.sleep)
+    report = wait_for_instances(read_all, ["a", "b", "a"], "active", 60, clock=clock, sleep=clock.sleep)
     assert report.polls == 3 == len(reads_done)
     assert {k: (n.outcome, n.seconds) for k, n in report.nodes.items()} == {
-        "a": ("reached", 2.0),
-        "b": ("reached", 5.0),
-        "c": ("lost", None),
+        "a": ("reached", 1.0),
+        "b": ("reached", 2.5),
     }
-    assert not report.done and [n.instance_id for n in report.with_outcome("lost")] == ["c"]
+    assert report.done
+
+
+@pytest.mark.parametrize("status", ["unhealthy", "terminated", None])
+def test_a_group_wait_ends_at_the_first_node_that_waiting_cannot_bring(status):
+    clock = FakeClock(0.0)
+    timeline = [
+        [{"id": "a", "status": "booting"}, {"id": "b", "status": "booting"}],
+        [{"id": "a", "status": "booting"}] + ([{"id": "b", "status": status}] if status else []),
+    ]
+    reads_done = []
+
+    def read_all():
+        reads_done.append(clock.now)
+        return timeline[min(len(reads_done) - 1, len(timeline) - 1)]
+
+    report = wait_for_instances(read_all, ["a", "b"], "active", 1800, clock=clock, sleep=clock.sleep)
+    # Within one poll of the change, not at the 1800 s timeout; a is left as it was, without a verdict.
+    assert report.polls == 2 and clock.now == 1.0
+    assert {k: (n.outcome, n.status) for k, n in report.nodes.items()} == {
+        "a": ("waiting", "booting"),
+        "b": ("lost", status),
+    }
+    assert not report.done and [n.instance_id for n in report.with_outcome("lost")] == ["b"]
 
 
 def test_a_group_times_out_without_raising():
@@ -170,3 +195,43 @@ def test_call_until_connected_with_no_time_tries_once_and_lets_other_errors_thro
     with pytest.raises(KeyError):
         call_until_connected(broken, 60, (Refused,), clock, clock.sleep)
     assert clock.now == 0
+
+
+CHANGED_KEY = """Failed to connect to the host via ssh: @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
+Offending ED25519 key in /home/me/.ssh/known_hosts:3
+  remove with:
+  ssh-keygen -f "/home/me/.ssh/known_hosts" -R "127.18.0.2"
+Host key for 127.18.0.2 has changed and you have requested strict checking.
+Host key verification failed."""
+
+
+def test_a_changed_host_key_is_permanent_and_names_the_known_hosts_line():
+    problem = permanent_ssh_problem(CHANGED_KEY)
+    assert problem.startswith("the node's host key differs from the one in line 3 of /home/me/.ssh/known_hosts")
+    assert "ssh-keygen -f /home/me/.ssh/known_hosts -R 127.18.0.2" in problem and "\n" not in problem
+    assert "in the controller's known_hosts" in permanent_ssh_problem("Host key verification failed.")
+
+
+def test_a_refused_key_is_permanent_and_names_the_key_file():
+    problem = permanent_ssh_problem("ubuntu@127.18.0.2: Permission denied (publickey).", "/keys/wrong")
+    assert problem.startswith("the node refused the SSH key /keys/wrong (Permission denied (publickey))")
+    assert "(no key file given)" in permanent_ssh_problem("Permission denied (publickey,password).")
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["ssh: connect to host 127.18.0.2 port 22: Connection refused", "Connection timed out during banner exchange", ""],
+)
+def test_a_node_that_does_not_answer_yet_is_not_permanent(message):
+    assert permanent_ssh_problem(message, "/keys/k") is None
+
+
+def test_call_until_connected_stops_at_the_first_permanent_failure():
+    clock = FakeClock(0.0)
+    call, count = connects_after(1000)
+    with pytest.raises(PermanentConnectionError, match="fix refused 2"):
+        call_until_connected(
+            call, 600, (Refused,), clock, clock.sleep, permanent=lambda e: f"fix {e}" if str(e) == "refused 2" else None
+        )
+    assert count["calls"] == 2 and clock.now == 1.0
