@@ -16,6 +16,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     removal_summary,
     wait_ids,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import node_types
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import (
     DEFAULT_SSH_COMMON_ARGS,
     DEFAULT_USER,
@@ -51,6 +52,7 @@ class FilterModule:
             "target_pattern": target_pattern,
             "target_problem": target_problem,
             "cluster_group": cluster_group,
+            "cluster_node_types": node_types,
             "cluster_plan": _plan,
             "cluster_user_data": node_user_data,
             "cluster_result": _result,

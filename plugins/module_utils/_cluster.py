@@ -9,9 +9,7 @@ expose them to the role. A node's ``user_data`` never enters a plan: it may hold
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
@@ -23,6 +21,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import cluster_expiry
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
     InvalidParameter,
@@ -50,8 +49,6 @@ NODE_KEYS = (
 )
 RESERVED_TAGS = ("cluster", "expires-at")
 MAX_NODES = 256
-MAX_TTL_HOURS = 24 * 366
-EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def cluster_group(name: str) -> str:
@@ -145,22 +142,6 @@ def wanted_nodes(cluster: str, nodes: Any, defaults: Any) -> list[dict[str, Any]
     return wanted
 
 
-def expires_at(ttl_hours: Any, now: float | None = None) -> str | None:
-    """The expires-at tag for a node launched now: UTC, ``ttl_hours`` from now; None without a TTL."""
-    if ttl_hours is None or ttl_hours == "":
-        return None
-    if isinstance(ttl_hours, str):
-        try:
-            ttl_hours = float(ttl_hours)
-        except ValueError:
-            raise InvalidParameter(
-                "lambda_cluster_ttl_hours", f"must be a number of hours, got {ttl_hours!r}."
-            ) from None
-    check_number("lambda_cluster_ttl_hours", ttl_hours, above=0, maximum=MAX_TTL_HOURS)
-    when = (time.time() if now is None else now) + float(ttl_hours) * 3600
-    return datetime.fromtimestamp(when, timezone.utc).strftime(EXPIRES_FORMAT)
-
-
 def firewall_ruleset_name(cluster: str) -> str:
     """The name of the ruleset the role keeps for a cluster's own firewall rules."""
     return f"cluster-{cluster}"
@@ -236,6 +217,7 @@ def plan_cluster(
     """
     plan: dict[str, Any] = {"error": None, "group": cluster_group(cluster), "members": [], "wanted": []}
     plan.update(missing=[], extra=[], conflicts=[], firewall_ruleset=None, firewall_regions=[])
+    plan.update(expires_at=None, expiry_note=None)
     try:
         check_cluster_name(cluster)
         if state not in ("present", "absent"):
@@ -247,7 +229,8 @@ def plan_cluster(
         if state == "absent":
             return plan
         wanted = wanted_nodes(cluster, nodes, defaults)
-        expiry = expires_at(ttl_hours, now)
+        expiry, plan["expiry_note"] = cluster_expiry(members, ttl_hours, now)
+        plan["expires_at"] = expiry
         plan["error"] = _firewall(plan, cluster, wanted) if firewall_rules is not None else None
         if plan["error"]:
             return plan
@@ -325,10 +308,11 @@ def node_row(instance: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wait_ids(plan: Mapping[str, Any], launches: Any, ssh: bool = False) -> list[str]:
-    """The ids the role waits for: the members still booting (and the active ones too when it waits for SSH), and
-    every instance it launched."""
+    """The ids the role waits for: the members still booting (and the active ones too when it waits for SSH), but not
+    those beyond the wanted nodes, and every instance it launched."""
     statuses = ("booting", "active") if ssh else ("booting",)
-    ids = [m.get("id") for m in plan.get("members") or [] if m.get("status") in statuses]
+    beyond = {m.get("id") for m in plan.get("extra") or []}  # not the cluster's any more, removed or not
+    ids = [m.get("id") for m in plan.get("members") or [] if m.get("status") in statuses and m.get("id") not in beyond]
     instances = [launch.get("instance") for launch in launches or [] if isinstance(launch, Mapping)]
     return ids + [i.get("id") for i in instances if isinstance(i, Mapping)]
 
@@ -362,15 +346,19 @@ def cluster_result(
     result["saved_cents_per_hour"] = sum(price_cents_per_hour(m) for m in members if m.get("name") in removed)
     if state == "absent":
         result.update(launched=[], terminated=removed, extra=[], failover=[], not_launched=[], unhealthy=[], nodes=[])
-        result.update(price_cents_per_hour=0)
+        result.update(extra_cents_per_hour=0, expires_at=None, expiry_note=None, price_cents_per_hour=0)
         return result
     launched = [launch["name"] for launch in launches if launch.get("changed")]
     tried = {launch["name"] for launch in launches} | ({failure["name"]} if failure else set())
     current = current_instances(instances, removed=removed)
+    left = [m for m in plan.get("extra") or [] if m.get("name") not in removed]  # beyond the wanted nodes, running
     result.update(
         launched=launched,
         terminated=removed,
-        extra=[m.get("name") for m in plan.get("extra") or [] if m.get("name") not in removed],
+        extra=[f"{m.get('name')} ({m.get('id')})" for m in left],
+        extra_cents_per_hour=sum(price_cents_per_hour(m) for m in left),
+        expires_at=plan.get("expires_at"),
+        expiry_note=plan.get("expiry_note"),
         failover=failover(launches),
         not_launched=[node["name"] for node in plan.get("missing") or [] if node["name"] not in tried],
         unhealthy=[i.get("name") for i in current if i.get("status") == "unhealthy"],
@@ -410,9 +398,14 @@ def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list
         lines.append(f"Capacity failover for {move['name']}: {move['change']}.")
     if result.get("extra"):
         lines.append(
-            f"Tagged cluster={result['name']} but not in lambda_cluster_nodes, left running: "
-            f"{', '.join(result['extra'])} (lambda_cluster_remove_extra=true removes them)."
+            f"Beyond lambda_cluster_nodes, left running outside the cluster's group and this summary: "
+            f"{', '.join(result['extra'])}, ${dollars(result.get('extra_cents_per_hour'))} per hour; "
+            "lambda_cluster_remove_extra=true terminates them."
         )
+    if result.get("expires_at"):
+        lines.append(f"The cluster expires at {result['expires_at']}: lambdalabs.cloud.reap terminates it then.")
+    if result.get("expiry_note"):
+        lines.append(result["expiry_note"])
     failure = result.get("failed_launch")
     if failure:
         lines.append(f"Launch failed for {failure['name']}: {failure['msg']}")

@@ -277,8 +277,8 @@ def parse_status(stdout: str) -> tuple[int | None, list[str]]:
     lines = stdout.splitlines()
     for index, line in enumerate(lines):
         if line.startswith(f"{STATUS_MARK} exit="):
-            value = line.split("=", 1)[1].strip()
-            return (int(value) if value.lstrip("-").isdigit() else None), lines[index + 1 :]
+            value, after = line.split("=", 1)[1].strip(), index + 1
+            return (int(value) if value.lstrip("-").isdigit() else None), lines[after:]
     raise ValueError(f"the node's answer has no job status: {stdout[-200:]!r}")
 
 

@@ -7,6 +7,7 @@ Every test runs real ansible-playbook processes against the simulator and counts
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -240,7 +241,9 @@ def test_remove_extra_terminates_exactly_the_extra_nodes_highest_first(ansible, 
     kept = provision(ansible, lambda_cluster_nodes={"count": 1})
     kept.assert_ok()
     assert len(live(account)) == 3
-    assert "left running: llm-ft-3, llm-ft-2" in "\n".join(role_task(kept, "Show the cluster")["msg"])
+    summary = "\n".join(role_task(kept, "Show the cluster")["msg"])
+    assert "Cluster llm-ft: 1 node(s), $0.75 per hour" in summary  # the extra nodes left the cluster's summary
+    assert re.search(r"left running outside the cluster's group and this summary: llm-ft-3 \(\w+\), llm-ft-2", summary)
     assert (
         "inventory group lambda_cluster_llm_ft (characters other than"
         in role_task(kept, "Say which inventory group the nodes are in")["msg"]

@@ -350,6 +350,22 @@ def test_after_teardown_ssh_is_refused_and_the_host_keys_are_forgotten(cluster):
     assert not {address for node in cluster.nodes.values() for address in (node["ip"], node["private_ip"])} & set(left)
 
 
+def again(count: int, types: list[str] | None = None, **role_vars: Any) -> dict[str, Any]:
+    """The provision variables of the second cluster, "again": ``count`` nodes of ``types``, and the cluster role's
+    ``role_vars`` (without their lambda_cluster_ prefix)."""
+    return {
+        "lambda_cluster_name": "again",
+        "lambda_cluster_nodes": {"count": count},
+        "lambda_cluster_defaults": {
+            "instance_type": types or ["gpu_1x_a10"],
+            "region": ["us-east-1"],
+            "ssh_key_name": "cluster",
+        },
+        "lambda_cluster_launch_interval": 0,
+        **{f"lambda_cluster_{name}": value for name, value in role_vars.items()},
+    }
+
+
 def test_a_second_cluster_on_the_same_addresses_configures_with_host_key_checking_on(cluster):
     # The teardown above freed the addresses; the simulator, as Lambda does, gives them to the next nodes, whose host
     # keys are new. Host key checking stays on (accept-new): without the teardown's cleanup this run would be refused.
@@ -357,19 +373,59 @@ def test_a_second_cluster_on_the_same_addresses_configures_with_host_key_checkin
     deadline = time.monotonic() + 30
     while any(item["status"] != "active" for item in cluster.sim.state()["instances"]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    variables = {
-        "lambda_cluster_name": "again",
-        "lambda_cluster_nodes": {"count": 3},
-        "lambda_cluster_defaults": {
-            "instance_type": ["gpu_1x_a10"],
-            "region": ["us-east-1"],
-            "ssh_key_name": "cluster",
-        },
-        "lambda_cluster_launch_interval": 0,
-    }
+    variables = again(3)
     cluster.ansible.playbook(plays=import_playbook("provision"), extra_vars=variables).assert_ok()
     new = {item["ip"]: item for item in cluster.sim.state()["instances"] if item["status"] == "active"}
     assert set(new) == set(old) and not {item["id"] for item in new.values()} & {item["id"] for item in old.values()}
     cluster.play("configure", configure_hosts="lambda_cluster_again").assert_ok()
     pinned = recorded_hosts(cluster.ansible.known_hosts)
     assert set(new) <= set(pinned), pinned
+
+
+def test_scaling_down_with_remove_extra_converges_in_one_run(cluster):
+    # The provision waits for SSH on the nodes it keeps (wait_for_ssh is on): the one it terminates is not waited for.
+    variables = again(2, remove_extra=True, known_hosts=str(cluster.ansible.known_hosts))
+    run = cluster.ansible.playbook(plays=import_playbook("provision"), extra_vars=variables)
+    run.assert_ok()
+    live = sorted(i["name"] for i in cluster.sim.state()["instances"] if i["status"] in ("booting", "active"))
+    assert live == ["again-1", "again-2"]
+    summary = "\n".join(next(e["result"]["msg"] for e in run.results if e["task"].endswith("Show the cluster")))
+    assert "Cluster again: 2 node(s)" in summary and "Terminated (beyond the wanted nodes): again-3" in summary
+
+
+def test_growing_a_cluster_never_fails_over_to_another_type(cluster):
+    cluster.sim.seed(capacity={"gpu_1x_a10": []})  # the cluster's type runs out; A100s are there
+    launches = len(cluster.sim.requests("POST", "/instance-operations/launch"))
+    variables = again(3, types=["gpu_1x_a10", "gpu_1x_a100_sxm4"])
+    run = cluster.ansible.playbook(plays=import_playbook("provision"), extra_vars=variables)
+    assert run.rc != 0
+    assert len(cluster.sim.requests("POST", "/instance-operations/launch")) == launches  # no A100 joined the A10s
+    types = {i["instance_type"]["name"] for i in cluster.sim.state()["instances"] if i["status"] == "active"}
+    assert types == {"gpu_1x_a10"}
+
+
+def test_a_job_that_ends_brings_its_log_home_and_tears_its_cluster_down(cluster, tmp_path):
+    logs = tmp_path / "logs"
+    # Without this module's -e ansible_python_interpreter, which would reach localhost too: the job runner needs no
+    # Python on the nodes.
+    run = cluster.ansible.playbook(
+        plays=import_playbook("run_and_teardown"),
+        inventory=str(cluster.inventory),
+        args=["-c", "ssh"],
+        extra_vars={
+            "lambda_cluster_name": "again",
+            "run_command": "echo done on $(hostname)",
+            "run_log_dir": str(logs),
+            "run_require_expiry": False,  # "again" was provisioned without lambda_cluster_ttl_hours
+            "lambda_cluster_known_hosts": str(cluster.ansible.known_hosts),
+        },
+    )
+    run.assert_ok()
+    assert (
+        "Cluster again has no expiry"
+        in run.task("Say where the job runs, where its logs go and when the cluster ends")["msg"]
+    )
+    (run_dir,) = logs.iterdir()
+    assert sorted(log.name for log in run_dir.glob("*.log")) == ["again-1.log"]
+    assert (run_dir / "again-1.log").read_text().startswith("done on ")
+    assert not [i for i in cluster.sim.state()["instances"] if i["status"] in ("booting", "active")]

@@ -13,7 +13,6 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     cluster_result,
     cluster_summary,
     current_instances,
-    expires_at,
     failover,
     node_user_data,
     plan_cluster,
@@ -21,6 +20,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     wait_ids,
     wanted_nodes,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import expires_at
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 DEFAULTS = {"instance_type": ["gpu_1x_a10"], "ssh_key_name": "deploy", "tags": {"team": "research"}}
@@ -97,7 +97,11 @@ def test_the_plan_finds_members_missing_extra_and_conflicts():
     )
     assert fine["error"] is None and fine["group"] == "lambda_cluster_demo"
     assert [n["name"] for n in fine["missing"]] == ["demo-2", "demo-3"]
-    assert fine["missing"][0]["tags"] == {"team": "research", "cluster": "demo", "expires-at": "2026-01-01T13:00:00Z"}
+    # The members have no expiry: new nodes get none either, and the plan says why ttl_hours did not apply.
+    assert fine["missing"][0]["tags"] == {"team": "research", "cluster": "demo"}
+    assert fine["expires_at"] is None and "have no expiry, so new nodes get none either" in fine["expiry_note"]
+    first = plan_cluster([], "demo", {"count": 1}, DEFAULTS, ttl_hours=1, now=NOW)
+    assert first["missing"][0]["tags"]["expires-at"] == "2026-01-01T13:00:00Z" and first["expiry_note"] is None
     # The highest-numbered first, in natural order.
     assert [n["name"] for n in fine["extra"]] == ["demo-10", "demo-5", "demo-4"]
 
