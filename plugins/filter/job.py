@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import cluster_group
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._job import JobOptions, job_plan, job_report
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
@@ -20,8 +22,11 @@ def _plan(instances, cluster, groups, hostvars, **options):
     return job_plan(instances, cluster, inventory, checked)
 
 
-def _report(hostvars, plan, result_var="_cluster_job"):
-    return job_report({host: hostvars[host].get(result_var) for host in plan["targets"]}, plan)
+def _report(hostvars, plan, teardown_on_failure=True, result_var="_cluster_job"):
+    try:
+        return job_report({host: hostvars[host].get(result_var) for host in plan["targets"]}, plan, teardown_on_failure)
+    except InvalidParameter as error:
+        raise AnsibleFilterError(f"Invalid value for {error}") from None
 
 
 class FilterModule:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._reap import (
     reap_idle_plan,
     reap_idle_report,
+    reap_options,
     reap_plan,
     reap_report,
     sample_interval,
@@ -40,6 +41,7 @@ class FilterModule:
     def filters(self):
         return {
             "reap_plan": _plan,
+            "reap_options": reap_options,
             "reap_report": reap_report,
             "reap_idle_plan": _idle_plan,
             "reap_idle_report": reap_idle_report,

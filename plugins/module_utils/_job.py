@@ -111,7 +111,7 @@ def job_plan(
     except InvalidParameter as error:
         return dict(plan, error=f"{error} {_listing(clusters).capitalize()}. Nothing was run or terminated.")
     group = cluster_group(cluster)
-    plan["group"] = group
+    plan.update(group=group, cluster=cluster)
     nodes = clusters.get(cluster, [])
     active = {i["id"]: i for i in nodes if i.get("status") == "active"}
     if not nodes:
@@ -145,7 +145,12 @@ def job_plan(
         run_id=run_id,
         log_dir=os.path.abspath(os.path.join(os.path.expanduser(options.log_dir), f"{cluster}-{run_id}")),
     )
-    return _bounded_by_expiry(plan, cluster, list(active.values()), options, now)
+    plan = _bounded_by_expiry(plan, cluster, list(active.values()), options, now)
+    if not plan["error"]:
+        plan["summary"] = (
+            f"The job {run_id} runs on {', '.join(targets)}; the logs come to {plan['log_dir']}. {plan['msg']}"
+        )
+    return plan
 
 
 def _statuses(nodes: list[Mapping[str, Any]]) -> str:
@@ -339,9 +344,10 @@ def gone_reason(instance: Mapping[str, Any] | None) -> str | None:
     return None if status == "active" else f"the node's instance is now {status}"
 
 
-def job_report(results: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
+def job_report(results: Mapping[str, Any], plan: Mapping[str, Any], teardown_on_failure: Any = True) -> dict[str, Any]:
     """What the job came to on each node, from each node's cluster_job result (``results``: host -> result):
-    a line a node, and ``failure``, the reason of a node that failed by itself (empty when all succeeded)."""
+    a line a node, ``failure``, the reason of a node that failed by itself, ``message``, the line the run fails
+    with (both empty when every node succeeded), and ``teardown``, whether the cluster goes."""
     lines, failures, tails = [], [], {}
     for host in plan["targets"]:
         result = results.get(host) or {}
@@ -354,4 +360,19 @@ def job_report(results: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str,
         if state != "succeeded":
             failures.append((state == "stopped", result.get("msg") or f"{host}: {state}"))
     # A node stopped because another failed is not the cause: the other one is.
-    return {"ok": not failures, "lines": lines, "tails": tails, "failure": min(failures)[1] if failures else ""}
+    failure = min(failures)[1] if failures else ""
+    message, teardown = "", switch("teardown_on_failure", teardown_on_failure) or not failures
+    if failures:
+        kept = "torn down" if teardown else "left running for a look"
+        message = (
+            f"The job on cluster {plan.get('cluster')} failed: {failure}. The cluster was {kept}. The logs are in "
+            f"{plan.get('log_dir')}."
+        )
+    return {
+        "ok": not failures,
+        "teardown": teardown,
+        "lines": lines,
+        "tails": tails,
+        "failure": failure,
+        "message": message,
+    }

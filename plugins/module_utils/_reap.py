@@ -20,6 +20,12 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    TAG_KEY_PATTERN,
+    InvalidParameter,
+    check_number,
+    switch,
+)
 
 # YYYY-MM-DD, optionally THH:MM or THH:MM:SS (fractions allowed), optionally Z or +00:00. UTC only.
 UTC_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(?:Z|z|\+00:?00)?")
@@ -182,3 +188,30 @@ def terminated_summary(terminated: Any, check_mode: bool = False, kind: str = "i
     saved = sum(cents(item.get("price_cents_per_hour")) for item in done)
     verb = "Would have terminated" if check_mode else "Terminated"
     return f"{verb} {len(done)} {kind}(s), saving ${dollars(saved)} per hour."
+
+
+def reap_options(
+    confirm: Any = False, wait: Any = False, tag: Any = "expires-at", threshold: Any = 10
+) -> dict[str, Any]:
+    """The reap playbooks' variables, checked as a module's parameters are: ``confirm`` and ``wait`` strict switches
+    (``maybe`` is refused, never read as a dry run), ``tag`` a tag key, ``threshold`` a percentage from 0 to 100.
+    ``error`` is one line naming the variable, or None."""
+    try:
+        options = {
+            "confirm": switch("reap_confirm", confirm),
+            "wait": switch("reap_wait", wait),
+            "tag": tag,
+            "threshold": threshold,
+        }
+        if not isinstance(tag, str) or not TAG_KEY_PATTERN.fullmatch(tag):
+            raise InvalidParameter("reap_tag", f"must be a tag key ({TAG_KEY_PATTERN.pattern}), got {tag!r}.")
+        if isinstance(threshold, str):
+            try:
+                threshold = float(threshold.strip())
+            except ValueError:
+                raise InvalidParameter("reap_idle_threshold", f"must be a percentage, got {threshold!r}.") from None
+        check_number("reap_idle_threshold", threshold, minimum=0, maximum=100)
+        options["threshold"] = float(threshold)
+    except InvalidParameter as error:
+        return {"error": f"Invalid value for {error} Nothing was terminated."}
+    return {"error": None, **options}

@@ -122,6 +122,10 @@ def test_reap_idle_lists_and_terminates_only_the_idle_node(cluster):
     cluster.sim.set_node(busy["id"], gpu_utilization=80)
     cluster.sim.set_node(cluster.nodes["llm-3"]["id"], gpu_utilization=55)
     window = {"reap_idle_hosts": "lambda_cluster_llm", "reap_idle_minutes": 0.05, "reap_idle_samples": 3}
+    # A threshold over 100% would call a node at full load idle: refused before any node is sampled.
+    over = cluster.play("reap_idle", reap_idle_threshold=101, reap_confirm=True, **window)
+    assert over.rc != 0 and [e["task"] for e in over.results] == ["Check the variables, before any node is sampled"]
+    assert "Invalid value for reap_idle_threshold: must be at most 100, got 101." in over.results[0]["result"]["msg"]
     dry = cluster.play("reap_idle", **window)
     dry.assert_ok()
     listing = "\n".join(next(e["result"]["msg"] for e in dry.results if e["task"] == "List the idle nodes"))

@@ -126,6 +126,9 @@ def test_the_run_has_an_id_and_a_log_directory_of_its_own():
     first, second = plan(log_dir="/var/log/jobs"), plan(log_dir="/var/log/jobs")
     assert first["run_id"].startswith("20260601T120000Z-") and first["run_id"] != second["run_id"]
     assert first["log_dir"] == f"/var/log/jobs/llm-{first['run_id']}"
+    assert first["summary"] == (
+        f"The job {first['run_id']} runs on llm-1; the logs come to /var/log/jobs/llm-{first['run_id']}. {first['msg']}"
+    )
 
 
 def test_the_time_limit_ends_before_the_clusters_expiry_and_says_so():
@@ -258,7 +261,25 @@ def test_a_job_that_succeeded_everywhere_is_ok():
     report = job_report(results, {"targets": ["a"]})
     assert report == {
         "ok": True,
+        "teardown": True,
         "lines": ["a: succeeded, exit status 0; log: /l/a"],
         "tails": {"a": ["done"]},
         "failure": "",
+        "message": "",
     }
+
+
+def test_a_failed_job_says_whether_its_cluster_goes_and_a_bad_switch_is_refused():
+    failed = {"a": {"state": "failed", "rc": 2, "msg": "a: the job ended with exit status 2", "log": "/l/a"}}
+    plan = {"targets": ["a"], "cluster": "llm", "log_dir": "/l"}
+    down = job_report(failed, plan)
+    assert down["teardown"] is True and down["message"] == (
+        "The job on cluster llm failed: a: the job ended with exit status 2. The cluster was torn down. "
+        "The logs are in /l."
+    )
+    kept = job_report(failed, plan, "false")
+    assert kept["teardown"] is False and "The cluster was left running for a look." in kept["message"]
+    for result in (failed, {"a": {"state": "succeeded", "rc": 0}}):
+        with pytest.raises(InvalidParameter, match="teardown_on_failure"):
+            job_report(result, plan, "maybe")
+    assert job_report({"a": {"state": "succeeded", "rc": 0}}, plan, False)["teardown"] is True

@@ -13,6 +13,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._reap import (
     parse_utc,
     reap_idle_plan,
     reap_idle_report,
+    reap_options,
     reap_plan,
     reap_report,
     sample_interval,
@@ -168,3 +169,37 @@ def test_what_was_terminated_counts_only_the_changed_results_at_their_price():
     assert idle == "Would have terminated 2 idle node(s), saving $2.04 per hour."
     assert terminated_summary({"skipped": True}) == "Terminated 0 instance(s), saving $0.00 per hour."
     assert terminated_summary(None, True) == "Would have terminated 0 instance(s), saving $0.00 per hour."
+
+
+@pytest.mark.parametrize(
+    ("options", "variable"),
+    [
+        ({"confirm": "maybe"}, "reap_confirm"),
+        ({"confirm": ""}, "reap_confirm"),
+        ({"confirm": None}, "reap_confirm"),
+        ({"wait": "later"}, "reap_wait"),
+        ({"tag": ""}, "reap_tag"),
+        ({"tag": "Expires At"}, "reap_tag"),
+        ({"tag": ["expires-at"]}, "reap_tag"),
+        ({"threshold": 101}, "reap_idle_threshold"),
+        ({"threshold": -1}, "reap_idle_threshold"),
+        ({"threshold": "abc"}, "reap_idle_threshold"),
+        ({"threshold": float("nan")}, "reap_idle_threshold"),
+        ({"threshold": True}, "reap_idle_threshold"),
+    ],
+)
+def test_reap_variables_are_checked_and_the_message_names_the_variable(options, variable):
+    error = reap_options(**options)["error"]
+    assert error.startswith(f"Invalid value for {variable}: ") and error.endswith("Nothing was terminated.")
+    assert "\n" not in error
+
+
+def test_reap_variables_as_the_command_line_gives_them():
+    assert reap_options("true", "no", "expires-at", "55.5") == {
+        "error": None,
+        "confirm": True,
+        "wait": False,
+        "tag": "expires-at",
+        "threshold": 55.5,
+    }
+    assert reap_options()["confirm"] is False and reap_options(threshold=0)["threshold"] == 0
