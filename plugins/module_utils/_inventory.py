@@ -146,9 +146,12 @@ def unique_host_names(hosts: list[tuple[str, Any]], ids: list[str]) -> tuple[lis
             continue
         renamed = []
         for index in indexes:
-            new_name = f"{name}_{ids[index][:8]}"
-            if new_name in taken:
-                new_name = f"{name}_{ids[index]}"
+            # The short id, else the whole id, else a counter: another instance may be named like any of them.
+            candidates = [f"{name}_{ids[index][:8]}", f"{name}_{ids[index]}"]
+            new_name = next((c for c in candidates if c not in taken), None)
+            counter = 2
+            while new_name is None or new_name in taken:
+                new_name, counter = f"{name}_{ids[index]}_{counter}", counter + 1
             taken.add(new_name)
             names[index] = new_name
             renamed.append(new_name)

@@ -91,6 +91,29 @@ def test_shared_names_get_the_short_id_and_nothing_is_dropped():
     assert len(set(names)) == 4 and len(warnings) == 1 and "2 instances would be named 'a'" in warnings[0]
 
 
+@pytest.mark.parametrize(
+    "names",
+    [
+        # Two y, and the names their short and whole ids would give: 4 names, 5 instances.
+        ["y", "y", "y_aaaaaaaa", "y_aaaaaaaa000000000000000000000000", "z"],
+        ["y", "y", "y_aaaaaaaa000000000000000000000000_2", "y_aaaaaaaa", "y_aaaaaaaa000000000000000000000000"],
+        ["x", "x", "x", "x_aaaaaaaa", "x_bbbbbbbb"],
+    ],
+)
+def test_no_names_ever_merge_two_instances_into_one_host(names):
+    ids = [
+        "aaaaaaaa000000000000000000000000",
+        "aaaaaaaa111111111111111111111111",
+        "bbbbbbbb000000000000000000000000",
+        "cccccccc000000000000000000000000",
+        "dddddddd000000000000000000000000",
+    ]
+    final, _warnings = unique_host_names([(name, None) for name in names], ids)
+    assert len(set(final)) == len(names)
+    # A name no other instance shares is kept as it is.
+    assert all(final[i] == name for i, name in enumerate(names) if names.count(name) == 1)
+
+
 def test_groups_are_safe_and_unknown_values_give_none():
     assert group_name("region", "us-east-1") == "lambda_region_us_east_1"
     assert group_name("type", "gpu_1x_a10") == "lambda_type_gpu_1x_a10"
