@@ -10,6 +10,9 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lambdalabs/cloud
 # directory named collections, so that pytest-ansible recognises the tree too.
 SANITY_TMP := $(or $(TMPDIR),/tmp)/lambdalabs-cloud-sanity
 SANITY_ROOT := $(SANITY_TMP)/collections/ansible_collections/lambdalabs/cloud
+# Lambda Stack's stand-in for the simulator's nodes: PyTorch (the CPU build) and numpy, which every node's python3
+# imports, read-only, as on Lambda's images (tests/simulator --lambda-stack).
+LAMBDA_STACK := $(TMP)/lambda-stack
 # pytest-xdist workers for the integration tests: more than the cores, as most tests wait on the simulator.
 PYTEST_WORKERS ?= 6
 # The support matrix: which steps (sanity, units, unit, integration, all), and which ansible-core versions.
@@ -17,7 +20,8 @@ MATRIX_STEP ?= all
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test checks lint lint-ansible docs-lint sanity-copy sanity units unit integration system-deps release-check docs \
+.PHONY: test checks lint lint-ansible docs-lint sanity-copy sanity units unit integration system-deps lambda-stack \
+	release-check docs \
 	test-matrix demo venv collection-link build clean
 
 # The integration tests take the longest, and often wait on the simulator: the other checks run beside them, one
@@ -78,8 +82,15 @@ unit: venv collection-link
 # share a cluster of nodes and run in order: each goes to one worker (tests/integration/conftest.py). Python may
 # cache the compiled tests, simulator and module_utils (in __pycache__ folders of this checkout), which the hundreds
 # of simulators and module runs would otherwise compile again each time.
-integration: venv collection-link system-deps
+integration: venv collection-link system-deps lambda-stack
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope tests/integration
+
+lambda-stack: $(LAMBDA_STACK)/.installed
+
+$(LAMBDA_STACK)/.installed: | venv
+	rm -rf $(LAMBDA_STACK)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile --target $(LAMBDA_STACK) torch==2.13.0 numpy
+	touch $@
 
 # The tarball as Galaxy and Automation Hub import it: galaxy-importer with flake8 and the required tags, offline.
 release-check: venv

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import (
     known_hosts,
     readiness_problems,
+    smoke_python,
     smoke_verdict,
     ssh_config,
     training_env,
@@ -22,6 +23,13 @@ def _plan(hostvars, hosts, master_port=29500, mount_root="/lambda/nfs", shared_d
     return training_plan(variables, list(hosts), master_port, mount_root, shared_dir)
 
 
+def _smoke_python(hostvars, hosts, mode="auto", venv="", found_var="_training_cluster_image_torch"):
+    """The smoke test's Python from each node's registered look for the image's PyTorch."""
+    found = {host: hostvars[host].get(found_var) for host in hosts}
+    found = {host: None if not result or result.get("skipped") else result for host, result in found.items()}
+    return smoke_python(found, mode, venv)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -29,6 +37,7 @@ class FilterModule:
             "training_env": training_env,
             "training_problems": readiness_problems,
             "training_smoke_verdict": smoke_verdict,
+            "training_smoke_python": _smoke_python,
             "training_known_hosts": known_hosts,
             "training_ssh_config": ssh_config,
         }

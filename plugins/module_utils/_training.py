@@ -129,6 +129,30 @@ def readiness_problems(
     return problems
 
 
+SMOKE_PYTORCH = ("auto", "image", "venv")
+
+
+def smoke_python(found: Mapping[str, Any], mode: Any = "auto", venv: str = "") -> dict[str, Any]:
+    """The Python the smoke test runs with: the image's (Lambda Stack's PyTorch, imported by ``python3`` on every
+    node), or a virtualenv's it installs first. ``found`` maps each node to the registered result of
+    ``python3 -c 'import torch; print(torch.__version__)'`` (None or skipped where it was not looked for)."""
+    if mode not in SMOKE_PYTORCH:
+        return {"error": f"training_cluster_smoke_pytorch must be auto, image or venv, got {mode!r}."}
+    missing = sorted((host for host, result in found.items() if not result or result.get("rc") != 0), key=natural_key)
+    if mode == "image" and missing:
+        where = ", ".join(missing)
+        return {"error": f"training_cluster_smoke_pytorch is image, but python3 cannot import torch on {where}."}
+    if mode == "venv" or missing or not found:
+        return {"error": None, "python": f"{venv}/bin/python", "install": True, "source": f"the virtualenv {venv}"}
+    versions = sorted({str(result.get("stdout", "")).strip() for result in found.values()})
+    return {
+        "error": None,
+        "python": "python3",
+        "install": False,
+        "source": f"the image's PyTorch {', '.join(versions)}",
+    }
+
+
 def smoke_verdict(plan: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The all_reduce smoke test's verdict from each node's output (a JSON line the script prints).
 

@@ -33,6 +33,8 @@ from tests.simulator.client import Simulator, node_fabric_unavailable
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 COLLECTION = HERE.parents[1]
+# Lambda Stack's stand-in that `make lambda-stack` builds: the nodes' python3 imports PyTorch from it.
+LAMBDA_STACK = COLLECTION / ".tmp" / "lambda-stack"
 # The directory that holds ansible_collections/lambdalabs/cloud (a link to this checkout), as the Makefile makes it.
 COLLECTIONS_ROOT = Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(COLLECTION / ".tmp" / "collections")))
 
@@ -459,7 +461,8 @@ def node_cluster(
     Skips (fails under CI=true) where the node fabric cannot run."""
     require_node_fabric()
     tmp_path = tmp_path_factory.mktemp(f"cluster-{name}")
-    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
+    stack = ["--lambda-stack", str(LAMBDA_STACK)] if (LAMBDA_STACK / ".installed").exists() else []
+    sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3", *stack).start()
     try:
         ansible = Ansible(sim, tmp_path)
         key, run = provision_node_cluster(ansible, tmp_path, name, role_vars, **defaults)

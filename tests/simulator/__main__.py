@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="make every launched instance a real host with sshd on its address (Linux, root, openssh-server)",
     )
+    parser.add_argument(
+        "--lambda-stack",
+        metavar="DIR",
+        help="with --nodes: Python packages (pip install --target DIR torch numpy) that every node's python3 imports, "
+        "read-only, as Lambda Stack's PyTorch is on Lambda's images",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     fabric = None
     if args.nodes:
         try:
-            fabric = NodeFabric()
+            fabric = NodeFabric(lambda_stack=args.lambda_stack)
         except FabricUnavailable as error:
             print(f"Cannot start the node fabric (--nodes): {error}", file=sys.stderr)
             return 2

@@ -93,10 +93,13 @@ class NodeRecord:
 class NodeFabric(InstanceHooks):
     """The supervisor process and the nodes it runs; see the module documentation."""
 
-    def __init__(self) -> None:
+    def __init__(self, lambda_stack: str | None = None) -> None:
         reason = fabric_unavailable()
         if reason:
             raise FabricUnavailable(reason)
+        if lambda_stack is not None and not os.path.isdir(lambda_stack):
+            raise FabricUnavailable(f"--lambda-stack {lambda_stack}: no such directory")
+        self.lambda_stack = os.path.abspath(lambda_stack) if lambda_stack else None
         self.lock = threading.Lock()
         self.nodes: dict[str, NodeRecord] = {}
         self.acknowledged = threading.Condition()  # guards sent and done: command numbers
@@ -231,6 +234,7 @@ class NodeFabric(InstanceHooks):
             "user_data": node.get("user_data"),
             "mounts": node["mounts"],
             "gpus": gpus,
+            "lambda_stack": self.lambda_stack,
         }
         with self.lock:
             self.nodes[instance_id] = record

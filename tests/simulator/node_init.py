@@ -79,11 +79,27 @@ def assemble_root(node_dir: str, config: dict[str, Any]) -> str:
         os.mkdir(os.path.join(run, directory))
         os.chmod(os.path.join(run, directory), mode)
     sc.bind(os.path.join(node_dir, CONTROL_DIR), os.path.join(run, control))
+    if config.get("lambda_stack"):
+        # Lambda Stack's stand-in: packages the node's python3 imports (its site directory under /usr/local).
+        site = os.path.join(root, local_site_packages().lstrip("/"))
+        os.makedirs(site, exist_ok=True)
+        sc.bind(config["lambda_stack"], site, read_only=True)
     for index, mount in enumerate(config["mounts"]):
         staging = os.path.join(run, os.path.basename(STAGING), str(index))
         os.mkdir(staging)
         sc.bind(mount["source"], staging)
     return root
+
+
+def local_site_packages() -> str:
+    """The /usr/local site directory of the system python3 that the node's programs run, which it imports from."""
+    found = subprocess.run(
+        ["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return f"/usr/local/lib/python{found}/dist-packages"
 
 
 def overlay_or_bind(source: str, target: str, node_dir: str, name: str) -> None:

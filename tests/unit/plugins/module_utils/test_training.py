@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import (
     known_hosts,
     readiness_problems,
+    smoke_python,
     smoke_verdict,
     ssh_config,
     training_env,
@@ -99,3 +102,34 @@ def test_known_hosts_and_ssh_config():
     lines = known_hosts(found, {"node-1": "ssh-ed25519 AAAA root@node-1\n", "node-2": ""})
     assert lines == "node-1,10.0.0.1 ssh-ed25519 AAAA"
     assert ssh_config(found, "~/.ssh/k", "ubuntu").startswith("Host node-1 node-2 node-10\n    User ubuntu")
+
+
+HAS_TORCH = {"rc": 0, "stdout": "2.13.0+cpu\n"}
+NO_TORCH = {"rc": 1, "stdout": "", "stderr": "ModuleNotFoundError: No module named 'torch'"}
+
+
+def test_the_smoke_test_takes_the_images_pytorch_when_every_node_has_it():
+    chosen = smoke_python({"node-1": HAS_TORCH, "node-2": HAS_TORCH}, "auto", "/fs/venv")
+    assert chosen == {"error": None, "python": "python3", "install": False, "source": "the image's PyTorch 2.13.0+cpu"}
+
+
+@pytest.mark.parametrize(
+    ("found", "mode"),
+    [
+        ({"node-1": HAS_TORCH, "node-2": NO_TORCH}, "auto"),  # one node without it: all take the virtualenv
+        ({"node-1": HAS_TORCH}, "venv"),
+        ({"node-1": None}, "venv"),  # not looked for
+        ({}, "auto"),
+    ],
+)
+def test_otherwise_it_installs_pytorch_in_a_virtualenv(found, mode):
+    chosen = smoke_python(found, mode, "/fs/venv")
+    assert chosen["error"] is None and chosen["install"] and chosen["python"] == "/fs/venv/bin/python"
+
+
+def test_image_mode_names_the_nodes_without_pytorch_and_an_unknown_mode_is_refused():
+    found = {"node-10": NO_TORCH, "node-2": None, "node-1": HAS_TORCH}
+    assert smoke_python(found, "image")["error"] == (
+        "training_cluster_smoke_pytorch is image, but python3 cannot import torch on node-2, node-10."
+    )
+    assert "must be auto, image or venv" in smoke_python(found, "conda")["error"]
