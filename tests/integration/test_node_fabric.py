@@ -240,6 +240,42 @@ def test_what_a_play_writes_stays_on_its_node(fleet):
     assert not os.path.exists("/run/nodes") and not os.path.exists("/run/filesystems")
 
 
+# What root on a node, through sudo, must not be able to do: each is (title, command that must fail).
+ESCAPES = [
+    ("remount a host directory writable", "sudo mount -o remount,rw,bind /usr"),
+    ("mount anything", "sudo mount -t tmpfs none /mnt"),
+    ("set the clock", "sudo date -s '2001-01-01'"),
+    ("load a kernel module", "sudo modprobe dummy"),
+    ("change the network", "sudo ip link add probe0 type dummy"),
+    ("make a device file", "sudo mknod /tmp/probe-dev b 7 0"),
+    ("rename the host", "sudo hostname escaped"),
+]
+# Capabilities (bit numbers) no process of a node has, root's included.
+WITHOUT = {"net_admin": 12, "sys_module": 16, "sys_rawio": 17, "sys_ptrace": 19, "sys_admin": 21, "sys_time": 25}
+WITHOUT["mknod"] = 27
+
+
+def test_root_on_a_node_cannot_reach_past_the_node(fleet):
+    instance = fleet.nodes["small"]
+    state_dir = fleet.sim.control("GET", "/nodes")["state_dir"]
+    bounding = int(run(fleet.key, instance["ip"], "sudo grep CapBnd /proc/self/status").split()[1], 16)
+    assert {name for name, bit in WITHOUT.items() if bounding & (1 << bit)} == set(), hex(bounding)
+    for title, command in ESCAPES:
+        result = ssh(fleet.key, instance["ip"], command)
+        assert result.returncode != 0, (title, result.stdout, result.stderr)
+    assert run(fleet.key, instance["ip"], "hostname") == instance["hostname"]
+    # Its init holds no descriptor of the fabric's state (root could follow /proc/1/fd to every node's files), and
+    # root cannot read the init's descriptors anyway (no ptrace over a process with more capabilities).
+    listed = ssh(fleet.key, instance["ip"], "sudo ls -l /proc/1/fd/")
+    descriptors = listed.stdout + listed.stderr
+    assert state_dir not in descriptors and "/nodes/" not in descriptors, descriptors
+    probe = ssh(fleet.key, instance["ip"], "sudo sh -c 'for fd in /proc/1/fd/*; do ls \"$fd/..\" 2>/dev/null; done'")
+    others = [node["instance_id"] for node in fleet.sim.nodes() if node["instance_id"] != instance["id"]]
+    assert not any(other in probe.stdout for other in others), probe.stdout
+    # Nor does it see the machine's processes: its own PID namespace.
+    assert "pytest" not in run(fleet.key, instance["ip"], "ps -eo cmd")
+
+
 def query(key: Path, address: str, fields: str, options: str = "csv,noheader,nounits") -> list[list[str]]:
     out = run(key, address, f"nvidia-smi --query-gpu={fields} --format={options}")
     return [line.split(", ") for line in out.split("\n")]

@@ -28,15 +28,30 @@ CLONE_NEWNS = 0x20000
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 
-# Capabilities a node's processes do not get: they would change the machine rather than the node
-# (the network, the clock, kernel modules, raw I/O, the kernel log, file handles outside the root).
+# Capabilities a node's processes do not get, root through sudo included: they would change the machine rather than
+# the node (the network, the clock, kernel modules, raw I/O, the kernel log, file handles outside the root, device
+# files), or reach past the node's own view (mounts, so no remounting a read-only host directory writable; ptrace).
+# sshd and sudo keep what they need (setuid, setgid, chown, chroot, audit, kill).
 CAP_DAC_READ_SEARCH = 2
 CAP_NET_ADMIN = 12
 CAP_SYS_MODULE = 16
 CAP_SYS_RAWIO = 17
+CAP_SYS_PTRACE = 19
+CAP_SYS_ADMIN = 21
 CAP_SYS_TIME = 25
+CAP_MKNOD = 27
 CAP_SYSLOG = 34
-DROPPED_CAPABILITIES = (CAP_DAC_READ_SEARCH, CAP_NET_ADMIN, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_SYSLOG)
+DROPPED_CAPABILITIES = (
+    CAP_DAC_READ_SEARCH,
+    CAP_NET_ADMIN,
+    CAP_SYS_MODULE,
+    CAP_SYS_RAWIO,
+    CAP_SYS_PTRACE,
+    CAP_SYS_ADMIN,
+    CAP_SYS_TIME,
+    CAP_MKNOD,
+    CAP_SYSLOG,
+)
 
 _PIVOT_ROOT_NUMBERS = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 

@@ -164,9 +164,8 @@ def mount_file_systems(config: dict[str, Any], uid: int, gid: int) -> None:
 class Node:
     """The node's processes, as seen by its init."""
 
-    def __init__(self, config: dict[str, Any], node_dir_fd: int) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.node_dir_fd = node_dir_fd
         self.sshd: subprocess.Popen[bytes] | None = None
         self.user_data: subprocess.Popen[bytes] | None = None
         self.addresses: list[str] = []
@@ -330,10 +329,12 @@ def boot(node_dir: str) -> Node:
     else:
         uid, gid = node_setup.user_ids(config["uid"], config["gid"])
     mount_file_systems(config, uid, gid)
-    node = Node(config, node_dir_fd)
-    node.start_sshd()
     if first_boot:
         os.close(os.open("booted", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=node_dir_fd))
+    # No descriptor of this init (which root in the node can follow through /proc/1/fd) leads to the fabric's state.
+    os.close(node_dir_fd)
+    node = Node(config)
+    node.start_sshd()
     emit(Event.READY, addresses=node.addresses, first_boot=first_boot)
     if first_boot:
         node.run_user_data()
