@@ -132,6 +132,25 @@ def job_plan(
         )
     if problem:
         return dict(plan, error=f"{problem} Nothing was run or terminated.")
+    plan = _placed(plan, cluster, hosts, targets, inventory, options, now)
+    plan = _bounded_by_expiry(plan, cluster, list(active.values()), options, now)
+    if not plan["error"]:
+        plan["summary"] = (
+            f"The job {plan['run_id']} runs on {', '.join(targets)}; the logs come to {plan['log_dir']}. {plan['msg']}"
+        )
+    return plan
+
+
+def _placed(
+    plan: dict[str, Any],
+    cluster: str,
+    hosts: list[str],
+    targets: list[str],
+    inventory: Mapping[str, Any],
+    options: JobOptions,
+    now: float | None,
+) -> dict[str, Any]:
+    """The plan with where the job runs, its run id and where its logs go."""
     started = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     plan.update(
@@ -145,11 +164,6 @@ def job_plan(
         run_id=run_id,
         log_dir=os.path.abspath(os.path.join(os.path.expanduser(options.log_dir), f"{cluster}-{run_id}")),
     )
-    plan = _bounded_by_expiry(plan, cluster, list(active.values()), options, now)
-    if not plan["error"]:
-        plan["summary"] = (
-            f"The job {run_id} runs on {', '.join(targets)}; the logs come to {plan['log_dir']}. {plan['msg']}"
-        )
     return plan
 
 
