@@ -73,10 +73,14 @@ class ActionModule(ActionBase):
         host = (task_vars or {}).get("inventory_hostname") or self._play_context.remote_addr
         directory = f".lambda-jobs/{p['run_id']}"
         os.makedirs(p["log_dir"], mode=0o700, exist_ok=True)
+        try:  # a missing or malformed API key fails here, before the job starts, in one line
+            api = _ApiWatch(p) if p["watch_ids"] else None
+        except LambdaCloudError as error:
+            raise AnsibleActionFail(str(error)) from None
         started = self._shell(start_script(p["command"], directory, p["env_file"], p["nodes"]))
         if started.get("rc") != 0:
             raise AnsibleActionFail(f"{host}: the job did not start: {_said(started)}")
-        outcome = self._watch(host, p, directory)
+        outcome = self._watch(host, p, directory, api)
         result.update(outcome)
         if outcome["state"] != "succeeded":
             self._mark_failed(p["log_dir"], outcome["msg"])
@@ -103,10 +107,9 @@ class ActionModule(ActionBase):
         """Run a shell script on the node as the task's user; the script goes to the shell's standard input."""
         return self._low_level_execute_command("/bin/sh", sudoable=True, in_data=script.encode())
 
-    def _watch(self, host, p, directory):
+    def _watch(self, host, p, directory, api):
         clock = time.monotonic
         watch = JobWatch(host, clock(), p["timeout"], p["heartbeat_seconds"], p["progress_seconds"])
-        api = _ApiWatch(p) if p["watch_ids"] else None
         marker = os.path.join(p["log_dir"], FAILED_MARKER)
         display.display(f"{host}: job started; its log comes home to {p['log_dir']}/{host}.log")
         while True:

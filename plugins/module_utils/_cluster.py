@@ -21,7 +21,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import cluster_expiry
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import choices, cluster_expiry
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
     InvalidParameter,
@@ -147,15 +147,9 @@ def firewall_ruleset_name(cluster: str) -> str:
     return f"cluster-{cluster}"
 
 
-def _regions(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(item) for item in value or []]
-
-
 def _firewall(plan: dict[str, Any], cluster: str, wanted: list[dict[str, Any]]) -> str | None:
     """Give every wanted node the cluster's own ruleset, and record the regions it is needed in; or the problem."""
-    regions = list(dict.fromkeys(region for node in wanted for region in _regions(node.get("region"))))
+    regions = list(dict.fromkeys(region for node in wanted for region in choices(node.get("region"))))
     if not regions or any(not node.get("region") for node in wanted):
         return (
             "lambda_cluster_firewall_rules needs the regions of every node (lambda_cluster_defaults.region, or region "

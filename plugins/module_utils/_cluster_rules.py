@@ -65,7 +65,8 @@ def cluster_expiry(
     )
 
 
-def _types(value: Any) -> list[str]:
+def choices(value: Any) -> list[str]:
+    """A preference list as the role's variables give it: a list, or one comma-separated string."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return [str(item) for item in value or []]
@@ -89,4 +90,4 @@ def node_types(node: Mapping[str, Any], members: Any, launches: Any = None, allo
     mixed types are allowed. A node whose choices leave the cluster's type out keeps them (a mix on purpose)."""
     given = node.get("instance_type")
     chosen = None if allow_mixed else cluster_type(list(members or []), launches)
-    return [chosen] if chosen is not None and chosen in _types(given) else given
+    return [chosen] if chosen is not None and chosen in choices(given) else given

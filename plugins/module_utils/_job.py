@@ -249,10 +249,10 @@ def start_script(command: str, directory: str, env_file: str, nodes: int = 0) ->
     encoded = base64.b64encode(job.encode()).decode()
     quoted = shlex.quote(directory)
     check_env = (
-        f'[ -r {env} ] || {{ echo "{env_file} cannot be read: run the lambdalabs.cloud.train playbook first" >&2; '
+        f'[ -r {env} ] || {{ echo {env}" cannot be read: run the lambdalabs.cloud.train playbook first" >&2; '
         "exit 3; }\n"
         f'found=$(. {env} && echo "$NNODES")\n'
-        f'[ "$found" = {int(nodes)} ] || {{ echo "{env_file} is written for ${{found:-no}} node(s), not {int(nodes)}: '
+        f'[ "$found" = {int(nodes)} ] || {{ echo {env}" is written for ${{found:-no}} node(s), not {int(nodes)}: '
         'run the lambdalabs.cloud.train playbook again" >&2; exit 3; }\n'
         if nodes
         else ""
