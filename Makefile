@@ -11,7 +11,8 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/lambdalabs/cloud
 SANITY_TMP := $(or $(TMPDIR),/tmp)/lambdalabs-cloud-sanity
 SANITY_ROOT := $(SANITY_TMP)/collections/ansible_collections/lambdalabs/cloud
 # Lambda Stack's stand-in for the simulator's nodes: PyTorch (the CPU build) and numpy, which every node's python3
-# imports, read-only, as on Lambda's images (tests/simulator --lambda-stack).
+# imports, read-only, as on Lambda's images (tests/simulator --lambda-stack). Compiled once here: a node cannot write
+# Python's cache into it, and would otherwise compile PyTorch again for each process that imports it.
 LAMBDA_STACK := $(TMP)/lambda-stack
 # pytest-xdist workers for the integration tests: more than the cores, as most tests wait on the simulator.
 PYTEST_WORKERS ?= 6
@@ -90,6 +91,7 @@ lambda-stack: $(LAMBDA_STACK)/.installed
 $(LAMBDA_STACK)/.installed: | venv
 	rm -rf $(LAMBDA_STACK)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile --target $(LAMBDA_STACK) torch==2.13.0 numpy
+	$(BIN)/python -m compileall -q -j 0 -x /py312_ $(LAMBDA_STACK)
 	touch $@
 
 # The tarball as Galaxy and Automation Hub import it: galaxy-importer with flake8 and the required tags, offline.

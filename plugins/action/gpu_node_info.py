@@ -4,27 +4,36 @@
 
 One task per node does what took three (wait_for_connection, the read, an assert). When the task asks only for the
 GPUs, the hostname and the mounts, the node is read with one shell script instead of a Python module run: Python
-starting on the node and importing Ansible's module code is most of the CPU a node costs a play.
+starting on the node and importing Ansible's module code is most of the CPU a node costs a play. Utilization samples
+that span a long window (reap_idle's 30 minutes) are taken one at a time from here, with a progress line between two.
 """
 
 from __future__ import annotations
 
 import secrets
+import shlex
+import time
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import node_problems, node_summary
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._gpu import (
+    node_problems,
+    node_summary,
+    parse_utilization,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import (
     ARGUMENT_SPEC,
+    UTILIZATION_ARGS,
     needs_module,
     node_facts,
     read_script,
     split_read,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
+    check_number,
     check_text,
     seconds,
 )
@@ -32,6 +41,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
     PermanentConnectionError,
     call_until_connected,
     permanent_ssh_problem,
+    sampling_line,
 )
 from ansible_collections.lambdalabs.cloud.plugins.plugin_utils._action_args import validated_args
 
@@ -55,6 +65,11 @@ class ActionModule(ActionBase):
         # An option given as null (a variable that renders to None) takes its default, on both ways of reading.
         args = {key: value for key, value in self._task.args.items() if value is not None}
         params = validated_args(CONTROLLER_SPEC, args, self._check)
+        window = params["utilization_interval"] * (params["utilization_samples"] - 1)
+        stepped = 0 < params["progress_seconds"] < window
+        if stepped:
+            # The node takes the first sample with the facts; the others come one at a time (_sample).
+            args["utilization_samples"] = 1
 
         if needs_module(params) or not self._is_pipelining_enabled("new"):
             # The module; also where the connection cannot hand the script to the shell's standard input the way it
@@ -91,6 +106,8 @@ class ActionModule(ActionBase):
         if result.get("failed") or result.get("skipped"):
             return result
         host = task_vars.get("inventory_hostname") or self._play_context.remote_addr
+        if stepped and result.get("utilization"):
+            result["utilization"] = self._sample(params, host, list(result["utilization"]), window)
         checks = (params["require_gpu"], params["check_gpu_count"], params["check_mounts"])
         problems = node_problems(host, result, params["instance_type"], *checks)
         result["msg"] = " ".join(problems) if problems else node_summary(host, result)
@@ -101,8 +118,28 @@ class ActionModule(ActionBase):
     @staticmethod
     def _check(params):
         params["connect_timeout"] = seconds("connect_timeout", params["connect_timeout"], MAX_CONNECT_TIMEOUT)
+        params["progress_seconds"] = seconds("progress_seconds", params["progress_seconds"], MAX_CONNECT_TIMEOUT)
+        check_number("utilization_samples", params["utilization_samples"], minimum=0, maximum=1000)
+        check_number("utilization_interval", params["utilization_interval"], minimum=0, maximum=3600)
         check_text("nvidia_smi", params["nvidia_smi"])
         check_text("mount_root", params["mount_root"])
+
+    def _sample(self, params, host, samples, window):
+        """The remaining utilization samples, ``utilization_interval`` apart (counted from the first), each one
+        nvidia-smi run over the connection; a progress line every ``progress_seconds`` while it waits."""
+        total, every = params["utilization_samples"], params["progress_seconds"]
+        command = shlex.join([params["nvidia_smi"], *UTILIZATION_ARGS])
+        start = time.monotonic()
+        while len(samples) < total:
+            due = start + len(samples) * params["utilization_interval"]
+            while (left := due - time.monotonic()) > 0:
+                time.sleep(min(left, every))
+                if due > time.monotonic():
+                    line = sampling_line(host, samples, total, time.monotonic() - start, window)
+                    display.display(f"gpu_node_info: {line}")
+            run = self._low_level_execute_command(command, sudoable=True)
+            samples.append(parse_utilization(run.get("stdout")) if run.get("rc") == 0 else [])
+        return samples
 
     def _read_with_shell(self, params):
         """The result the module would give, from one shell script run on the node (no Python there)."""

@@ -9,12 +9,17 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     cluster_group,
     cluster_result,
-    cluster_summary,
     current_instances,
     node_user_data,
     plan_cluster,
-    removal_summary,
     wait_ids,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_report import (
+    cluster_summary,
+    group_note,
+    launch_failure,
+    removal_summary,
+    unhealthy_warning,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import node_types
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import (
@@ -59,6 +64,9 @@ class FilterModule:
             "cluster_instances": lambda lists, removed=None: current_instances(*lists, removed=removed),
             "cluster_summary": cluster_summary,
             "cluster_removal": removal_summary,
+            "cluster_group_note": group_note,
+            "cluster_unhealthy_warning": unhealthy_warning,
+            "cluster_launch_failure": launch_failure,
             "cluster_wait_ids": wait_ids,
             "instance_add_host": _add_host,
             "instance_addresses": lambda instances: instance_addresses(list(instances or [])),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import (
     known_hosts,
+    readiness_lines,
     readiness_problems,
     smoke_python,
     smoke_verdict,
@@ -36,6 +37,7 @@ class FilterModule:
             "training_plan": _plan,
             "training_env": training_env,
             "training_problems": readiness_problems,
+            "training_ready": readiness_lines,
             "training_smoke_verdict": smoke_verdict,
             "training_smoke_python": _smoke_python,
             "training_known_hosts": known_hosts,

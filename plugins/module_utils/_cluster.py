@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
-    dollars,
     instance_type_name,
     is_existing,
     natural_key,
@@ -360,65 +359,3 @@ def cluster_result(
         nodes=[node_row(i) for i in current],
     )
     return result
-
-
-def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list[str]:
-    """The lines the role shows: the cluster, a table of its nodes, and what happened."""
-    nodes = result.get("nodes") or []
-    hourly = dollars(result.get("price_cents_per_hour"))
-    if check_mode:
-        lines = [f"Check mode: cluster {result['name']} would have {len(nodes)} node(s); the running ones cost "]
-        lines[0] += f"${hourly} per hour."
-    else:
-        lines = [f"Cluster {result['name']}: {len(nodes)} node(s), ${hourly} per hour, inventory group "]
-        lines[0] += f"{result['group']}."
-    if nodes:
-        width = max([4] + [len(str(n["name"])) for n in nodes])
-        row = "{:<{w}}  {:<32}  {:<24}  {:<12}  {:<15}  {:>8}"
-        lines.append(row.format("NAME", "ID", "TYPE", "REGION", "IP", "$/HOUR", w=width))
-        for n in nodes:
-            cost = "-" if n["price_cents_per_hour"] is None else dollars(n["price_cents_per_hour"])
-            cells = (n["name"], n["id"] or "(to launch)", n["instance_type"] or "-", n["region"] or "-")
-            lines.append(row.format(*cells, n["ip"] or "-", cost, w=width))
-    verb = "Would have launched" if check_mode else "Launched"
-    if result.get("launched"):
-        lines.append(f"{verb}: {', '.join(result['launched'])}.")
-    if result.get("terminated"):
-        lines.append(
-            f"{'Would have terminated' if check_mode else 'Terminated'} (beyond the wanted nodes): "
-            f"{', '.join(result['terminated'])}, saving ${dollars(result.get('saved_cents_per_hour'))} per hour."
-        )
-    for move in result.get("failover") or []:
-        lines.append(f"Capacity failover for {move['name']}: {move['change']}.")
-    if result.get("extra"):
-        lines.append(
-            f"Beyond lambda_cluster_nodes, left running outside the cluster's group and this summary: "
-            f"{', '.join(result['extra'])}, ${dollars(result.get('extra_cents_per_hour'))} per hour; "
-            "lambda_cluster_remove_extra=true terminates them."
-        )
-    if result.get("expires_at"):
-        lines.append(f"The cluster expires at {result['expires_at']}: lambdalabs.cloud.reap terminates it then.")
-    if result.get("expiry_note"):
-        lines.append(result["expiry_note"])
-    failure = result.get("failed_launch")
-    if failure:
-        lines.append(f"Launch failed for {failure['name']}: {failure['msg']}")
-        if result.get("not_launched"):
-            lines.append(
-                f"Not launched, as the role stops at the first failed launch: {', '.join(result['not_launched'])}."
-            )
-    if result.get("unhealthy"):
-        lines.append(f"Warning: unhealthy, not waited for: {', '.join(result['unhealthy'])}.")
-    return lines
-
-
-def removal_summary(result: Mapping[str, Any], check_mode: bool = False) -> str:
-    """The sentence the role shows after it removed a cluster (``lambda_cluster_result`` of state absent)."""
-    removed = list(result.get("terminated") or [])
-    if not removed:
-        return f"Cluster {result.get('name')} has no nodes; nothing to terminate."
-    verb = "Would have terminated" if check_mode else "Terminated"
-    return (
-        f"{verb} {len(removed)} node(s) of cluster {result.get('name')} ({', '.join(removed)}), which cost "
-        f"${dollars(result.get('saved_cents_per_hour'))} per hour."
-    )

@@ -25,6 +25,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "require_gpu": {"type": "bool", "default": False},
     "check_gpu_count": {"type": "bool", "default": False},
     "check_mounts": {"type": "bool", "default": False},
+    "progress_seconds": {"type": "float", "default": 30},
     # Used on the node.
     "nvidia_smi": {"type": "str", "default": "nvidia-smi"},
     "expected_gpus": {"type": "int"},
@@ -36,6 +37,8 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "private_address": {"type": "str"},
     "reach": {"type": "list", "elements": "str", "default": []},
 }
+# The arguments of one utilization sample.
+UTILIZATION_ARGS = ("--query-gpu=utilization.gpu", "--format=csv,noheader,nounits")
 # The arguments of the GPU query.
 QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits")
 # Every command on the node is stopped after this long (coreutils' timeout, where the node has it).

@@ -129,6 +129,29 @@ def readiness_problems(
     return problems
 
 
+def readiness_lines(
+    plan: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]], token: str | None = None
+) -> list[str]:
+    """One line per node checked that has no problem, saying what was checked: its rank, the nodes it reached, the
+    next node reached by name over SSH, the shared file system, its GPUs (same ``checks`` as ``readiness_problems``).
+    """
+    members = plan["members"]
+    lines = []
+    for member in members:
+        found = checks.get(member["name"])
+        if found is None or readiness_problems(plan, {member["name"]: found}, token):
+            continue
+        seen = ["reaches every node"]
+        if (found.get("ssh") or {}).get("rc") is not None:
+            seen.append(f"{members[(member['rank'] + 1) % len(members)]['name']} by name over SSH")
+        if token is not None:
+            seen.append("sees the shared file system")
+        if found.get("gpu") is not None:
+            seen.append(f"{found['gpu'].get('count')} GPU(s)")
+        lines.append(f"{member['name']} (rank {member['rank']} of {plan['nnodes']}): {', '.join(seen)}.")
+    return lines
+
+
 SMOKE_PYTORCH = ("auto", "image", "venv")
 
 

@@ -267,3 +267,11 @@ def progress_line(nodes: Iterable[Mapping[str, Any]], state: str, elapsed: float
             counts[status] = counts.get(status, 0) + 1
     others = "".join(f", {count} {status}" for status, count in sorted(counts.items()))
     return f"{len(there)}/{len(nodes)} {state}{others}, {duration(elapsed)} of {duration(timeout)}"
+
+
+def sampling_line(host: str, samples: list[list[int]], total: int, elapsed: float, window: float) -> str:
+    """One line while a node's GPU utilization is sampled over a window, such as ``node-1: 3/6 utilization samples
+    (peak 0%), 10 min of 25 min``."""
+    values = [value for sample in samples for value in sample]
+    peak = f"peak {max(values)}%" if values else "no utilization read"
+    return f"{host}: {len(samples)}/{total} utilization samples ({peak}), {duration(elapsed)} of {duration(window)}"

@@ -97,6 +97,15 @@ options:
       - Seconds between two utilization samples.
     type: float
     default: 1
+  progress_seconds:
+    description:
+      - When the samples span more than this many seconds, the controller takes them one at a time and prints a
+        progress line at least this often while it waits between two, for example
+        C(node-1: 3/6 utilization samples (peak 0%), 10 min of 25 min).
+      - V(0) takes every sample in one run on the node, without progress lines.
+    type: float
+    default: 30
+    version_added: 1.1.0
   private_address:
     description:
       - The node's private IPv4 address (the inventory's C(lambda_private_ip)); the result names the network
@@ -221,6 +230,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._node_read import
     ARGUMENT_SPEC,
     COMMAND_SECONDS,
     QUERY_ARGS,
+    UTILIZATION_ARGS,
     node_facts,
 )
 
@@ -272,7 +282,7 @@ def main():
     for index in range(p["utilization_samples"] if facts["gpu"]["present"] else 0):
         if index:
             time.sleep(p["utilization_interval"])
-        rc, out, _err = run(module, [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
+        rc, out, _err = run(module, [smi, *UTILIZATION_ARGS])
         samples.append(parse_utilization(out) if rc == 0 else [])
     interface = None
     if p["private_address"]:

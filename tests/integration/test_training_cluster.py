@@ -117,8 +117,14 @@ def test_reap_idle_lists_and_terminates_only_the_idle_node(cluster):
     over = cluster.play("reap_idle", reap_idle_threshold=101, reap_confirm=True, **window)
     assert over.rc != 0 and [e["task"] for e in over.results] == ["Check the variables, before any node is sampled"]
     assert "Invalid value for reap_idle_threshold: must be at most 100, got 101." in over.results[0]["result"]["msg"]
-    dry = cluster.play("reap_idle", **window)
+    dry = cluster.play("reap_idle", reap_idle_progress_seconds=1, **window)
     dry.assert_ok()
+    # The controller takes the samples one at a time, and says between two how far the window is.
+    progress = re.findall(
+        r"gpu_node_info: (llm-\d): (\d)/3 utilization samples \(peak (\d+)%\), \d+ s of 3 s", dry.stdout
+    )
+    assert {"llm-1", "llm-2", "llm-3"} <= {host for host, _count, _peak in progress}, dry.stdout
+    assert ("llm-2", "2", "80") in progress and all(peak == "0" for host, _c, peak in progress if host == "llm-1")
     listing = "\n".join(next(e["result"]["msg"] for e in dry.results if e["task"] == "List the idle nodes"))
     assert listing.startswith("Dry run: would have terminated 1 idle node(s), saving $0.75 per hour.")
     assert f"llm-1 ({idle['id']}): below 10% GPU utilization in every sample (peak 0%)" in listing

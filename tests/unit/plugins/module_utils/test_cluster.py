@@ -11,14 +11,19 @@ import pytest
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     cluster_group,
     cluster_result,
-    cluster_summary,
     current_instances,
     failover,
     node_user_data,
     plan_cluster,
-    removal_summary,
     wait_ids,
     wanted_nodes,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_report import (
+    cluster_summary,
+    group_note,
+    launch_failure,
+    removal_summary,
+    unhealthy_warning,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import expires_at
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
@@ -178,6 +183,39 @@ def test_a_failed_launch_is_reported_with_the_nodes_not_tried():
     lines = cluster_summary(result)
     assert "Launch failed for demo-2: No capacity." in lines
     assert "Not launched, as the role stops at the first failed launch: demo-3." in lines
+
+
+def test_a_failed_launch_fails_in_one_line_that_says_what_bills():
+    plan = plan_cluster([], "demo", {"count": 3}, DEFAULTS)
+    failure = {"name": "demo-2", "msg": "No capacity."}
+    after_one = cluster_result(plan, [], [{"name": "demo-1", "changed": True}], failure, name="demo")
+    line = launch_failure(after_one)
+    assert line.startswith("Launching node demo-2 of cluster demo failed: No capacity. No further node was launched")
+    assert "(demo-3). Launched before the failure, and left running: demo-1." in line and "\n" not in line
+    assert line.endswith("Fix the cause and run the role again: it launches only the missing nodes.")
+    first = cluster_result(plan, [], [], {"name": "demo-1", "msg": "Bad key."}, name="demo")
+    assert "(demo-2, demo-3). Nothing was launched. Fix" in launch_failure(first)
+    assert "Check mode: nothing was launched." in launch_failure(first, check_mode=True)
+    assert launch_failure(cluster_result(plan, [], [], None, name="demo")) is None
+
+
+def test_unhealthy_nodes_are_named_in_one_warning():
+    plan = plan_cluster([node("demo-1", status="unhealthy"), node("demo-2")], "demo", {"count": 2}, DEFAULTS)
+    result = cluster_result(plan, plan["members"], name="demo")
+    assert unhealthy_warning(result).startswith("Warning: demo-1 of cluster demo is unhealthy: not waited for, and ")
+    assert "left as it is." in unhealthy_warning(result)
+    both = cluster_result(plan, [node("demo-1", status="unhealthy"), node("demo-2", status="unhealthy")], name="demo")
+    assert unhealthy_warning(both).startswith("Warning: demo-1, demo-2 of cluster demo are unhealthy")
+    assert "left as they are." in unhealthy_warning(both)
+    assert unhealthy_warning(cluster_result(plan, [node("demo-1")], name="demo")) is None
+
+
+def test_the_group_note_explains_a_group_spelt_differently():
+    assert group_note("demo") == "The nodes of cluster demo are in the inventory group lambda_cluster_demo."
+    assert group_note("llm-ft") == (
+        "The nodes of cluster llm-ft are in the inventory group lambda_cluster_llm_ft (characters other than letters,"
+        " digits and _ become _ in group names)."
+    )
 
 
 def test_removing_a_cluster_reports_what_it_saves():

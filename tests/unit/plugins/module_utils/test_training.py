@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import (
     known_hosts,
+    readiness_lines,
     readiness_problems,
     smoke_python,
     smoke_verdict,
@@ -81,6 +82,17 @@ def test_readiness_problems_name_the_node():
     last = readiness_problems(found, {"node-10": {"ssh": ssh, "user": "ubuntu"}})
     assert last == ["node-10 cannot ssh to node-1 by name as ubuntu: Permission denied (publickey)."]
     assert readiness_problems(found, {"node-2": {"ssh": {"skipped": True}, "gpu": None}}) == []
+
+
+def test_a_ready_node_says_what_it_was_checked_for():
+    found = plan()
+    ok = {"reachable": {"10.0.0.1:22": True}, "ssh": {"rc": 0}, "gpu": {"count": 8}, "shared": "token"}
+    assert readiness_lines(found, {"node-10": ok}, "token") == [
+        "node-10 (rank 2 of 3): reaches every node, node-1 by name over SSH, sees the shared file system, 8 GPU(s)."
+    ]
+    unchecked = {"reachable": {}, "ssh": {"skipped": True}, "gpu": None}
+    assert readiness_lines(found, {"node-2": unchecked}) == ["node-2 (rank 1 of 3): reaches every node."]
+    assert readiness_lines(found, {"node-2": ok | {"gpu": {"count": 1}}}, "token") == []
 
 
 def test_the_smoke_verdict():

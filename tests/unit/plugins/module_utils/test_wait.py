@@ -13,9 +13,12 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
     PermanentConnectionError,
     WaitTimeout,
     call_until_connected,
+    duration,
     permanent_ssh_problem,
     poll_intervals,
+    progress_line,
     reached,
+    sampling_line,
     wait_for_instance,
     wait_for_instances,
 )
@@ -235,3 +238,32 @@ def test_call_until_connected_stops_at_the_first_permanent_failure():
             call, 600, (Refused,), clock, clock.sleep, permanent=lambda e: f"fix {e}" if str(e) == "refused 2" else None
         )
     assert count["calls"] == 2 and clock.now == 1.0
+
+
+def test_durations_read_as_people_say_them():
+    assert [duration(s) for s in (0.4, 40, 60, 130, 1800, 3900, 7200)] == [
+        "0 s",
+        "40 s",
+        "1 min",
+        "2 min 10 s",
+        "30 min",
+        "1 h 5 min",
+        "2 h",
+    ]
+
+
+def test_progress_lines_count_the_nodes_there_and_the_others_by_status():
+    nodes = [{"outcome": "reached"}] * 3 + [{"status": "booting"}] * 4 + [{"status": "unhealthy"}, {}]
+    assert (
+        progress_line(nodes, "active", 130, 1800) == "3/9 active, 4 booting, 1 gone, 1 unhealthy, 2 min 10 s of 30 min"
+    )
+
+
+def test_sampling_lines_give_the_peak_so_far():
+    assert sampling_line("llm-1", [[0, 3], [7, 1]], 6, 600, 1500) == (
+        "llm-1: 2/6 utilization samples (peak 7%), 10 min of 25 min"
+    )
+    assert (
+        sampling_line("llm-1", [[]], 6, 5, 1500)
+        == "llm-1: 1/6 utilization samples (no utilization read), 5 s of 25 min"
+    )
