@@ -118,6 +118,7 @@ def check_instance_options(p: Mapping[str, Any]) -> None:
     for ruleset in p.get("firewall_ruleset_names") or []:
         check_name("firewall_ruleset_names", ruleset)
     check_number("wait_timeout", p.get("wait_timeout"), minimum=0, maximum=WEEK)
+    check_number("progress_seconds", p.get("progress_seconds"), minimum=0, maximum=WEEK)
     check_number("capacity_timeout", p.get("capacity_timeout"), minimum=0, maximum=WEEK)
     check_number("launch_confirm_timeout", p.get("launch_confirm_timeout"), minimum=0, maximum=24 * 3600)
     check_number("launch_interval", p.get("launch_interval"), minimum=0, maximum=3600)

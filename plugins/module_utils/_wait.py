@@ -275,3 +275,16 @@ def sampling_line(host: str, samples: list[list[int]], total: int, elapsed: floa
     values = [value for sample in samples for value in sample]
     peak = f"peak {max(values)}%" if values else "no utilization read"
     return f"{host}: {len(samples)}/{total} utilization samples ({peak}), {duration(elapsed)} of {duration(window)}"
+
+
+def instance_progress_line(args: Mapping[str, Any], status: str | None, elapsed: float, timeout: float) -> str:
+    """One line while lambda_instance runs with wait, such as ``trainer-1: booting, waiting until active, 2 min 10 s
+    so far (wait_timeout 30 min)``: the instance as the task names it, its status (None when it could not be read),
+    and the time since the task began (a launch may first wait for capacity, so it can pass wait_timeout)."""
+    label = args.get("name") or args.get("id") or "the instance"
+    if args.get("name") and args.get("id"):
+        label = f"{args['name']} ({args['id']})"
+    state = args.get("state") or "present"
+    goal = {"absent": "terminated", "restarted": "active again"}.get(state, "active")
+    seen = f"{status}" if status else "status not read"
+    return f"{label}: {seen}, waiting until {goal}, {duration(elapsed)} so far (wait_timeout {duration(timeout)})"

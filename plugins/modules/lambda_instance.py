@@ -58,6 +58,15 @@ options:
         instance; it never terminates the instance.
     type: int
     default: 1800
+  progress_seconds:
+    description:
+      - While the module runs with O(wait=true), the controller prints a line this often, with the instance's status
+        as the API lists it and the time so far, for example
+        C(trainer-1: booting, waiting until active, 2 min 10 s so far (wait_timeout 30 min)).
+      - V(0) prints none.
+    type: float
+    default: 30
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""
@@ -192,6 +201,7 @@ class InstanceModule(LambdaCloudModule):
         "on_mismatch": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
         "wait": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 1800},
+        "progress_seconds": {"type": "float", "default": 30},  # used by the action plugin, on the controller
     }
     module_kwargs = {"required_one_of": [["id", "name"]]}
     resource_key = "instance"

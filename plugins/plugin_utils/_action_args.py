@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,3 +29,13 @@ def validated_args(
     except InvalidParameter as error:
         raise AnsibleActionFail(str(error)) from None
     return params
+
+
+def finite_number(value: Any, default: float) -> float | None:
+    """``value`` (``default`` when None) as a finite float, or None when it is not one: an action plugin's choice of
+    how to run, made before the module itself checks the option and refuses it in one line."""
+    try:
+        number = float(default if value is None else value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -75,6 +75,9 @@ INSTANCE = [
     ("word as wait_timeout", {"wait_timeout": "soon"}, "wait_timeout"),
     ("negative wait_timeout", {"wait_timeout": -5}, "wait_timeout"),
     ("huge wait_timeout", {"wait_timeout": 10**12}, "wait_timeout"),
+    ("NaN progress_seconds", {"progress_seconds": "nan"}, "progress_seconds"),
+    ("negative progress_seconds", {"progress_seconds": -1}, "progress_seconds"),
+    ("word as progress_seconds", {"progress_seconds": "often"}, "progress_seconds"),
     ("negative capacity_timeout", {"capacity_timeout": -1}, "capacity_timeout"),
     ("negative confirm timeout", {"launch_confirm_timeout": -1}, "launch_confirm_timeout"),
     ("no confirm window", {"launch_confirm_timeout": 0}, "launch_confirm_timeout"),
@@ -317,6 +320,10 @@ INVENTORY = [
     ("URL without a scheme", {"api_url": "cloud.lambda.ai/api/v1"}, "api_url"),
     ("newline in the API key", {"api_key": "sim-api-key\nX-Injected: 1"}, "api_key"),
     ("unknown option", {"colour": "blue"}, "colour"),
+    ("NaN progress seconds", {"progress_seconds": "nan"}, "progress_seconds"),
+    ("negative progress seconds", {"progress_seconds": -30}, "progress_seconds"),
+    ("a thousand and one samples", {"utilization_samples": 1001}, "utilization_samples"),
+    ("negative sample interval", {"utilization_interval": -1, "utilization_samples": 3}, "utilization_interval"),
 ]
 
 DEFAULTS = {"instance_type": ["gpu_1x_a10"], "ssh_key_name": "deploy"}

@@ -511,3 +511,25 @@ def test_a_long_wait_shows_its_progress_and_counts_from_its_start(ansible, simul
     assert result["polls"] == len(sim.requests("GET", "/instances")) and result["msg"].startswith(
         "1 instance(s) active in "
     )
+    launching = ansible.playbook(
+        [
+            {
+                "name": "launch and wait",
+                "lambdalabs.cloud.lambda_instance": {
+                    "name": "slow-2",
+                    "instance_type": "gpu_1x_a10",
+                    "region": "us-east-1",
+                    "ssh_key_name": "deploy",
+                    "launch_interval": 0,
+                    "progress_seconds": 1,
+                    "api_url": sim.url,
+                },
+            },
+        ]
+    )
+    launching.assert_ok()
+    # lambda_instance's own wait (a launch, then a boot of 8 s) shows the same: the status the API lists, the time.
+    own = re.findall(r"lambda_instance: (.*)", launching.stdout)
+    shape = r"slow-2: (booting|active|not listed), waiting until active, \d+ s so far \(wait_timeout 30 min\)"
+    assert len(own) >= 4 and all(re.fullmatch(shape, line) for line in own), own
+    assert launching.task("launch and wait")["instance"]["status"] == "active"

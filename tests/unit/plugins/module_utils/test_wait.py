@@ -14,6 +14,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import (
     WaitTimeout,
     call_until_connected,
     duration,
+    instance_progress_line,
     permanent_ssh_problem,
     poll_intervals,
     progress_line,
@@ -267,3 +268,12 @@ def test_sampling_lines_give_the_peak_so_far():
         sampling_line("llm-1", [[]], 6, 5, 1500)
         == "llm-1: 1/6 utilization samples (no utilization read), 5 s of 25 min"
     )
+
+
+def test_instance_progress_lines_name_the_instance_its_status_and_the_goal():
+    line = instance_progress_line({"name": "trainer-1"}, "booting", 130, 1800)
+    assert line == "trainer-1: booting, waiting until active, 2 min 10 s so far (wait_timeout 30 min)"
+    gone = instance_progress_line({"id": "i-1", "state": "absent"}, None, 5, 300)
+    assert gone == "i-1: status not read, waiting until terminated, 5 s so far (wait_timeout 5 min)"
+    both = instance_progress_line({"name": "a", "id": "i-2", "state": "restarted"}, "active", 0, 60)
+    assert both.startswith("a (i-2): active, waiting until active again")
