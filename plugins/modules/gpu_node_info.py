@@ -100,8 +100,8 @@ options:
   progress_seconds:
     description:
       - When the samples span more than this many seconds, the controller takes them one at a time and prints a
-        progress line at least this often while it waits between two, for example
-        C(node-1: 3/6 utilization samples (peak 0%), 10 min of 25 min).
+        progress line at least this often while it waits between two, with the node, the samples taken, the highest
+        utilization so far, and the time.
       - V(0) takes every sample in one run on the node, without progress lines.
     type: float
     default: 30

@@ -60,9 +60,8 @@ options:
     default: 1800
   progress_seconds:
     description:
-      - While the module runs with O(wait=true), the controller prints a line this often, with the instance's status
-        as the API lists it and the time so far, for example
-        C(trainer-1: booting, waiting until active, 2 min 10 s so far (wait_timeout 30 min)).
+      - While the module runs with O(wait=true), the controller prints a line this often that names the instance and
+        gives its status as the API lists it, what the module waits for, and the time so far.
       - V(0) prints none.
     type: float
     default: 30
