@@ -14,6 +14,15 @@ with its status, as it does under ``python <module> <args file>``.
 serves until it is terminated. Each run is one connection to the Unix socket ``SOCKET``: the request is one JSON
 line ``{"argv": [python, module, args file], "env": {...}, "timeout": seconds}``, the answer one JSON line
 ``{"rc": status, "stdout": text, "stderr": text}``; a run past its timeout is killed, with rc -9.
+
+It also stands in for the Python that Ansible runs modules with on the controller (``forked_python.py``, the
+interpreter of the tests' localhost): then the request comes with the caller's standard input, output and error
+(passed over the socket), ``{"argv": [script] or [], "env": {...}, "cwd": dir}``, and the fork runs the AnsiballZ
+payload (the script, or the standard input as Python does without one) on them. The answer is the exit status, as a
+line. When the caller goes away (killed, interrupted), the fork is killed too, as the module would die with it.
+The module's own code and the collection's module_utils come from the payload, as they do for Python; only
+ansible-core's module code is the one already imported here (ansible.module_utils, the same files the payload
+carries).
 """
 
 from __future__ import annotations
@@ -22,15 +31,18 @@ import importlib
 import json
 import os
 import runpy
+import select
 import signal
+import socket
 import socketserver
 import sys
 import tempfile
 import traceback
 
 # The imports every run would make: done once, here, before any fork.
-for _name in ("ansible.module_utils.basic", "requests"):
+for _name in ("ansible.module_utils.basic", "ansible.module_utils._internal._ansiballz._loader", "requests"):
     importlib.import_module(_name)
+BASE_PATH = [path for path in sys.path if path != os.path.dirname(os.path.abspath(__file__))]
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -41,21 +53,28 @@ def _exit_status(exc: SystemExit) -> int:
     return 1
 
 
-def _run_in_child(argv: list[str], env: dict[str, str], out: int, err: int) -> None:
-    """In the forked child: become ``python MODULE ARGS_FILE`` and never return."""
+def _become_python(streams: list[int], env: dict[str, str], cwd: str | None, argv: list[str], paths: list[str]) -> None:
+    """In a forked child: become ``python SCRIPT`` (``argv[0]``; without one, the script is the standard input), on
+    the file descriptors ``streams`` (standard input, output, error), and never return."""
     status = 1
     try:
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
+        for target, fd in enumerate(streams):
+            os.dup2(fd, target)
+        for fd in set(streams) - {0, 1, 2}:
+            os.close(fd)
+        if cwd:
+            os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        script = argv[1]
-        paths = [path for path in env.get("PYTHONPATH", "").split(os.pathsep) if path]
-        sys.path[:0] = [os.path.dirname(os.path.abspath(script)), *paths]
-        sys.argv = argv[1:]
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sys.argv = list(argv) or [""]
+        sys.path[:] = [os.path.dirname(os.path.abspath(argv[0])) if argv else "", *paths, *BASE_PATH]
         try:
-            runpy.run_path(script, run_name="__main__")
+            if argv:
+                runpy.run_path(argv[0], run_name="__main__")
+            else:
+                source = sys.stdin.buffer.read()
+                exec(compile(source, "<stdin>", "exec"), {"__name__": "__main__", "__file__": "<stdin>"})
             status = 0
         except SystemExit as exc:
             status = _exit_status(exc)
@@ -71,7 +90,9 @@ def run(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, objec
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         pid = os.fork()
         if pid == 0:
-            _run_in_child(argv, env, out.fileno(), err.fileno())
+            paths = [path for path in env.get("PYTHONPATH", "").split(os.pathsep) if path]
+            streams = [os.open(os.devnull, os.O_RDONLY), out.fileno(), err.fileno()]
+            _become_python(streams, env, None, argv[1:], paths)
 
         def kill(*_args: object) -> None:
             os.kill(pid, signal.SIGKILL)
@@ -89,11 +110,37 @@ def run(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, objec
         }
 
 
-class _Handler(socketserver.StreamRequestHandler):
+def interpret(conn: socket.socket, request: dict[str, object], fds: list[int]) -> int:
+    """Run the caller's payload in a fork on its streams; kill the fork if the caller hangs up first."""
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _become_python(fds, request["env"], request["cwd"], request["argv"], [])
+    for fd in fds:
+        os.close(fd)
+    child = os.pidfd_open(pid)
+    ready, _w, _x = select.select([child, conn], [], [])
+    if child not in ready:  # the caller went away before the module ended
+        os.kill(pid, signal.SIGKILL)
+    _pid, status = os.waitpid(pid, 0)
+    os.close(child)
+    return os.waitstatus_to_exitcode(status)
+
+
+class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
-        request = json.loads(self.rfile.readline())
+        data, fds, _flags, _addr = socket.recv_fds(self.request, 1 << 16, 3)
+        while not data.endswith(b"\n"):
+            more = self.request.recv(1 << 16)
+            if not more:
+                return
+            data += more
+        request = json.loads(data)
+        if fds:
+            self.request.sendall(f"{interpret(self.request, request, fds)}\n".encode())
+            return
         answer = run(request["argv"], request["env"], float(request["timeout"]))
-        self.wfile.write(json.dumps(answer).encode() + b"\n")
+        self.request.sendall(json.dumps(answer).encode() + b"\n")
 
 
 class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):

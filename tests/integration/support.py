@@ -187,6 +187,7 @@ class ModuleRunner:
         self._lock = threading.Lock()
         self._server: subprocess.Popen | None = None
         self._socket = HOME / "module-runner.sock"
+        self._interpreter: str | None = None
         self._log = HOME / "module-runner.log"
 
     def _start(self) -> None:
@@ -205,6 +206,27 @@ class ModuleRunner:
             assert ready == "ready\n", f"module_runner.py did not start: {ready}{self._log.read_text()}"
             atexit.register(server.terminate)
             self._server = server
+
+    def interpreter(self) -> str:
+        """The Python for Ansible's modules on the controller: forked_python.py with this server's socket, written
+        once per pytest worker where the simulator's nodes see it too (they have the machine's directories but a
+        /tmp of their own; there it finds no server and runs the real Python). LAMBDA_TESTS_FORK_MODULES=0: the
+        real Python."""
+        if os.environ.get("LAMBDA_TESTS_FORK_MODULES") == "0":
+            return sys.executable
+        self._start()
+        with self._lock:
+            if self._interpreter is None:
+                folder = COLLECTION / ".tmp" / "forked-python"
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"python-{os.getpid()}"
+                source = (HERE / "forked_python.py").read_text()
+                source = source.replace("@REAL_PYTHON@", sys.executable).replace("@SOCKET@", str(self._socket))
+                path.write_text(f"#!{sys.executable} -IS\n{source}")
+                path.chmod(0o755)
+                atexit.register(path.unlink, missing_ok=True)
+                self._interpreter = str(path)
+        return self._interpreter
 
     def run(self, argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
         """``argv`` (python, module, args file) in a fork of the server: {"rc", "stdout", "stderr"}."""
@@ -298,11 +320,12 @@ class Ansible:
         if verbosity:
             command.append("-" + "v" * verbosity)
         command += args or []
-        # The controller's own Python (requests) for hosts without an interpreter of their own; never an extra
-        # variable, which would also send it to SSH nodes, whose /tmp is not the controller's.
+        # The controller's own Python (requests) for hosts without an interpreter of their own, through the module
+        # runner (MODULE_RUNNER.interpreter); never an extra variable, which would also send it to SSH nodes, whose
+        # /tmp is not the controller's.
         environment = ansible_env(
             self.sim,
-            {"ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_SSH_ARGS": ssh_args(self.known_hosts)}
+            {"ANSIBLE_PYTHON_INTERPRETER": MODULE_RUNNER.interpreter(), "ANSIBLE_SSH_ARGS": ssh_args(self.known_hosts)}
             | (env or {})
             | {"RECORD_RESULTS_FILE": str(record)},
         )
