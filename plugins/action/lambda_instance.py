@@ -44,7 +44,8 @@ class ActionModule(ProgressAction):
         def module_run():
             try:
                 outcome.update(self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars))
-            except BaseException as error:  # pylint: disable=broad-exception-caught - raised again in the task's thread
+            # Raised again below, in the task's own thread.
+            except BaseException as error:  # pylint: disable=broad-exception-caught
                 errors.append(error)
 
         worker = threading.Thread(target=module_run, name="lambda_instance", daemon=True)
@@ -68,7 +69,8 @@ class ActionModule(ProgressAction):
         options["api_url"] = options.get("api_url") or os.environ.get(API_URL_ENV)
         try:
             instances = list_instances(client_from_options(options))
-        except Exception:  # pylint: disable=broad-exception-caught - a progress line never fails a task
+        # A progress line never fails a task.
+        except Exception:  # pylint: disable=broad-exception-caught
             return None
         wanted = [i for i in instances if args.get("id") and i.get("id") == args["id"]]
         wanted = wanted or [i for i in instances if args.get("name") and i.get("name") == args["name"]]

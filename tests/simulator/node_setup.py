@@ -3,8 +3,9 @@
 """What cloud-init does at a simulated node's first boot, run inside the node's own root.
 
 Hostname files, a fresh machine id and cloud-init state, the ``ubuntu`` user with the launch's
-key and passwordless sudo, the node's own SSH host key and sshd configuration, and the stand-in
-``nvidia-smi``. Every file written here lands in the node's overlay, never on the host.
+key and passwordless sudo, the node's own SSH host key and sshd configuration, the stand-in
+``nvidia-smi``, and with Lambda Stack's stand-in its ``torchrun``. Every file written here lands in the node's
+overlay, never on the host.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ SSHD_CONFIG = "/etc/ssh/sshd_config"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
 SUDOERS = "/etc/sudoers.d/90-cloud-init-users"
 NVIDIA_SMI = "/usr/bin/nvidia-smi"
+# Lambda Stack's torchrun, for the system python3 that imports the stand-in's PyTorch.
+TORCHRUN = "/usr/bin/torchrun"
+TORCHRUN_SCRIPT = """#!/usr/bin/python3
+# Lambda Stack's torchrun on a simulated node (the Lambda Cloud simulator's node fabric).
+import sys
+
+from torch.distributed.run import main
+
+sys.exit(main())
+"""
 CLOUD_STATE = ("/var/lib/cloud", "/var/log/cloud-init.log", "/var/log/cloud-init-output.log")
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
 
@@ -62,6 +73,8 @@ def first_boot(config: dict[str, Any]) -> tuple[int, int]:
     write(SSHD_CONFIG, SSHD_SETTINGS.format(host_key=HOST_KEY), 0o644)
     # -IS: no site packages, no environment; the stand-in needs the standard library only, and starts faster.
     write(NVIDIA_SMI, f"#!{config['python']} -IS\n" + config["nvidia_smi"], 0o755)
+    if config.get("lambda_stack"):
+        write(TORCHRUN, TORCHRUN_SCRIPT, 0o755)
     os.makedirs("/var/lib/cloud/instance/scripts", mode=0o755, exist_ok=True)
     return uid, gid
 
