@@ -32,9 +32,18 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._targets import t
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 
-def _plan(instances, cluster, nodes=None, defaults=None, state="present", ttl_hours=None, firewall_rules=None):
+def _plan(
+    instances, cluster, nodes=None, defaults=None, state="present", ttl_hours=None, firewall_rules=None, settings=None
+):
     return plan_cluster(
-        list(instances or []), cluster, nodes, defaults, state=state, ttl_hours=ttl_hours, firewall_rules=firewall_rules
+        list(instances or []),
+        cluster,
+        nodes,
+        defaults,
+        state=state,
+        ttl_hours=ttl_hours,
+        firewall_rules=firewall_rules,
+        settings=settings,
     )
 
 

@@ -20,12 +20,18 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import choices, cluster_expiry
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import (
+    check_settings,
+    choices,
+    cluster_expiry,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._firewall import normalize_rules
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
     InvalidParameter,
     check_new_name,
     check_number,
+    check_tags,
     tag_value,
 )
 
@@ -135,6 +141,7 @@ def wanted_nodes(cluster: str, nodes: Any, defaults: Any) -> list[dict[str, Any]
             raise InvalidParameter("lambda_cluster_nodes", f"every node needs a unique name; {name!r} is given twice.")
         seen.add(name)
         tags = {**(defaults.get("tags") or {}), **(given.get("tags") or {})}
+        check_tags("lambda_cluster_nodes", tags)  # values as lambda_instance takes them: no list, no NaN
         node = {**defaults, **given, "tags": {str(k): tag_value(v) for k, v in tags.items()}}
         node.pop("user_data", None)
         wanted.append(node)
@@ -202,17 +209,20 @@ def plan_cluster(
     ttl_hours: Any = None,
     now: float | None = None,
     firewall_rules: Any = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the role does: members, wanted, missing (with their launch tags), extra (highest first), conflicts,
     and, with ``firewall_rules``, the cluster's own ruleset and the regions it is needed in.
 
-    A problem with the variables is not raised but returned as ``error``, one line for the role to fail with.
+    A problem with the variables is not raised but returned as ``error``, one line for the role to fail with;
+    ``settings`` are the keyword arguments of ``check_settings`` (the role's other variables).
     """
     plan: dict[str, Any] = {"error": None, "group": cluster_group(cluster), "members": [], "wanted": []}
     plan.update(missing=[], extra=[], conflicts=[], firewall_ruleset=None, firewall_regions=[])
     plan.update(expires_at=None, expiry_note=None)
     try:
         check_cluster_name(cluster)
+        check_settings(**(settings or {}))
         if state not in ("present", "absent"):
             raise InvalidParameter(
                 "lambda_cluster_state", f"lambda_cluster_state must be present or absent: {state!r}."
@@ -224,6 +234,8 @@ def plan_cluster(
         wanted = wanted_nodes(cluster, nodes, defaults)
         expiry, plan["expiry_note"] = cluster_expiry(members, ttl_hours, now)
         plan["expires_at"] = expiry
+        if firewall_rules is not None:
+            normalize_rules("lambda_cluster_firewall_rules", firewall_rules)  # as lambda_firewall_ruleset checks them
         plan["error"] = _firewall(plan, cluster, wanted) if firewall_rules is not None else None
         if plan["error"]:
             return plan

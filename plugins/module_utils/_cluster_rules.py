@@ -1,6 +1,7 @@
 # Copyright: lambdalabs.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What a cluster keeps the same across its nodes and its runs: one expiry, one instance type.
+"""What a cluster keeps the same across its nodes and its runs: one expiry, one instance type; and the role's
+settings that no argument spec can check.
 
 A node that replaces another, or that a scale-up adds, inherits the cluster's expiry, so that reap ends the whole
 cluster at once and not piece by piece. Capacity failover picks the instance type for the whole cluster: a cluster
@@ -9,6 +10,7 @@ of one A100 and two A10 would train at the pace of its slowest node, or not at a
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -18,6 +20,8 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import insta
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter, check_number
 
 MAX_TTL_HOURS = 24 * 366
+# A login name as useradd takes it.
+LOGIN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -91,3 +95,16 @@ def node_types(node: Mapping[str, Any], members: Any, launches: Any = None, allo
     given = node.get("instance_type")
     chosen = None if allow_mixed else cluster_type(list(members or []), launches)
     return [chosen] if chosen is not None and chosen in choices(given) else given
+
+
+def check_settings(ansible_user: Any = "ubuntu", launch_interval: Any = 0, wait_timeout: Any = 0) -> None:
+    """The role's own settings, before anything is launched: the nodes' login name, and times that must not be
+    negative (the argument spec checks only their types)."""
+    if not isinstance(ansible_user, str) or not LOGIN.fullmatch(ansible_user):
+        raise InvalidParameter(
+            "lambda_cluster_ansible_user",
+            f"lambda_cluster_ansible_user must be a login name (lowercase letters, digits, '_' and '-', 1-32 "
+            f"characters; ubuntu on Lambda's images), got {ansible_user!r}.",
+        )
+    check_number("lambda_cluster_launch_interval", launch_interval, minimum=0, maximum=3600)
+    check_number("lambda_cluster_wait_timeout", wait_timeout, minimum=0, maximum=7 * 86400)

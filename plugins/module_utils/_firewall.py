@@ -72,8 +72,14 @@ def normalize_network(param: str, value: Any) -> str:
 def normalize_rules(param: str, rules: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     """Rules as the API stores them: port as port_range, /32 on bare addresses, icmp without ports."""
     result = []
+    if isinstance(rules, (str, Mapping)):
+        raise InvalidParameter(param, f"must be a list of rules, got {type(rules).__name__} {str(rules)[:60]!r}.")
     for index, rule in enumerate(rules or []):
         where = f"{param}[{index}]"
+        if not isinstance(rule, Mapping):
+            raise InvalidParameter(
+                where, f"must be a rule (protocol, port or port_range, source_network), got {str(rule)[:60]!r}."
+            )
         if rule.get("protocol") not in PROTOCOLS:
             raise InvalidParameter(f"{where}.protocol", f"must be one of {', '.join(PROTOCOLS)}.")
         check_text(f"{where}.description", rule.get("description") or "", max_length=MAX_DESCRIPTION, allow_empty=True)

@@ -87,6 +87,8 @@ def raw_type_problems(spec: Mapping[str, Any], raw: Mapping[str, Any], where: st
             problem = raw_type_problem(value, "str")
         elif kind == "list" and option.get("elements") == "str":
             problem = raw_type_problem(value, "list_of_str")
+        elif kind in ("int", "float"):
+            problem = raw_type_problem(value, "number")
         else:
             problem = None
         if problem:

@@ -289,7 +289,7 @@ def check_variable_prefix(param: str, value: Any) -> None:
 
 
 def raw_type_problem(value: Any, wanted: str) -> str | None:
-    """Why a raw option value cannot be taken as ``wanted`` (str, list of str) without a silent conversion."""
+    """Why a raw option value cannot be taken as ``wanted`` (str, list_of_str, number) without a silent conversion."""
     if value is None:
         return None
     if wanted == "str" and isinstance(value, (dict, list, tuple, bool)):
@@ -300,4 +300,6 @@ def raw_type_problem(value: Any, wanted: str) -> str | None:
                 return f"must be a list of strings, but one item is {type(item).__name__} {_shown(item)}"
     if wanted == "list_of_str" and isinstance(value, (dict, bool)):
         return f"must be a list of strings, got {type(value).__name__}"
+    if wanted == "number" and isinstance(value, bool):  # Ansible would take yes for 1 and no for 0
+        return f"must be a number, got the boolean {value}"
     return None

@@ -218,6 +218,12 @@ def permanent_ssh_problem(message: str, key_file: str | None = None) -> str | No
             "the private key of the Lambda SSH key the node was launched with (ansible_ssh_private_key_file), and the "
             "node's user (ansible_user, ubuntu on Lambda's images)."
         )
+    if "too long for Unix domain socket" in text:
+        path = re.search(r'path "([^"]+)" too long', text)
+        return (
+            f"ssh cannot create its control socket {path.group(1) if path else ''} (too long for a Unix socket, 108 "
+            "bytes at most): set a shorter control_path_dir (ANSIBLE_SSH_CONTROL_PATH_DIR) or ControlPath."
+        )
     return None
 
 

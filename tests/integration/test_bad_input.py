@@ -38,6 +38,19 @@ INSTANCE = [
     ("zero-width space in name", {"name": "train\u200ber"}, "name"),
     ("right-to-left override in name", {"name": "train\u202eer"}, "name"),
     ("byte order mark in name", {"name": "\ufefftrainer"}, "name"),
+    ("paragraph separator in name", {"name": "a\u2029b"}, "name"),
+    ("left-to-right mark in name", {"name": "train\u200eer"}, "name"),
+    ("tab in name", {"name": "a\tb"}, "name"),
+    ("ideographic space in name", {"name": "a\u3000b"}, "name"),
+    ("soft hyphen in name", {"name": "train\u00ader"}, "name"),
+    ("word joiner in name", {"name": "a\u2060b"}, "name"),
+    ("NaN tag value", {"tags": {"team": float("nan")}}, "tags"),
+    ("infinite tag value", {"tags": {"team": float("inf")}}, "tags"),
+    ("boolean as request_timeout", {"request_timeout": True}, "request_timeout"),
+    ("NaN wait_timeout", {"wait_timeout": "nan"}, "wait_timeout"),
+    ("NaN capacity_timeout", {"capacity_timeout": "nan"}, "capacity_timeout"),
+    ("negative price limit", {"max_price_cents_per_hour": -1}, "max_price_cents_per_hour"),
+    ("a million GPUs", {"min_gpus": 10**6}, "min_gpus"),
     ("path in id", {"id": "../ssh-keys", "state": "absent"}, "id"),
     ("slash in id", {"id": "a/b"}, "id"),
     ("empty id", {"id": ""}, "id"),
@@ -121,6 +134,8 @@ SSH_KEY = [
     ("newline in key name", {"name": "k\n"}, "name"),
     ("trailing space in key name", {"name": "deploy "}, "name"),
     ("zero-width joiner in key name", {"name": "de\u200dploy"}, "name"),
+    ("right-to-left override in key name", {"name": "de\u202eploy"}, "name"),
+    ("leading space in key name", {"name": " deploy"}, "name"),
     ("NUL in key name", {"name": "k\x00"}, "name"),
     ("list as key name", {"name": ["a"]}, "name"),
     ("long key name", {"name": LONG}, "name"),
@@ -147,6 +162,8 @@ FILE_SYSTEM = [
     ("slash in file system name", {"name": "a/b", "region": "us-west-1"}, "name"),
     ("long file system name", {"name": "d" * 61, "region": "us-west-1"}, "name"),
     ("list as file system name", {"name": ["a"], "region": "us-west-1"}, "name"),
+    ("leading space in file system name", {"name": " data", "region": "us-west-1"}, "name"),
+    ("NUL in file system name", {"name": "da\x00ta", "region": "us-west-1"}, "name"),
     ("malformed file system region", {"name": "data", "region": "mars-1"}, "region"),
     ("newline after file system region", {"name": "data", "region": "us-west-1\n"}, "region"),
     ("list as file system region", {"name": "data", "region": ["us-west-1"]}, "region"),
@@ -320,10 +337,6 @@ INVENTORY = [
     ("URL without a scheme", {"api_url": "cloud.lambda.ai/api/v1"}, "api_url"),
     ("newline in the API key", {"api_key": "sim-api-key\nX-Injected: 1"}, "api_key"),
     ("unknown option", {"colour": "blue"}, "colour"),
-    ("NaN progress seconds", {"progress_seconds": "nan"}, "progress_seconds"),
-    ("negative progress seconds", {"progress_seconds": -30}, "progress_seconds"),
-    ("a thousand and one samples", {"utilization_samples": 1001}, "utilization_samples"),
-    ("negative sample interval", {"utilization_interval": -1, "utilization_samples": 3}, "utilization_interval"),
 ]
 
 DEFAULTS = {"instance_type": ["gpu_1x_a10"], "ssh_key_name": "deploy"}
@@ -419,11 +432,56 @@ ROLE = [
         "lambda_cluster_remove_extra",
         "'perhaps' is not a valid boolean",
     ),
+    ("empty ansible user", {"lambda_cluster_ansible_user": ""}, "lambda_cluster_ansible_user", "must be a login name"),
+    (
+        "newline in ansible user",
+        {"lambda_cluster_ansible_user": "ubuntu\nroot"},
+        "lambda_cluster_ansible_user",
+        "must be a login name",
+    ),
+    (
+        "list as a tag value",
+        {"lambda_cluster_defaults": DEFAULTS | {"tags": {"team": ["a"]}}},
+        "lambda_cluster_nodes",
+        "the value of tag 'team' must be a string, number or boolean, not a list",
+    ),
+    (
+        "firewall rule as a string",
+        {"lambda_cluster_firewall_rules": ["tcp/22"]},
+        "lambda_cluster_firewall_rules",
+        "lambda_cluster_firewall_rules",
+    ),
+    (
+        "port 0 in a firewall rule",
+        {
+            "lambda_cluster_defaults": DEFAULTS | {"region": ["us-east-1"]},
+            "lambda_cluster_firewall_rules": [{"protocol": "tcp", "port": 0, "source_network": "0.0.0.0/0"}],
+        },
+        "lambda_cluster_firewall_rules",
+        "lambda_cluster_firewall_rules[0].port_range: must be at least 1, got 0",
+    ),
+    ("word as wait timeout", {"lambda_cluster_wait_timeout": "soon"}, "lambda_cluster_wait_timeout", "soon"),
+    ("negative wait timeout", {"lambda_cluster_wait_timeout": -5}, "lambda_cluster_wait_timeout", "at least 0"),
+    (
+        "negative launch interval",
+        {"lambda_cluster_launch_interval": -1},
+        "lambda_cluster_launch_interval",
+        "at least 0",
+    ),
+    ("NaN TTL", {"lambda_cluster_ttl_hours": "nan"}, "lambda_cluster_ttl_hours", "must be a finite number"),
+    ("unknown connect_with", {"lambda_cluster_connect_with": "telepathy"}, "lambda_cluster_connect_with", "telepathy"),
+    (
+        "word as allow_mixed_types",
+        {"lambda_cluster_allow_mixed_types": "maybe"},
+        "lambda_cluster_allow_mixed_types",
+        "'maybe' is not a valid boolean",
+    ),
+    ("yes as capacity timeout", {"lambda_cluster_capacity_timeout": "yes"}, "lambda_cluster_capacity_timeout", "int"),
 ]
 
 
-def test_there_are_at_least_150_cases():
-    assert len(MODULE_CASES) + len(INVENTORY) + len(ROLE) >= 150
+def test_there_are_at_least_250_cases():
+    assert len(MODULE_CASES) + len(INVENTORY) + len(ROLE) + len(NODE_READ) >= 250
 
 
 @pytest.fixture
@@ -558,6 +616,10 @@ NODE_READ = [
     ("word as expected_gpus", {"expected_gpus": "eight"}, "expected_gpus"),
     ("string as file_system_mounts", {"file_system_mounts": "/data"}, "file_system_mounts"),
     ("unknown option", {"colour": "blue"}, "colour"),
+    ("NaN progress seconds", {"progress_seconds": "nan"}, "progress_seconds"),
+    ("negative progress seconds", {"progress_seconds": -30}, "progress_seconds"),
+    ("a thousand and one samples", {"utilization_samples": 1001}, "utilization_samples"),
+    ("negative sample interval", {"utilization_interval": -1, "utilization_samples": 3}, "utilization_interval"),
 ]
 
 

@@ -17,7 +17,9 @@ block runs.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -143,9 +145,10 @@ def guide(tmp_path: Path) -> Iterator[Guide]:
     require_node_fabric()
     stack = ["--lambda-stack", str(LAMBDA_STACK)] if (LAMBDA_STACK / ".installed").exists() else []
     sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3", *stack).start()
+    # A short home: ssh's control sockets live under it, and a Unix socket's path has at most 108 bytes.
+    home, work = Path(tempfile.mkdtemp(prefix="guide-")), tmp_path / "work"
     try:
-        home, work = tmp_path / "home", tmp_path / "work"
-        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        (home / ".ssh").mkdir(mode=0o700)
         work.mkdir()
         key = home / ".ssh" / "id_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -171,6 +174,7 @@ def guide(tmp_path: Path) -> Iterator[Guide]:
         yield Guide(sim, work, home, env)
     finally:
         sim.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def provisioned(user: Guide) -> None:

@@ -84,3 +84,32 @@ def test_nodes_beyond_the_wanted_ones_are_not_waited_for():
     assert [m["name"] for m in plan["extra"]] == ["demo-3"]
     assert wait_ids(plan, [], ssh=False) == ["id-demo-2"]
     assert wait_ids(plan, [], ssh=True) == ["id-demo-1", "id-demo-2"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "named", "said"),
+    [
+        ({"ansible_user": ""}, "lambda_cluster_ansible_user", "must be a login name"),
+        ({"ansible_user": "ubuntu\nroot"}, "lambda_cluster_ansible_user", "got 'ubuntu\\nroot'"),
+        ({"ansible_user": ["ubuntu"]}, "lambda_cluster_ansible_user", "must be a login name"),
+        ({"launch_interval": -1}, "lambda_cluster_launch_interval", "at least 0"),
+        ({"wait_timeout": float("nan")}, "lambda_cluster_wait_timeout", "finite"),
+    ],
+)
+def test_the_roles_other_settings_are_checked_before_any_launch(settings, named, said):
+    plan = plan_cluster([], "demo", {"count": 1}, {"instance_type": ["a"], "ssh_key_name": "k"}, settings=settings)
+    assert plan["error"].startswith(named) and said in plan["error"] and plan["missing"] == [], plan["error"]
+    fine = {"ansible_user": "ubuntu", "launch_interval": 12, "wait_timeout": 1800}
+    assert (
+        plan_cluster([], "demo", {"count": 1}, {"instance_type": ["a"], "ssh_key_name": "k"}, settings=fine)["error"]
+        is None
+    )
+
+
+def test_tag_values_are_checked_as_lambda_instance_checks_them():
+    defaults = {"instance_type": ["a"], "ssh_key_name": "k", "tags": {"team": ["a"]}}
+    plan = plan_cluster([], "demo", {"count": 1}, defaults)
+    assert (
+        plan["error"]
+        == "lambda_cluster_nodes: the value of tag 'team' must be a string, number or boolean, not a list."
+    )

@@ -83,3 +83,10 @@ def test_ssh_is_allowed_by_any_rule_over_tcp_port_22():
 def test_networks():
     assert normalize_network("n", " 10.1.0.0/16 ") == "10.1.0.0/16"
     assert normalize_network("n", "127.0.0.1") == "127.0.0.1/32"
+
+
+def test_rules_that_are_not_rules_are_named():
+    with pytest.raises(InvalidParameter, match=r"rules\[1\]: must be a rule .*got 'tcp/22'"):
+        normalize_rules("rules", [rule(port=22), "tcp/22"])
+    with pytest.raises(InvalidParameter, match="rules: must be a list of rules, got str"):
+        normalize_rules("rules", "tcp/22")

@@ -157,6 +157,8 @@ def test_raw_option_types_that_ansible_would_convert():
         "mounts": {"type": "list", "elements": "dict", "options": {"name": {"type": "str"}}},
         "image": {"type": "dict", "options": {"id": {"type": "str"}}},
         "key": {"type": "str", "aliases": ["api_token"]},
+        "request_timeout": {"type": "float"},
+        "count": {"type": "int"},
     }
     raw = {
         "name": ["a", "b"],
@@ -164,6 +166,8 @@ def test_raw_option_types_that_ansible_would_convert():
         "mounts": [{"name": {"a": 1}}],
         "image": {"id": True},
         "api_token": {"k": "v"},
+        "request_timeout": True,  # yes in YAML: never a 1 s timeout
+        "count": False,
     }
     assert [param for param, _problem in raw_type_problems(spec, raw)] == [
         "name",
@@ -171,7 +175,10 @@ def test_raw_option_types_that_ansible_would_convert():
         "mounts[0].name",
         "image.id",
         "key",
+        "request_timeout",
+        "count",
     ]
+    assert raw_type_problems(spec, {"request_timeout": 2.5, "count": 3}) == []
     assert raw_type_problems(spec, {"name": "ok", "ids": ["a"], "image": {"id": "i"}}) == []
 
 

@@ -277,3 +277,10 @@ def test_instance_progress_lines_name_the_instance_its_status_and_the_goal():
     assert gone == "i-1: status not read, waiting until terminated, 5 s so far (wait_timeout 5 min)"
     both = instance_progress_line({"name": "a", "id": "i-2", "state": "restarted"}, "active", 0, 60)
     assert both.startswith("a (i-2): active, waiting until active again")
+
+
+def test_a_control_socket_path_too_long_is_permanent():
+    said = 'unix_listener: path "/tmp/a/very/long/home/.ansible/cp/762afc49b8.VGib" too long for Unix domain socket'
+    problem = permanent_ssh_problem(said)
+    assert "/tmp/a/very/long/home/.ansible/cp/762afc49b8.VGib" in problem and "control_path_dir" in problem
+    assert permanent_ssh_problem("Connection refused") is None
