@@ -393,6 +393,43 @@ def test_scaling_down_with_remove_extra_converges_in_one_run(cluster):
     assert "Cluster again: 2 node(s)" in summary and "Terminated (beyond the wanted nodes): again-3" in summary
 
 
+def test_a_node_turned_unhealthy_mid_wait_ends_the_clusters_wait_within_one_poll(cluster):
+    # A node that boots for 10 minutes joins the two that answer SSH; Lambda's health checks fail it mid-boot.
+    cluster.sim.configure(boot_seconds=600)
+    started = cluster.ansible.start_playbook(plays=import_playbook("provision"), extra_vars=again(3))
+    deadline = time.monotonic() + 120
+    booting: list[dict[str, Any]] = []
+    while not booting:  # launched; then the role's wait polls, every 1 to 3 s
+        assert time.monotonic() < deadline and started.process.poll() is None, started.results()[-3:]
+        booting = [i for i in cluster.sim.state()["instances"] if i["name"] == "again-3" and i["status"] == "booting"]
+        time.sleep(0.2)
+    polls = len(cluster.sim.requests("GET", "/instances"))
+    while len(cluster.sim.requests("GET", "/instances")) < polls + 2:
+        assert time.monotonic() < deadline and started.process.poll() is None, started.results()[-3:]
+        time.sleep(0.2)
+    cluster.sim.set_instance(booting[0]["id"], status="unhealthy")
+    turned = time.monotonic()
+    run = started.wait(timeout=120)
+    ended = time.monotonic()
+    cluster.sim.configure(boot_seconds=0.3)
+    cluster.sim.api("POST", "/instance-operations/terminate", {"instance_ids": [booting[0]["id"]]})
+    # The wait ends at the next poll and fails the play in one line that names the node and says what to do.
+    assert run.rc != 0 and ended - turned < 3 + 10, ended - turned  # one poll (3 s at most) and the role's last tasks
+    failed = run.failure(
+        "lambdalabs.cloud.cluster : Check that every node is up",
+        "again-3",
+        "is unhealthy, which waiting cannot mend: restart it",
+        "and provision again to replace it",
+    )
+    assert "\n" not in failed["msg"]
+    warning = next(e["result"]["msg"] for e in run.results if e["task"].endswith("Warn about unhealthy nodes"))
+    assert warning.startswith("Warning: again-3 of cluster again is unhealthy")
+    deadline = time.monotonic() + 30
+    while any(i["name"] == "again-3" and i["status"] != "terminated" for i in cluster.sim.state()["instances"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def test_growing_a_cluster_never_fails_over_to_another_type(cluster):
     cluster.sim.seed(capacity={"gpu_1x_a10": []})  # the cluster's type runs out; A100s are there
     launches = len(cluster.sim.requests("POST", "/instance-operations/launch"))

@@ -9,12 +9,15 @@ Run it from the repository root after ``make venv collection-link``::
     ANSIBLE_COLLECTIONS_PATH=$PWD/.tmp/collections .venv/bin/python -m tests.perf.bench_ansible_costs [--runs 5]
 
 It prints one line per figure (the median of the runs): the CPU time of the processes Ansible starts, not the
-simulator's. docs/benchmarks-tests.md records them.
+simulator's. docs/benchmarks-tests.md records them. Modules run with the real Python here, as a user's do
+(LAMBDA_TESTS_FORK_MODULES=0); the integration tests fork them from the module runner, whose CPU these figures
+would not count.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import tempfile
@@ -49,6 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
+    os.environ["LAMBDA_TESTS_FORK_MODULES"] = "0"
     with Simulator() as sim, tempfile.TemporaryDirectory() as scratch:
         ansible = Ansible(sim, Path(scratch))
 
