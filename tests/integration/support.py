@@ -10,6 +10,7 @@ collection as a play lists them (task(), import_playbook()), and the three SSH n
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import re
@@ -35,6 +36,9 @@ BIN = Path(sys.executable).parent
 COLLECTION = HERE.parents[1]
 # Lambda Stack's stand-in that `make lambda-stack` builds: the nodes' python3 imports PyTorch from it.
 LAMBDA_STACK = COLLECTION / ".tmp" / "lambda-stack"
+# The simulator's nodes share the machine's network namespace, and a torchrun master listens on its port (29500) on
+# every address: two clusters' jobs at once would meet each other's rendezvous. Tests that run torch take this lock.
+TORCH_LOCK = Path(tempfile.gettempdir()) / "lambdalabs-cloud-torch.lock"
 # The directory that holds ansible_collections/lambdalabs/cloud (a link to this checkout), as the Makefile makes it.
 COLLECTIONS_ROOT = Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(COLLECTION / ".tmp" / "collections")))
 
@@ -548,3 +552,14 @@ def assert_clean_failure(result: dict[str, Any], *expected: str) -> None:
     assert "Traceback" not in str(result.get("exception", "")) and "module_stderr" not in result, result
     for text in expected:
         assert text in msg, (text, msg)
+
+
+@contextmanager
+def torch_on_nodes() -> Iterator[None]:
+    """Hold TORCH_LOCK while a test runs torch on the simulator's nodes (one pytest worker at a time)."""
+    with TORCH_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,15 @@ import pytest
 import yaml
 
 from tests.integration.doc_examples import Example, cron_command, examples
-from tests.integration.support import BIN, COLLECTION, COLLECTIONS_ROOT, LAMBDA_STACK, live, require_node_fabric
+from tests.integration.support import (
+    BIN,
+    COLLECTION,
+    COLLECTIONS_ROOT,
+    LAMBDA_STACK,
+    live,
+    require_node_fabric,
+    torch_on_nodes,
+)
 from tests.simulator.client import Simulator
 
 DOCS = COLLECTION / "docs"
@@ -192,7 +200,8 @@ def provisioned(user: Guide) -> None:
 
 @pytest.mark.parametrize("doc", ["provisioning.md", "training.md", "cost-control.md"])
 def test_every_example_of_the_guide_runs_as_written(doc, tmp_path):
-    with guide(tmp_path) as user:
+    # The training guide runs torch on its nodes (the smoke test, torchrun, the job): one such test at a time.
+    with guide(tmp_path) as user, torch_on_nodes() if doc == "training.md" else nullcontext():
         if doc == "training.md":
             provisioned(user)
         else:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import NodeCluster, Run, live, node_cluster
+from tests.integration.support import NodeCluster, Run, live, node_cluster, torch_on_nodes
 
 
 class Cluster(NodeCluster):
@@ -91,7 +91,8 @@ def test_broken_nodes_fail_with_one_line_naming_each(cluster):
 
 def test_the_smoke_test_all_reduces_across_every_node_with_the_images_pytorch(cluster):
     # The nodes carry Lambda Stack's stand-in (make lambda-stack): python3 imports PyTorch, so nothing is installed.
-    run = cluster.train(training_cluster_smoke_test=True, training_cluster_smoke_pytorch="image")
+    with torch_on_nodes():
+        run = cluster.train(training_cluster_smoke_test=True, training_cluster_smoke_pytorch="image")
     run.assert_ok()
     verdict = next(iter(task_results(run, "Record the smoke test's verdict").values()))["ansible_facts"]
     smoke = verdict["lambda_training_smoke"]
