@@ -201,19 +201,20 @@ def provisioned(user: Guide) -> None:
 @pytest.mark.parametrize("doc", ["provisioning.md", "training.md", "cost-control.md"])
 def test_every_example_of_the_guide_runs_as_written(doc, tmp_path):
     # The training guide runs torch on its nodes (the smoke test, torchrun, the job): one such test at a time.
-    with guide(tmp_path) as user, torch_on_nodes() if doc == "training.md" else nullcontext():
-        if doc == "training.md":
-            provisioned(user)
-        else:
-            user.run(next(e for e in examples(DOCS / "provisioning.md") if e.file_name == "training.yml"))
-        if doc == "cost-control.md":
-            # What the guide's reap finds: an instance whose expiry has passed.
-            expired = [{"key": "expires-at", "value": "2025-06-01T18:00:00Z"}]
-            user.sim.seed(
-                instances=[{"name": "forgotten-experiment", "instance_type": "gpu_1x_a100_sxm4", "tags": expired}]
-            )
-        ran = {example.line: user.run(example) for example in examples(DOCS / doc)}
-        left = {i["name"] for i in live(user.sim)}
+    with guide(tmp_path) as user:
+        with torch_on_nodes() if doc == "training.md" else nullcontext():
+            if doc == "training.md":
+                provisioned(user)
+            else:
+                user.run(next(e for e in examples(DOCS / "provisioning.md") if e.file_name == "training.yml"))
+            if doc == "cost-control.md":
+                # What the guide's reap finds: an instance whose expiry has passed.
+                expired = [{"key": "expires-at", "value": "2025-06-01T18:00:00Z"}]
+                user.sim.seed(
+                    instances=[{"name": "forgotten-experiment", "instance_type": "gpu_1x_a100_sxm4", "tags": expired}]
+                )
+            ran = {example.line: user.run(example) for example in examples(DOCS / doc)}
+            left = {i["name"] for i in live(user.sim)}
     assert len(ran) >= 5, f"docs/{doc} has fewer examples than it had"
     if doc == "provisioning.md":
         assert "Terminated 4 node(s) of cluster training" in "".join(ran.values())
