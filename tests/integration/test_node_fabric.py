@@ -543,12 +543,13 @@ def _mounts() -> set[str]:
 
 
 def _namespaces_in_use() -> set[str]:
-    """The machine's namespaces in use, from lsns. lsns fails when a process it reads ends under it (a busy machine's
-    other tests start and end processes all the time): it is asked again."""
+    """The machine's namespaces in use, from lsns, as /proc/PID/ns links name them (``mnt:[4026532248]``): a number
+    alone is not a namespace, as the kernel gives freed numbers again. lsns fails when a process it reads ends under
+    it (a busy machine's other tests start and end processes all the time): it is asked again."""
     for _attempt in range(20):
-        done = subprocess.run(["lsns", "-n", "-o", "NS"], capture_output=True, text=True, check=False)
+        done = subprocess.run(["lsns", "-n", "-o", "TYPE,NS"], capture_output=True, text=True, check=False)
         if done.returncode == 0:
-            return set(done.stdout.split())
+            return {f"{kind}:[{number}]" for kind, number in (line.split() for line in done.stdout.splitlines())}
         time.sleep(0.1)
     raise AssertionError(f"lsns failed 20 times in a row: {done.stderr}")
 
@@ -584,8 +585,7 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
     # On a machine as busy as make test makes it, that moment can be long.
     wait_for(lambda: not _alive(pids) and not _processes_in(namespaces), timeout=90, what="the node processes to end")
     # The kernel frees a namespace once nothing holds it; on a busy machine that also lags behind the processes.
-    numbers = {re.sub(r"\D", "", link) for link in namespaces}
-    wait_for(lambda: not numbers & _namespaces_in_use(), timeout=60, what="the nodes' namespaces to be freed")
+    wait_for(lambda: not namespaces & _namespaces_in_use(), timeout=60, what="the nodes' namespaces to be freed")
     assert _mounts() == mounts_before
     assert not os.path.exists(state_dir)
     for instance in instances:
