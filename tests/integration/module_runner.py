@@ -28,6 +28,7 @@ carries).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import runpy
@@ -39,9 +40,12 @@ import sys
 import tempfile
 import traceback
 
-# The imports every run would make: done once, here, before any fork.
-for _name in ("ansible.module_utils.basic", "ansible.module_utils._internal._ansiballz._loader", "requests"):
+# The imports every run would make: done once, here, before any fork. AnsiballZ's loader exists from
+# ansible-core 2.19 on; older versions' payloads carry all they need.
+for _name in ("ansible.module_utils.basic", "requests"):
     importlib.import_module(_name)
+if importlib.util.find_spec("ansible.module_utils._internal") is not None:
+    importlib.import_module("ansible.module_utils._internal._ansiballz._loader")
 BASE_PATH = [path for path in sys.path if path != os.path.dirname(os.path.abspath(__file__))]
 
 
