@@ -460,7 +460,7 @@ ROLE = [
         "lambda_cluster_firewall_rules",
         "lambda_cluster_firewall_rules[0].port_range: must be at least 1, got 0",
     ),
-    ("word as wait timeout", {"lambda_cluster_wait_timeout": "soon"}, "lambda_cluster_wait_timeout", "soon"),
+    ("word as wait timeout", {"lambda_cluster_wait_timeout": "soon"}, "lambda_cluster_wait_timeout", "convert to int"),
     ("negative wait timeout", {"lambda_cluster_wait_timeout": -5}, "lambda_cluster_wait_timeout", "at least 0"),
     (
         "negative launch interval",
