@@ -350,15 +350,19 @@ def cluster_result(
     result: dict[str, Any] = {"name": name, "state": state, "group": plan.get("group"), "failed_launch": failure}
     result["saved_cents_per_hour"] = sum(price_cents_per_hour(m) for m in members if m.get("name") in removed)
     if state == "absent":
-        result.update(launched=[], terminated=removed, extra=[], failover=[], not_launched=[], unhealthy=[], nodes=[])
+        result.update(launched=[], recovered=[], terminated=removed, extra=[], failover=[], not_launched=[])
+        result.update(unhealthy=[], nodes=[])
         result.update(extra_cents_per_hour=0, expires_at=None, expiry_note=None, price_cents_per_hour=0)
         return result
     launched = [launch["name"] for launch in launches if launch.get("changed")]
+    # Launched, though the API's answer to the launch was unclear (lost, late or garbled): found by name.
+    recovered = [launch["name"] for launch in launches if (launch.get("launch") or {}).get("how") == "recovered"]
     tried = {launch["name"] for launch in launches} | ({failure["name"]} if failure else set())
     current = current_instances(instances, removed=removed)
     left = [m for m in plan.get("extra") or [] if m.get("name") not in removed]  # beyond the wanted nodes, running
     result.update(
         launched=launched,
+        recovered=recovered,
         terminated=removed,
         extra=[f"{m.get('name')} ({m.get('id')})" for m in left],
         extra_cents_per_hour=sum(price_cents_per_hour(m) for m in left),

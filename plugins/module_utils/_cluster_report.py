@@ -49,6 +49,11 @@ def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list
     verb = "Would have launched" if check_mode else "Launched"
     if result.get("launched"):
         lines.append(f"{verb}: {', '.join(result['launched'])}.")
+    if result.get("recovered"):
+        lines.append(
+            f"Of these, launched though the API's answer was unclear, and found by name (not launched twice): "
+            f"{', '.join(result['recovered'])}."
+        )
     if result.get("terminated"):
         lines.append(
             f"{'Would have terminated' if check_mode else 'Terminated'} (beyond the wanted nodes): "

@@ -32,6 +32,9 @@ FAULTS = {
     "dropped-after": {"drop_connection": True, "after_processing": True},
     "slow-before": {"delay_seconds": DELAY},
     "slow-after": {"delay_seconds": DELAY, "after_processing": True},
+    # Carried out, then answered 200 with a body that is not the answer: as unclear as a lost answer.
+    "garbled-200": {"status": 200, "body": '{"data": {"id": "', "after_processing": True},
+    "html-200": {"status": 200, "body": "<html><body>OK</body></html>", "after_processing": True},
 }
 
 
@@ -110,6 +113,43 @@ def check_create_fs(sim, seeded, tmp_path):
 
 def check_delete_fs(sim, seeded, tmp_path):
     assert systems(sim, "cell") == [] and len(systems(sim, "bystander")) == 1
+
+
+# The rules every firewall cell asks for: SSH from anywhere, and torchrun's ports from the private network.
+RULES = [
+    {"protocol": "tcp", "port_range": [22, 22], "source_network": "0.0.0.0/0", "description": "SSH"},
+    {"protocol": "tcp", "port_range": [29500, 29510], "source_network": "10.0.0.0/8", "description": "torchrun"},
+]
+OLD_RULES = [RULES[0]]
+
+
+def rulesets(sim, name):
+    return [r for r in sim.state()["firewall_rulesets"] if r["name"] == name]
+
+
+def seed_rulesets(sim, *names):
+    sim.seed(firewall_rulesets=[{"name": name, "region": "us-east-1", "rules": OLD_RULES} for name in names])
+    return {}
+
+
+def same_rules(got, wanted):
+    key = lambda rule: (rule["protocol"], tuple(rule.get("port_range") or ()), rule["source_network"])  # noqa: E731
+    return sorted(map(key, got)) == sorted(map(key, wanted))
+
+
+def check_create_ruleset(sim, seeded, tmp_path):
+    [ruleset] = rulesets(sim, "cell")
+    assert same_rules(ruleset["rules"], RULES), ruleset
+    assert len(rulesets(sim, "bystander")) == 1
+
+
+def check_delete_ruleset(sim, seeded, tmp_path):
+    assert rulesets(sim, "cell") == [] and len(rulesets(sim, "bystander")) == 1
+
+
+def check_global_rules(sim, seeded, tmp_path):
+    assert same_rules(sim.state()["firewall_rules"], RULES), sim.state()["firewall_rules"]
+    assert len(rulesets(sim, "bystander")) == 1
 
 
 def seed_keys(sim, *names):
@@ -206,6 +246,38 @@ OPERATIONS = {
         lambda seeded, tmp: {"name": "cell", "state": "absent"},
         check_delete_fs,
     ),
+    "create-ruleset": Operation(
+        "lambda_firewall_ruleset",
+        "POST",
+        "/api/v1/firewall-rulesets",
+        lambda sim: seed_rulesets(sim, "bystander"),
+        lambda seeded, tmp: {"name": "cell", "region": "us-east-1", "rules": RULES},
+        check_create_ruleset,
+    ),
+    "update-ruleset": Operation(
+        "lambda_firewall_ruleset",
+        "PATCH",
+        "/api/v1/firewall-rulesets/*",
+        lambda sim: seed_rulesets(sim, "cell", "bystander"),
+        lambda seeded, tmp: {"name": "cell", "region": "us-east-1", "rules": RULES},
+        check_create_ruleset,
+    ),
+    "delete-ruleset": Operation(
+        "lambda_firewall_ruleset",
+        "DELETE",
+        "/api/v1/firewall-rulesets/*",
+        lambda sim: seed_rulesets(sim, "cell", "bystander"),
+        lambda seeded, tmp: {"name": "cell", "state": "absent"},
+        check_delete_ruleset,
+    ),
+    "global-rules": Operation(
+        "lambda_global_firewall_rules",
+        "PATCH",
+        "/api/v1/firewall-rulesets/global",
+        lambda sim: seed_rulesets(sim, "bystander"),
+        lambda seeded, tmp: {"rules": RULES},
+        check_global_rules,
+    ),
 }
 
 
@@ -238,8 +310,12 @@ def test_fault_cell(ansible, simulator, tmp_path, operation, fault):
     settle(simulator)
     simulator.clear_faults()
     # Nothing duplicated and nothing wrong removed, whatever the first run made of the fault.
-    names = [i["name"] for i in live(simulator)]
-    assert len(names) == len(set(names)), names
+    state = simulator.state()
+    for names in (
+        [i["name"] for i in live(simulator)],
+        *([item["name"] for item in state[part]] for part in ("ssh_keys", "file_systems", "firewall_rulesets")),
+    ):
+        assert len(names) == len(set(names)), names
     assert [i["id"] for i in live(simulator, "bystander")] in ([seeded.get("bystander")], [])
 
     second = ansible.module(op.module, args)

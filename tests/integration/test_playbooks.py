@@ -320,6 +320,27 @@ def test_a_failed_launch_stops_the_launches_and_is_reported(ansible, account):
     )
 
 
+def test_a_launch_answered_with_a_garbled_success_is_found_in_the_same_run_and_counted(ansible, account):
+    # The API launches demo-2, then answers 200 with half a body: no instance id. Nothing may rely on the simulator's
+    # Idempotency-Key support, which the real API does not document.
+    account.configure(idempotency=False)
+    account.fault(method="POST", path=LAUNCH, status=200, body='{"data": {"instance_ids": ["', after_processing=True)
+    account.seed(instances=[{"name": "demo-1", "tags": [{"key": "cluster", "value": "demo"}]}])
+    run = ansible.playbook(
+        plays=import_playbook("provision"), extra_vars=cluster_vars(lambda_cluster_nodes={"count": 2})
+    )
+    assert run.rc == 0, run.output[-3000:]
+    assert sorted(n["name"] for n in live(account)) == ["demo-1", "demo-2"]
+    assert len(account.requests("POST", LAUNCH)) == 1  # found by name, never launched twice
+    summary = role_task(run, "Show the cluster")["msg"]
+    assert summary[0].startswith("Cluster demo: 2 node(s)") and "Launched: demo-2." in summary
+    assert (
+        "Of these, launched though the API's answer was unclear, and found by name (not launched twice): demo-2."
+        in (summary)
+    )
+    assert role_task(run, "Record the cluster")["ansible_facts"]["lambda_cluster_result"]["recovered"] == ["demo-2"]
+
+
 def test_unhealthy_node_is_reported_and_not_waited_for(ansible, account):
     account.seed(
         instances=[

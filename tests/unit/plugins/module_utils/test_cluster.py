@@ -176,6 +176,23 @@ def test_the_result_has_integers_and_the_summary_a_table():
     assert any(line.startswith("Would have terminated (beyond the wanted nodes): demo-9") for line in checked)
 
 
+def test_a_launch_found_by_name_after_an_unclear_answer_counts_as_launched_and_is_named():
+    plan = plan_cluster([], "demo", {"count": 2}, DEFAULTS)
+    launches = [
+        {"name": "demo-1", "changed": True, "launch": {"how": "launched"}},
+        {"name": "demo-2", "changed": True, "launch": {"how": "recovered"}},
+    ]
+    result = cluster_result(plan, [], launches, None, name="demo")
+    assert result["launched"] == ["demo-1", "demo-2"] and result["recovered"] == ["demo-2"]
+    lines = cluster_summary(result)
+    assert "Launched: demo-1, demo-2." in lines
+    assert (
+        "Of these, launched though the API's answer was unclear, and found by name (not launched twice): demo-2."
+        in lines
+    )
+    assert cluster_result(plan, [], launches[:1], None, name="demo")["recovered"] == []
+
+
 def test_a_failed_launch_is_reported_with_the_nodes_not_tried():
     plan = plan_cluster([], "demo", {"count": 3}, DEFAULTS)
     result = cluster_result(plan, [], [{"name": "demo-1", "changed": True}], {"name": "demo-2", "msg": "No capacity."})
