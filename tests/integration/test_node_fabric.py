@@ -88,9 +88,12 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def start_nodes_simulator(key: Path) -> Simulator:
+DISK_MIB = 48  # each node's writable storage in the fleet: small, so that a test can fill it
+
+
+def start_nodes_simulator(key: Path, *flags: str) -> Simulator:
     """A --nodes simulator with the key added through the API."""
-    sim = Simulator("--nodes", *FAST).start()
+    sim = Simulator("--nodes", *FAST, *flags).start()
     public_key = key.with_suffix(".pub").read_text()
     status, payload = sim.api("POST", "/ssh-keys", {"name": KEY_NAME, "public_key": public_key})
     assert status == 200, payload
@@ -116,7 +119,7 @@ class Fleet:
 def fleet(key: Path) -> Iterator[Fleet]:
     """Three nodes: an 8x H100 named trainer-0 and a 1x A100 sharing a file system, a 2x H100 mounting it at /data."""
     require_node_fabric()
-    sim = start_nodes_simulator(key)
+    sim = start_nodes_simulator(key, "--node-disk-mib", str(DISK_MIB))
     try:
         status, payload = sim.api("POST", "/filesystems", {"name": "shared", "region": "us-south-1"})
         assert status == 200, payload
@@ -274,6 +277,36 @@ def test_root_on_a_node_cannot_reach_past_the_node(fleet):
     assert not any(other in probe.stdout for other in others), probe.stdout
     # Nor does it see the machine's processes: its own PID namespace.
     assert "pytest" not in run(fleet.key, instance["ip"], "ps -eo cmd")
+
+
+def test_a_node_that_fills_its_disk_gets_no_space_there_and_nothing_else_is_touched(fleet, tmp_path):
+    small, pair = fleet.nodes["small"]["ip"], fleet.nodes["pair"]["ip"]
+    # The system's files (an overlay's upper layer) and /tmp share the node's storage: --node-disk-mib of memory.
+    for target in ("/tmp/fill", "/var/fill"):
+        filled = ssh(fleet.key, small, f"sudo dd if=/dev/zero of={target} bs=1M count={DISK_MIB * 2} status=none")
+        assert filled.returncode != 0 and "No space left on device" in filled.stderr, (target, filled.stderr)
+        assert run(fleet.key, small, "df --output=size -BM /tmp | tail -1").strip() == f"{DISK_MIB}M"
+        run(fleet.key, small, f"sudo rm -f {target}")
+    # The other nodes and the machine go on writing; the node itself again once the file is gone.
+    assert run(fleet.key, pair, "dd if=/dev/zero of=/tmp/ok bs=1M count=8 status=none && stat -c %s /tmp/ok") == str(
+        8 << 20
+    )
+    (tmp_path / "host").write_bytes(b"x" * (8 << 20))
+    assert run(fleet.key, small, "echo written > /tmp/after && cat /tmp/after") == "written"
+
+
+def test_a_launch_that_would_leave_the_machine_short_of_memory_is_refused_naming_why(key):
+    require_node_fabric()
+    sim = start_nodes_simulator(key, "--node-memory-mib", str(1 << 30))
+    try:
+        request = {"region_name": "us-south-1", "instance_type_name": "gpu_1x_a100", "ssh_key_names": [KEY_NAME]}
+        status, payload = sim.api("POST", "/instance-operations/launch", request)
+        assert status == 400 and payload["error"]["code"] == "instance-operations/launch/node-memory", payload
+        message = payload["error"]["message"]
+        assert "cannot start 1 more node(s)" in message and "MiB of its" in message and "--node-memory-mib" in message
+        assert sim.api("GET", "/instances")[1]["data"] == [] and sim.nodes() == []
+    finally:
+        sim.stop()
 
 
 def query(key: Path, address: str, fields: str, options: str = "csv,noheader,nounits") -> list[list[str]]:

@@ -23,7 +23,13 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from fabric_client import FabricUnavailable, NodeFabric  # noqa: E402  pylint: disable=wrong-import-position
+from fabric_client import (  # noqa: E402  pylint: disable=wrong-import-position
+    DEFAULT_DISK_MIB,
+    DEFAULT_NODE_MEMORY_MIB,
+    MEMORY_FLOOR_PERCENT,
+    FabricUnavailable,
+    NodeFabric,
+)
 from sim_server import Settings, Simulator, SimulatorServer  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -38,6 +44,13 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
     return value
 
 
@@ -84,6 +97,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --nodes: Python packages (pip install --target DIR torch numpy) that every node's python3 imports, "
         "read-only, as Lambda Stack's PyTorch is on Lambda's images",
     )
+    parser.add_argument(
+        "--node-disk-mib",
+        type=positive_int,
+        default=DEFAULT_DISK_MIB,
+        help=f"with --nodes: the size of each node's writable storage (its changes to the system, /tmp), kept in "
+        f"memory; a node that fills it gets 'No space left on device' (default: {DEFAULT_DISK_MIB})",
+    )
+    parser.add_argument(
+        "--node-memory-mib",
+        type=positive_int,
+        default=DEFAULT_NODE_MEMORY_MIB,
+        help=f"with --nodes: the memory counted for each new node; a launch that would leave less than "
+        f"{MEMORY_FLOOR_PERCENT}%% of the machine's memory available is refused (default: {DEFAULT_NODE_MEMORY_MIB})",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -103,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     fabric = None
     if args.nodes:
         try:
-            fabric = NodeFabric(lambda_stack=args.lambda_stack)
+            fabric = NodeFabric(
+                lambda_stack=args.lambda_stack, disk_mib=args.node_disk_mib, memory_mib=args.node_memory_mib
+            )
         except FabricUnavailable as error:
             print(f"Cannot start the node fabric (--nodes): {error}", file=sys.stderr)
             return 2

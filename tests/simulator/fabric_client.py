@@ -34,6 +34,12 @@ SUPERVISOR_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fa
 HELLO_TIMEOUT = 20.0
 NETWORK_TIMEOUT = 10.0
 RESET_TIMEOUT = 30.0
+# Each node's writable storage (its overlay layers and /tmp), a memory file system of this many MiB.
+DEFAULT_DISK_MIB = 4096
+# The memory a new node is counted at (its init, sshd, a login: about 10 MB idle; a play's Python on it more).
+DEFAULT_NODE_MEMORY_MIB = 256
+# A launch that would leave less of the machine's memory available than this share is refused.
+MEMORY_FLOOR_PERCENT = 20
 DRIVER_VERSION = "550.127.05"
 CUDA_VERSION = "12.4"
 PCI_BUSES = ("18", "2A", "3A", "5D", "9A", "AB", "BA", "DB")
@@ -90,10 +96,27 @@ class NodeRecord:
     network_applied: threading.Event = field(default_factory=threading.Event)
 
 
+def machine_memory_mib() -> tuple[int, int]:
+    """The machine's memory and how much of it is available (``MemTotal``, ``MemAvailable``), in MiB."""
+    values = {}
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            name, _sep, rest = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                values[name] = int(rest.split()[0]) // 1024
+    return values["MemTotal"], values.get("MemAvailable", values["MemTotal"])
+
+
 class NodeFabric(InstanceHooks):
     """The supervisor process and the nodes it runs; see the module documentation."""
 
-    def __init__(self, lambda_stack: str | None = None) -> None:
+    def __init__(
+        self,
+        lambda_stack: str | None = None,
+        disk_mib: int = DEFAULT_DISK_MIB,
+        memory_mib: int = DEFAULT_NODE_MEMORY_MIB,
+    ) -> None:
+        self.disk_mib, self.memory_mib = disk_mib, memory_mib
         reason = fabric_unavailable()
         if reason:
             raise FabricUnavailable(reason)
@@ -235,10 +258,23 @@ class NodeFabric(InstanceHooks):
             "mounts": node["mounts"],
             "gpus": gpus,
             "lambda_stack": self.lambda_stack,
+            "disk_mib": self.disk_mib,
         }
         with self.lock:
             self.nodes[instance_id] = record
         self._send(Command.START, id=instance_id, config=config)
+
+    def launch_refusal(self, count: int) -> str | None:
+        """Why ``count`` more nodes must not start: the machine's memory, shared by every node (None: they may)."""
+        total, available = machine_memory_mib()
+        need, floor = count * self.memory_mib, total * MEMORY_FLOOR_PERCENT // 100
+        if available - need >= floor:
+            return None
+        return (
+            f"The simulator's node fabric cannot start {count} more node(s): the machine has {available} MiB of its "
+            f"{total} MiB memory available, a node is counted at {self.memory_mib} MiB (--node-memory-mib), and "
+            f"less than {MEMORY_FLOOR_PERCENT}% ({floor} MiB) would be left for the machine."
+        )
 
     def restarted(self, instance_id: str) -> None:
         with self.lock:

@@ -69,6 +69,7 @@ class BootState:
 
 # The files the supervisor writes in a node's directory and the node's init reads.
 CONFIG_FILE = "config.json"  # the node's configuration: hostname, addresses, key, user data, mounts
+DISK_DIR = "disk"  # the node's writable storage: a size-limited memory file system (its overlays' layers, /tmp)
 CONTROL_DIR = "control"  # the settings that change while the node runs; the node sees it at NODE_CONTROL_DIR
 NETWORK_FILE = "network.json"  # in CONTROL_DIR: {PRIVATE_NETWORK: bool}
 PRIVATE_NETWORK = "private_network"  # the key of NETWORK_FILE: whether the private address answers

@@ -32,6 +32,7 @@ from fabric_protocol import (
     BOOT,
     CONFIG_FILE,
     CONTROL_DIR,
+    DISK_DIR,
     EVENT,
     GPU_STATE_FILE,
     GPU_STATE_LOCK,
@@ -71,6 +72,15 @@ def ubuntu_ids() -> tuple[int, int]:
     while uid in used_uids or uid in used_gids:
         uid += 1
     return uid, uid
+
+
+def remove_node_directory(directory: str) -> None:
+    """A stopped node's directory, its storage's file system first."""
+    try:
+        sc.umount(os.path.join(directory, DISK_DIR), sc.MNT_DETACH)
+    except OSError:
+        pass  # never mounted (the start failed before it)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def write_json(path: str, data: Any) -> None:
@@ -123,7 +133,7 @@ class Supervisor:
         elif op == Command.STOP and node is not None:
             self.kill(node)
             del self.nodes[node.instance_id]
-            shutil.rmtree(node.directory, ignore_errors=True)
+            remove_node_directory(node.directory)
             emit(Event.STOPPED, id=node.instance_id)
         elif op == Command.GPUS and node is not None:
             self.update_gpus(node, command)
@@ -146,6 +156,10 @@ class Supervisor:
         directory = os.path.join(NODES, os.path.basename(instance_id))
         control = os.path.join(directory, CONTROL_DIR)
         os.makedirs(control, mode=0o755)
+        # The node's writable storage: a memory file system of its own size, which outlives the node's restarts.
+        disk = os.path.join(directory, DISK_DIR)
+        os.mkdir(disk)
+        sc.mount("lambda-node-disk", disk, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, f"size={config['disk_mib']}m,mode=0755")
         mounts = []
         for mount in config.pop("mounts"):
             source = os.path.join(FILE_SYSTEMS, os.path.basename(mount["fs_id"]))
@@ -204,7 +218,7 @@ class Supervisor:
     def stop_all(self) -> None:
         for node in list(self.nodes.values()):
             self.kill(node)
-            shutil.rmtree(node.directory, ignore_errors=True)
+            remove_node_directory(node.directory)
         self.nodes.clear()
 
     def update_gpus(self, node: Node, command: dict[str, Any]) -> None:

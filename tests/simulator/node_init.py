@@ -25,7 +25,16 @@ from typing import Any
 
 import fabric_syscalls as sc
 import node_setup
-from fabric_protocol import CONFIG_FILE, CONTROL_DIR, NETWORK_FILE, NODE_CONTROL_DIR, PRIVATE_NETWORK, Event, emit
+from fabric_protocol import (
+    CONFIG_FILE,
+    CONTROL_DIR,
+    DISK_DIR,
+    NETWORK_FILE,
+    NODE_CONTROL_DIR,
+    PRIVATE_NETWORK,
+    Event,
+    emit,
+)
 from node_setup import ENV
 
 SPECIAL = ("proc", "sys", "dev", "tmp", "run")
@@ -34,6 +43,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 STAGING = "/run/lambda-fs"  # shared file systems wait here until the first boot made their owner
 SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}  # SIGHUP: ignored
 READY_TIMEOUT = 20.0
+RUN_MIB = 64  # the node's /run (sshd's and the control files)
 OUTPUT_LOG = "/var/log/cloud-init-output.log"
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
 USER_SCRIPT = "/var/lib/cloud/instance/scripts/part-001"
@@ -70,10 +80,14 @@ def assemble_root(node_dir: str, config: dict[str, Any]) -> str:
             sc.bind(source, target, read_only=True)
     mount_proc(os.path.join(root, "proc"))
     sc.bind("/sys", os.path.join(root, "sys"), read_only=True)
-    mount_dev(os.path.join(root, "dev"))
-    sc.mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=1777")
+    mount_dev(os.path.join(root, "dev"), config["disk_mib"])
+    # /tmp is part of the node's storage (its size limit); /run holds only the node's runtime files.
+    tmp = os.path.join(node_dir, DISK_DIR, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    os.chmod(tmp, 0o1777)
+    sc.bind(tmp, os.path.join(root, "tmp"))
     run = os.path.join(root, "run")
-    sc.mount("tmpfs", run, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
+    sc.mount("tmpfs", run, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, f"size={RUN_MIB}m,mode=0755")
     control = os.path.basename(NODE_CONTROL_DIR)
     for directory, mode in (("sshd", 0o755), ("lock", 0o1777), (control, 0o755), (os.path.basename(STAGING), 0o700)):
         os.mkdir(os.path.join(run, directory))
@@ -104,7 +118,7 @@ def local_site_packages() -> str:
 
 def overlay_or_bind(source: str, target: str, node_dir: str, name: str) -> None:
     """An overlay with the host directory below and the node's own layer above; read-only bind if impossible."""
-    upper, work = os.path.join(node_dir, "upper", name), os.path.join(node_dir, "work", name)
+    upper, work = (os.path.join(node_dir, DISK_DIR, layer, name) for layer in ("upper", "work"))
     if not any(char in source for char in ",:\\"):
         os.makedirs(upper, exist_ok=True)
         os.makedirs(work, exist_ok=True)
@@ -125,7 +139,7 @@ def mount_proc(target: str) -> None:
             sc.bind(path, path, read_only=True)
 
 
-def mount_dev(target: str) -> None:
+def mount_dev(target: str, shm_mib: int) -> None:
     sc.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID, "mode=0755")
     for name in DEVICES:
         path = os.path.join(target, name)
@@ -139,7 +153,7 @@ def mount_dev(target: str) -> None:
     options = f"newinstance,ptmxmode=0666,mode=0620,gid={tty_gid}"
     sc.mount("devpts", os.path.join(target, "pts"), "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, options)
     os.mkdir(os.path.join(target, "shm"))
-    sc.mount("tmpfs", os.path.join(target, "shm"), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=1777")
+    sc.mount("tmpfs", os.path.join(target, "shm"), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, f"size={shm_mib}m,mode=1777")
     links = {"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0"}
     links |= {"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
     for name, destination in links.items():

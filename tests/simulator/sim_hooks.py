@@ -18,6 +18,10 @@ class InstanceHooks:
     its node is gone.
     """
 
+    def launch_refusal(self, count: int) -> str | None:
+        """Why a launch of ``count`` instances must be refused before any is made (None: it may go ahead)."""
+        return None
+
     def launched(self, instance_id: str, node: dict[str, Any]) -> None:
         pass
 

@@ -290,6 +290,14 @@ class InstanceOperations(AccountBase):
                 f"capacity in {request.region_name}.",
                 "Try another region or instance type; GET /api/v1/instance-types lists the regions with capacity.",
             )
+        refusal = self.hooks.launch_refusal(request.quantity)
+        if refusal:
+            raise ApiError(
+                400,
+                "instance-operations/launch/node-memory",
+                refusal,
+                "Terminate instances of the simulator, or lower --node-memory-mib if nodes use less.",
+            )
         ids = [self._boot_new(request, public_key, mounts, now) for _index in range(request.quantity)]
         self.instances_changed()
         return ids
