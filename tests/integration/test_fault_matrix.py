@@ -132,9 +132,12 @@ def seed_rulesets(sim, *names):
     return {}
 
 
+def rule_key(rule):
+    return rule["protocol"], tuple(rule.get("port_range") or ()), rule["source_network"]
+
+
 def same_rules(got, wanted):
-    key = lambda rule: (rule["protocol"], tuple(rule.get("port_range") or ()), rule["source_network"])  # noqa: E731
-    return sorted(map(key, got)) == sorted(map(key, wanted))
+    return sorted(map(rule_key, got)) == sorted(map(rule_key, wanted))
 
 
 def check_create_ruleset(sim, seeded, tmp_path):

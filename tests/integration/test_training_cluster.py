@@ -9,17 +9,43 @@ One pytest worker takes the whole module; the tests run in order on one cluster.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.support import NodeCluster, Run, live, node_cluster, torch_on_nodes
+from tests.simulator.fabric_check import machine_memory_mib
 
 
 class Cluster(NodeCluster):
     def train(self, **extra_vars: Any) -> Run:
         return self.play("train", train_hosts=self.group, **extra_vars)
+
+
+class MemoryWatch:
+    """The lowest available memory of the machine (MemAvailable) while the block runs, sampled every 0.2 s."""
+
+    def __enter__(self) -> MemoryWatch:
+        self.total_mib, self.start_mib = machine_memory_mib()
+        self.lowest_mib = self.start_mib
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.lowest_mib = min(self.lowest_mib, machine_memory_mib()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def drop_mib(self) -> int:
+        return self.start_mib - self.lowest_mib
 
 
 def task_results(run, name: str) -> dict[str, dict[str, Any]]:
@@ -28,8 +54,11 @@ def task_results(run, name: str) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    # No shared file system: the guides' test (test_docs_examples.py) trains on a cluster with one.
     interpreter = {"ansible_python_interpreter": "/usr/bin/python3"}
-    with node_cluster(tmp_path_factory, "llm", Cluster, inventory_vars=interpreter, play_args=["-f", "8"]) as cluster:
+    with node_cluster(
+        tmp_path_factory, "llm", Cluster, inventory_vars=interpreter, play_args=["-f", "8"], file_system_names=[]
+    ) as cluster:
         yield cluster
 
 
@@ -90,10 +119,14 @@ def test_broken_nodes_fail_with_one_line_naming_each(cluster):
 
 
 def test_the_smoke_test_all_reduces_across_every_node_with_the_images_pytorch(cluster):
-    # The nodes carry Lambda Stack's stand-in (make lambda-stack): python3 imports PyTorch, so nothing is installed.
-    with torch_on_nodes():
-        run = cluster.train(training_cluster_smoke_test=True, training_cluster_smoke_pytorch="image")
+    # As docs/training.md runs it, without a shared file system and without package settings: the nodes carry
+    # Lambda Stack's stand-in (make lambda-stack), python3 imports PyTorch, so nothing is installed.
+    with torch_on_nodes(), MemoryWatch() as memory:
+        run = cluster.train(training_cluster_smoke_test=True)
     run.assert_ok()
+    # Far from the machine's memory limit: the machine's available memory fell by less than a tenth of it.
+    print(f"smoke test on 3 nodes: available memory fell by at most {memory.drop_mib} MiB of {memory.total_mib} MiB")
+    assert memory.drop_mib < memory.total_mib // 10, (memory.drop_mib, memory.total_mib)
     verdict = next(iter(task_results(run, "Record the smoke test's verdict").values()))["ansible_facts"]
     smoke = verdict["lambda_training_smoke"]
     assert smoke["ok"] and smoke["backend"] == "gloo" and smoke["expected"] == 6
@@ -102,9 +135,9 @@ def test_the_smoke_test_all_reduces_across_every_node_with_the_images_pytorch(cl
     assert smoke["summary"].startswith("all_reduce across 3 node(s) with gloo: sum 6 on every rank, in ")
     assert "The smoke test runs with the image's PyTorch 2.13.0+cpu." in run.output
     assert not any("Install PyTorch" in e["task"] and e["status"] == "changed" for e in run.results)
-    assert cluster.on_nodes("sh -c 'test ! -e /lambda/nfs/data/.lambda-cluster/venv && echo none'") == dict.fromkeys(
-        cluster.nodes, "none"
-    )
+    assert cluster.on_nodes(
+        "sh -c 'test ! -e ~/.lambda-cluster/venv && test ! -e /etc/lambda-cluster/venv && echo none'"
+    ) == dict.fromkeys(cluster.nodes, "none")
 
 
 # ------------------------------------------------------------------ idle GPUs

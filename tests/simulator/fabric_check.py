@@ -80,3 +80,14 @@ if __name__ == "__main__":
     reason = fabric_unavailable()
     print(reason or "the node fabric can run here")
     sys.exit(2 if reason else 0)
+
+
+def machine_memory_mib() -> tuple[int, int]:
+    """The machine's memory and how much of it is available (``MemTotal``, ``MemAvailable``), in MiB."""
+    values = {}
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            name, _sep, rest = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                values[name] = int(rest.split()[0]) // 1024
+    return values["MemTotal"], values.get("MemAvailable", values["MemTotal"])

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabric_check import fabric_unavailable
+from fabric_check import fabric_unavailable, machine_memory_mib
 from fabric_protocol import BOOT, EVENT, NODES_DIR, SEQ, BootState, Command, Event, NodeState, command_line
 from sim_catalogue import GPU_MODELS
 from sim_hooks import InstanceHooks
@@ -94,17 +94,6 @@ class NodeRecord:
     started_at: float = field(default_factory=time.monotonic)
     boot_seconds: float | None = None
     network_applied: threading.Event = field(default_factory=threading.Event)
-
-
-def machine_memory_mib() -> tuple[int, int]:
-    """The machine's memory and how much of it is available (``MemTotal``, ``MemAvailable``), in MiB."""
-    values = {}
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            name, _sep, rest = line.partition(":")
-            if name in ("MemTotal", "MemAvailable"):
-                values[name] = int(rest.split()[0]) // 1024
-    return values["MemTotal"], values.get("MemAvailable", values["MemTotal"])
 
 
 class NodeFabric(InstanceHooks):
