@@ -8,6 +8,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import 
     known_hosts,
     readiness_lines,
     readiness_problems,
+    smoke_install_failure,
     smoke_python,
     smoke_verdict,
     ssh_config,
@@ -40,6 +41,7 @@ class FilterModule:
             "training_ready": readiness_lines,
             "training_smoke_verdict": smoke_verdict,
             "training_smoke_python": _smoke_python,
+            "training_smoke_install_failure": smoke_install_failure,
             "training_known_hosts": known_hosts,
             "training_ssh_config": ssh_config,
         }

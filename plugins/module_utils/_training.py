@@ -176,6 +176,55 @@ def smoke_python(found: Mapping[str, Any], mode: Any = "auto", venv: str = "") -
     }
 
 
+# What pip or venv print when the packages' sources cannot be read, or hold none of the packages asked for.
+_NO_SOURCE = (
+    "Could not find a version that satisfies",
+    "No matching distribution found",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "Could not fetch URL",
+    "ResolutionImpossible",
+    "from versions: none",
+)
+# Less free space than this where the virtualenv goes is taken as the cause of a failed install: python3 -m venv
+# hides the error of the pip it installs (ensurepip), and PyTorch's CPU build alone takes several hundred MiB.
+LOW_SPACE_MIB = 256
+
+
+def _free_mib(free: Any) -> int | None:
+    """The MiB that ``df --output=avail -BM`` printed (its registered result), or None."""
+    lines = str((free or {}).get("stdout") or "").split() if isinstance(free, Mapping) else []
+    value = lines[-1].rstrip("M") if lines else ""
+    return int(value) if value.isdigit() and (free or {}).get("rc") == 0 else None
+
+
+def smoke_install_failure(result: Mapping[str, Any], host: str, packages: Any = (), free: Any = None) -> str:
+    """One line for a failed install of the smoke test's PyTorch on ``host``: the node and the cause, from the
+    registered result of the pip task (its message and pip's output) and of ``df --output=avail -BM`` where the
+    virtualenv goes (``free``), never a traceback."""
+    text = "\n".join(str(result.get(key) or "") for key in ("msg", "stderr", "stdout"))
+    wanted = ", ".join(str(p) for p in packages) if isinstance(packages, (list, tuple)) else str(packages or "")
+    free_mib = _free_mib(free)
+    no_source = any(sign in text for sign in _NO_SOURCE)
+    if "No space left on device" in text or (not no_source and free_mib is not None and free_mib < LOW_SPACE_MIB):
+        left = "" if free_mib is None else f" ({free_mib} MiB free where the virtualenv goes)"
+        cause = (
+            f"no space left on device on the node{left}. Free space there, or point training_cluster_smoke_venv at "
+            "a larger disk."
+        )
+    elif no_source:
+        cause = (
+            f"pip could not get {wanted or 'the packages'} from its package sources (none reachable, or none holds "
+            "them). training_cluster_smoke_pip_extra_args chooses the sources; an image with PyTorch needs none."
+        )
+    else:
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+        last = next((line for line in reversed(lines) if not line.startswith("Traceback")), "no reason given")
+        cause = "".join(char if char.isprintable() else " " for char in last)[:300]
+    return f"{host}: installing PyTorch for the smoke test failed: {cause}"
+
+
 def smoke_verdict(plan: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The all_reduce smoke test's verdict from each node's output (a JSON line the script prints).
 

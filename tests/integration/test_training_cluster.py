@@ -140,6 +140,34 @@ def test_the_smoke_test_all_reduces_across_every_node_with_the_images_pytorch(cl
     ) == dict.fromkeys(cluster.nodes, "none")
 
 
+def test_a_smoke_install_that_fails_names_each_node_and_the_cause(cluster):
+    # The virtualenv goes to /run (64 MiB on a node). On llm-2, /run is full but 4 MiB: python3 -m venv finds no space.
+    # On the others, pip's only package source holds no PyTorch.
+    prepare = "install -d -o ubuntu -g ubuntu /run/smoke"
+    fill = "sh -c 'fallocate -l $(( $(df --output=avail -B1 /run | tail -1) - 4194304 )) /run/fill'"
+    for command, hosts in ((prepare, "all"), (fill, "llm-2")):
+        done = cluster.adhoc("-l", hosts, "-m", "ansible.builtin.command", "-a", command, become=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        run = cluster.train(
+            training_cluster_smoke_test=True,
+            training_cluster_smoke_pytorch="venv",
+            training_cluster_smoke_venv="/run/smoke/venv",
+            training_cluster_smoke_pip_extra_args="--no-index --find-links /nonexistent",
+        )
+    finally:
+        cluster.on_nodes("rm -rf /run/smoke /run/fill", become=True)
+    assert run.rc != 0
+    failed = task_results(run, "Fail with the node and the cause of the failed install")
+    assert set(failed) == {"llm-1", "llm-2", "llm-3"}, failed
+    prefix = "installing PyTorch for the smoke test failed:"
+    assert failed["llm-2"]["msg"].startswith(f"llm-2: {prefix} no space left on device on the node ("), failed
+    for host in ("llm-1", "llm-3"):
+        message = failed[host]["msg"]
+        assert message.startswith(f"{host}: {prefix} pip could not get torch==2.13.0, numpy from its package sources")
+    assert all("\n" not in result["msg"] and "Traceback" not in result["msg"] for result in failed.values())
+
+
 # ------------------------------------------------------------------ idle GPUs
 def test_reap_idle_lists_and_terminates_only_the_idle_node(cluster):
     idle, busy = cluster.nodes["llm-1"], cluster.nodes["llm-2"]

@@ -12,6 +12,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._training import 
     known_hosts,
     readiness_lines,
     readiness_problems,
+    smoke_install_failure,
     smoke_python,
     smoke_verdict,
     ssh_config,
@@ -145,3 +146,33 @@ def test_image_mode_names_the_nodes_without_pytorch_and_an_unknown_mode_is_refus
         "training_cluster_smoke_pytorch is image, but python3 cannot import torch on node-2, node-10."
     )
     assert "must be auto, image or venv" in smoke_python(found, "conda")["error"]
+
+
+def test_a_failed_install_is_one_line_naming_the_node_and_the_cause():
+    full = {"msg": "Unable to create virtualenv", "stderr": "Error: [Errno 28] No space left on device: '/x'\n"}
+    line = smoke_install_failure(full, "llm-2", ["torch==2.13.0"])
+    assert line.startswith("llm-2: installing PyTorch for the smoke test failed: no space left on device on the node.")
+    missing = {
+        "msg": "stdout: Looking in links: /none\n\n:stderr: ERROR: Could not find a version that satisfies the "
+        "requirement torch==2.13.0 (from versions: none)\nERROR: No matching distribution found for torch==2.13.0\n"
+    }
+    line = smoke_install_failure(missing, "llm-1", ["torch==2.13.0", "numpy"])
+    assert "pip could not get torch==2.13.0, numpy from its package sources" in line and "\n" not in line
+    traceback = {"msg": 'Traceback (most recent call last):\n  File "x", line 1\nOSError: disk \x1b[31mgone'}
+    line = smoke_install_failure(traceback, "llm-3")
+    assert line == "llm-3: installing PyTorch for the smoke test failed: OSError: disk  [31mgone"
+    assert smoke_install_failure({}, "n").endswith("failed: no reason given")
+    # python3 -m venv says only that ensurepip failed: the free space where the virtualenv goes tells why.
+    hidden = {"msg": ":stderr: Error: Command '['/v/bin/python3', '-m', 'ensurepip']' returned non-zero exit status 1."}
+    low = smoke_install_failure(hidden, "llm-2", ["torch"], {"rc": 0, "stdout": "Avail\n    4M\n"})
+    assert low.startswith(
+        "llm-2: installing PyTorch for the smoke test failed: no space left on device on the node (4 MiB"
+    )
+    roomy = smoke_install_failure(hidden, "llm-2", ["torch"], {"rc": 0, "stdout": "Avail\n 9000M\n"})
+    assert "ensurepip" in roomy and "no space" not in roomy
+    assert "ensurepip" in smoke_install_failure(hidden, "llm-2", ["torch"], {"rc": 1, "stdout": ""})
+    resolution = {"msg": "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/"}
+    assert "pip could not get torch from its package sources" in smoke_install_failure(resolution, "n", ["torch"])
+    # pip's own words win over little free space: the virtualenv was made, the packages were not to be had.
+    tight = smoke_install_failure(resolution, "n", ["torch"], {"rc": 0, "stdout": "Avail\n 41M\n"})
+    assert "pip could not get torch" in tight
