@@ -30,6 +30,7 @@ import pytest
 from tests.integration.support import BIN, require_node_fabric, ssh_args
 from tests.simulator import fabric_protocol
 from tests.simulator.client import SIMULATOR_DIR, Simulator, node_fabric_unavailable
+from tests.simulator.fabric_memory import own_memory_group
 
 # The module's fleet of nodes serves all its tests, which run on one pytest worker (conftest.ONE_WORKER_FILES).
 KEY_NAME = "fabric"
@@ -89,6 +90,7 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 DISK_MIB = 48  # each node's writable storage in the fleet: small, so that a test can fill it
+MEMORY_MAX_MIB = 256  # each node's memory limit in the fleet
 
 
 def start_nodes_simulator(key: Path, *flags: str) -> Simulator:
@@ -119,7 +121,7 @@ class Fleet:
 def fleet(key: Path) -> Iterator[Fleet]:
     """Three nodes: an 8x H100 named trainer-0 and a 1x A100 sharing a file system, a 2x H100 mounting it at /data."""
     require_node_fabric()
-    sim = start_nodes_simulator(key, "--node-disk-mib", str(DISK_MIB))
+    sim = start_nodes_simulator(key, "--node-disk-mib", str(DISK_MIB), "--node-memory-max-mib", str(MEMORY_MAX_MIB))
     try:
         status, payload = sim.api("POST", "/filesystems", {"name": "shared", "region": "us-south-1"})
         assert status == 200, payload
@@ -307,6 +309,39 @@ def test_a_launch_that_would_leave_the_machine_short_of_memory_is_refused_naming
         assert sim.api("GET", "/instances")[1]["data"] == [] and sim.nodes() == []
     finally:
         sim.stop()
+
+
+def memory_parent() -> str:
+    found = own_memory_group()
+    assert found is not None, "no memory control group on this machine"
+    return found[0]
+
+
+def oom_kills(group: str) -> int:
+    """How many processes the OOM killer ended in a memory group (cgroup v1's memory.oom_control, v2's events)."""
+    for name in ("memory.oom_control", "memory.events"):
+        path = os.path.join(group, name)
+        if os.path.exists(path):
+            with open(path, encoding="ascii") as counters:
+                return next((int(line.split()[1]) for line in counters if line.startswith("oom_kill ")), 0)
+    return 0
+
+
+def test_a_node_past_its_memory_limit_loses_its_largest_process_and_nothing_else_does(fleet):
+    small, pair = fleet.nodes["small"], fleet.nodes["pair"]
+    # Every process of a node is in its memory group, with --node-memory-max-mib as its limit.
+    group = os.path.join(memory_parent(), f"lambda-node-{fleet.sim.control('GET', '/nodes')['supervisor_pid']}")
+    assert os.path.isdir(f"{group}-{small['id']}") and "lambda-node-" in run(
+        fleet.key, small["ip"], "cat /proc/self/cgroup"
+    )
+    hog = ssh(fleet.key, small["ip"], f"python3 -c \"b = 'x' * ({MEMORY_MAX_MIB * 2} << 20); print('allocated')\"")
+    assert hog.returncode != 0 and "allocated" not in hog.stdout, (hog.returncode, hog.stdout, hog.stderr)
+    # The kernel's OOM killer ended it, in the node's group (ssh says 255 for a command killed by a signal).
+    assert oom_kills(f"{group}-{small['id']}") >= 1
+    # The node goes on; so does another node, with half its limit in use, and this machine.
+    assert run(fleet.key, small["ip"], "echo alive") == "alive"
+    half = f"python3 -c \"b = 'x' * ({MEMORY_MAX_MIB // 2} << 20); print(len(b))\""
+    assert run(fleet.key, pair["ip"], half) == str(MEMORY_MAX_MIB // 2 << 20)
 
 
 def query(key: Path, address: str, fields: str, options: str = "csv,noheader,nounits") -> list[list[str]]:
@@ -609,6 +644,9 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
         assert _mounts() == mounts_before  # every mount of the fabric is in its own namespaces
         state_dir = view["state_dir"]
         assert os.path.isdir(state_dir)
+        # Each node's memory control group, under the simulator's own.
+        groups = {os.path.join(memory_parent(), f"lambda-node-{supervisor}-{instance_id}") for instance_id in ids}
+        assert all(os.path.isdir(group) for group in groups), groups
     finally:
         if how == "SIGKILL" and sim.process is not None:
             sim.process.kill()
@@ -621,6 +659,11 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
     wait_for(lambda: not namespaces & _namespaces_in_use(), timeout=60, what="the nodes' namespaces to be freed")
     assert _mounts() == mounts_before
     assert not os.path.exists(state_dir)
+    if how == "SIGKILL":
+        # Nothing was left to remove the empty memory groups: the next node fabric to start removes them.
+        assert all(os.path.isdir(group) for group in groups), groups
+        Simulator("--nodes", *FAST).start().stop()
+    assert not any(os.path.exists(group) for group in groups), groups
     for instance in instances:
         assert refused(key, instance["ip"]) and refused(key, instance["private_ip"])
 

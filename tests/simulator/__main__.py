@@ -25,6 +25,7 @@ if _HERE not in sys.path:
 
 from fabric_client import (  # noqa: E402  pylint: disable=wrong-import-position
     DEFAULT_DISK_MIB,
+    DEFAULT_MEMORY_MAX_MIB,
     DEFAULT_NODE_MEMORY_MIB,
     MEMORY_FLOOR_PERCENT,
     FabricUnavailable,
@@ -111,6 +112,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"with --nodes: the memory counted for each new node; a launch that would leave less than "
         f"{MEMORY_FLOOR_PERCENT}%% of the machine's memory available is refused (default: {DEFAULT_NODE_MEMORY_MIB})",
     )
+    parser.add_argument(
+        "--node-memory-max-mib",
+        type=positive_int,
+        default=DEFAULT_MEMORY_MAX_MIB,
+        help="with --nodes: each node's memory limit (its processes and the files it keeps in memory), where the "
+        f"machine allows a memory control group per node (default: {DEFAULT_MEMORY_MAX_MIB})",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -131,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes:
         try:
             fabric = NodeFabric(
-                lambda_stack=args.lambda_stack, disk_mib=args.node_disk_mib, memory_mib=args.node_memory_mib
+                lambda_stack=args.lambda_stack,
+                disk_mib=args.node_disk_mib,
+                memory_mib=args.node_memory_mib,
+                memory_max_mib=args.node_memory_max_mib,
             )
         except FabricUnavailable as error:
             print(f"Cannot start the node fabric (--nodes): {error}", file=sys.stderr)

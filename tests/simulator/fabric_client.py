@@ -38,6 +38,8 @@ RESET_TIMEOUT = 30.0
 DEFAULT_DISK_MIB = 4096
 # The memory a new node is counted at (its init, sshd, a login: about 10 MB idle; a play's Python on it more).
 DEFAULT_NODE_MEMORY_MIB = 256
+# Each node's memory limit, where the machine allows a memory control group per node: its processes and its files.
+DEFAULT_MEMORY_MAX_MIB = 8192
 # A launch that would leave less of the machine's memory available than this share is refused.
 MEMORY_FLOOR_PERCENT = 20
 DRIVER_VERSION = "550.127.05"
@@ -104,8 +106,9 @@ class NodeFabric(InstanceHooks):
         lambda_stack: str | None = None,
         disk_mib: int = DEFAULT_DISK_MIB,
         memory_mib: int = DEFAULT_NODE_MEMORY_MIB,
+        memory_max_mib: int = DEFAULT_MEMORY_MAX_MIB,
     ) -> None:
-        self.disk_mib, self.memory_mib = disk_mib, memory_mib
+        self.disk_mib, self.memory_mib, self.memory_max_mib = disk_mib, memory_mib, memory_max_mib
         reason = fabric_unavailable()
         if reason:
             raise FabricUnavailable(reason)
@@ -248,6 +251,7 @@ class NodeFabric(InstanceHooks):
             "gpus": gpus,
             "lambda_stack": self.lambda_stack,
             "disk_mib": self.disk_mib,
+            "memory_max_mib": self.memory_max_mib,
         }
         with self.lock:
             self.nodes[instance_id] = record

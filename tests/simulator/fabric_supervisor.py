@@ -17,6 +17,7 @@ fabric_protocol.py. The end of stdin stops every node and ends the supervisor.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import selectors
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fabric_syscalls as sc
+from fabric_memory import MemoryLimit, group_name, remove_stale_groups
 from fabric_protocol import (
     BOOT,
     CONFIG_FILE,
@@ -74,13 +76,22 @@ def ubuntu_ids() -> tuple[int, int]:
     return uid, uid
 
 
-def remove_node_directory(directory: str) -> None:
-    """A stopped node's directory, its storage's file system first."""
+def remove_node(node: Node) -> None:
+    """What a stopped node leaves: its memory control group, its storage's file system, its directory."""
+    if node.memory is not None:
+        node.memory.remove()
     try:
-        sc.umount(os.path.join(directory, DISK_DIR), sc.MNT_DETACH)
+        sc.umount(os.path.join(node.directory, DISK_DIR), sc.MNT_DETACH)
     except OSError:
         pass  # never mounted (the start failed before it)
-    shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree(node.directory, ignore_errors=True)
+
+
+def start_node_process(memory: MemoryLimit | None) -> None:
+    """In a node's first process, before it starts: end with the supervisor, and join the node's memory group."""
+    sc.set_parent_death_signal()
+    if memory is not None:
+        memory.join()
 
 
 def write_json(path: str, data: Any) -> None:
@@ -107,6 +118,7 @@ class Node:
     error: str | None = None
     buffer: bytes = b""
     boots: int = 0  # how many times it was started: events carry it, so that stale ones can be told apart
+    memory: MemoryLimit | None = None  # its memory control group, which outlives its restarts
 
 
 class Supervisor:
@@ -133,7 +145,7 @@ class Supervisor:
         elif op == Command.STOP and node is not None:
             self.kill(node)
             del self.nodes[node.instance_id]
-            remove_node_directory(node.directory)
+            remove_node(node)
             emit(Event.STOPPED, id=node.instance_id)
         elif op == Command.GPUS and node is not None:
             self.update_gpus(node, command)
@@ -178,6 +190,9 @@ class Supervisor:
         config.update(mounts=mounts, uid=self.uid, gid=self.gid, python=python_for_nodes(), nvidia_smi=nvidia_smi)
         write_json(os.path.join(directory, CONFIG_FILE), config)
         node = Node(instance_id, directory, config)
+        node.memory = MemoryLimit(group_name(instance_id), config["memory_max_mib"])
+        if node.memory.reason:
+            print(f"node {instance_id}: no memory limit: {node.memory.reason}", file=sys.stderr)
         self.nodes[instance_id] = node
         self.spawn(node)
 
@@ -191,7 +206,7 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=NODE_ENV,
-                preexec_fn=sc.set_parent_death_signal,  # noqa: PLW1509 - the supervisor has a single thread
+                preexec_fn=functools.partial(start_node_process, node.memory),  # noqa: PLW1509 - one thread
             )
         assert node.process.stdout is not None
         os.set_blocking(node.process.stdout.fileno(), False)
@@ -218,7 +233,7 @@ class Supervisor:
     def stop_all(self) -> None:
         for node in list(self.nodes.values()):
             self.kill(node)
-            remove_node_directory(node.directory)
+            remove_node(node)
         self.nodes.clear()
 
     def update_gpus(self, node: Node, command: dict[str, Any]) -> None:
@@ -306,6 +321,7 @@ def main(argv: list[str]) -> int:
         os.makedirs(NODES)
         os.makedirs(FILE_SYSTEMS)
         supervisor = Supervisor()
+        remove_stale_groups()
     except OSError as error:
         emit(Event.FATAL, message=f"cannot set up the node fabric: {error}")
         return 1
