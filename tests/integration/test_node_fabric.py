@@ -66,14 +66,16 @@ def run(key: Path, address: str, command: str) -> str:
     return result.stdout.strip()
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 20, what: str = "condition", details: Callable[[], str] = str
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{details()}")
         time.sleep(0.1)
 
 
@@ -600,6 +602,19 @@ def _started(pid: int) -> str | None:
         return None
 
 
+def _describe(pids: set[int]) -> str:
+    """What each of these processes is: its state (Z: a zombie), its parent and its command."""
+    lines = []
+    for pid in sorted(pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            lines.append(f"\n  {pid}: state {fields[0]}, parent {fields[1]}, {command[:200] or '(no command)'}")
+        except OSError:
+            lines.append(f"\n  {pid}: gone")
+    return ": still there:" + "".join(lines) if lines else ""
+
+
 def _alive(started: dict[int, str | None]) -> set[int]:
     """The processes (pid -> start time) that still exist, zombies included; a reused pid is another process."""
     return {pid for pid, when in started.items() if when is not None and _started(pid) == when}
@@ -654,7 +669,12 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
         assert sim.stop() == (0 if how == "SIGTERM" else -signal.SIGKILL)
     # An orphan is reaped by the machine's init, which may take a moment.
     # On a machine as busy as make test makes it, that moment can be long.
-    wait_for(lambda: not _alive(pids) and not _processes_in(namespaces), timeout=90, what="the node processes to end")
+    wait_for(
+        lambda: not _alive(pids) and not _processes_in(namespaces),
+        timeout=90,
+        what="the node processes to end",
+        details=lambda: _describe(_alive(pids) | set(_processes_in(namespaces))),
+    )
     # The kernel frees a namespace once nothing holds it; on a busy machine that also lags behind the processes.
     wait_for(lambda: not namespaces & _namespaces_in_use(), timeout=60, what="the nodes' namespaces to be freed")
     assert _mounts() == mounts_before
