@@ -53,12 +53,13 @@ class InstanceLost(Exception):
 
 
 # The longest time between two reads of a wait: a node that becomes active is noticed within it, and one controller
-# stays under the API's one request per second.
-POLL_CAP = 3.0
+# stays at half the API's one request per second, leaving the other half to its other calls (progress lines, other
+# modules).
+POLL_CAP = 2.0
 
 
 def poll_intervals(first: float = 1.0, factor: float = 1.5, cap: float = POLL_CAP) -> Iterator[float]:
-    """Growing poll intervals: 1, 1.5, 2.25, then ``cap`` seconds."""
+    """Growing poll intervals: 1, 1.5, then ``cap`` seconds."""
     interval = first
     while True:
         yield interval
