@@ -198,6 +198,8 @@ options:
     description:
       - Tags for the instance, as a dictionary. Keys start with a lowercase letter and hold lowercase letters,
         digits, V(-) and V(:); values are strings, numbers or booleans.
+      - The module adds the tag C(launch-id), the key of the launch, by which a run whose launch answer was lost
+        knows its own instance; a C(launch-id) given here is replaced.
     type: dict
   hostname:
     description:
@@ -225,8 +227,10 @@ options:
   launch_confirm_timeout:
     description:
       - When the answer to a launch is lost (a timeout, a dropped connection, a server error, a garbled success), no
-        other launch is sent; the module looks for the instance by name for this many seconds, adopts it when it
-        appears, and fails when it does not. A re-run then adopts it if it appears later.
+        other launch is sent; the module looks for its instance (by name and its C(launch-id) tag) for at most this
+        many seconds. When it appears, the module keeps it, or ends it when another run's instance of the name was
+        made first (by the account's audit trail); when it does not, the module adopts another run's instance of
+        the name, or fails. A re-run then adopts the instance if it appears later.
       - At least 4 times O(request_timeout), and at least 10; a smaller value is refused. Unset, 180, or that floor
         when it is longer.
     type: int

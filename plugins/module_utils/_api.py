@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import (
@@ -309,3 +310,45 @@ def audit_events_page(client: LambdaCloudClient, params: Mapping[str, Any]) -> t
     """One page of audit events and the token of the next one (None on the last page)."""
     data = client.get("/audit-events", params={k: v for k, v in params.items() if v is not None}) or {}
     return list(data.get("events") or []), data.get("page_token") or None
+
+
+# The audit trail's actions that make an instance, and how many of its pages a launch reads at most.
+INSTANCE_MADE_ACTIONS = frozenset({"launched", "created", "launch", "create"})
+LAUNCH_TIME_PAGES = 10
+
+
+def event_seconds(text: Any) -> float | None:
+    """An audit event's ``event_time`` (ISO 8601, UTC) as seconds since the epoch; None when it is not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text).timestamp()
+    except ValueError:
+        return None
+
+
+def instance_launch_times(client: LambdaCloudClient, ids: Iterable[str], since: str) -> dict[str, float]:
+    """When the API made each of the instances ``ids`` (seconds since the epoch), from the audit trail's events since
+    ``since`` (ISO 8601): the one order of launches that every controller reads alike. An instance without such an
+    event is left out; a trail that cannot be read gives nothing."""
+    wanted = {f"lrn:cloud:instance:{instance_id}": instance_id for instance_id in ids}
+    found: dict[str, float] = {}
+    token = None
+    for _page in range(LAUNCH_TIME_PAGES):
+        try:
+            events, token = audit_events_page(client, {"start": since, "page_token": token})
+        except LambdaCloudError:
+            return {}
+        for event in events:
+            if not isinstance(event, Mapping) or event.get("action") not in INSTANCE_MADE_ACTIONS:
+                continue
+            when = event_seconds(event.get("event_time"))
+            if when is None:
+                continue
+            for lrn in event.get("resource_lrns") or ():
+                made = wanted.get(lrn) if isinstance(lrn, str) else None
+                if made is not None and when < found.get(made, math.inf):
+                    found[made] = when
+        if token is None or len(found) == len(wanted):
+            break
+    return found

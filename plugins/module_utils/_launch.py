@@ -7,28 +7,33 @@ The API has no idempotency guarantee, so :class:`Launcher` follows a protocol th
 
 1. In its pacer turn, it lists the instances of the name first, and adopts one that exists.
 2. It sends one launch, with an ``Idempotency-Key`` header that APIs honouring it use to drop repeats.
+   The launch is tagged ``launch-id`` with that key, so that the run knows its own instance when the answer is lost.
 3. When the answer may have been processed (a timeout, a lost connection, a 5xx, a success without an instance
-   id), it never sends another launch: it looks for the name until ``confirm_timeout`` and adopts what appears,
-   or fails.
+   id), it never sends another launch: it looks for the name until its own instance appears (by its tag) or
+   ``confirm_timeout`` ends. Another run's instance does not end the look, since this run's launch may still be
+   carried out late; at the end, it adopts the survivor, or fails when there is none.
 4. After a launch, it waits a settle period and lists the name again. When several instances have the name,
-   every racer keeps the same survivor (the lowest id), and a racer whose own instance lost terminates
-   that one instance, and only it, then adopts the survivor.
+   every racer keeps the same survivor: the one the API made first, by the audit trail's launch events (the
+   lowest id when the trail does not tell), so that an instance made late never wins over one that a run has
+   already reported. A racer whose own instance lost terminates that one instance, and only it, then adopts the
+   survivor.
 5. :meth:`Launcher.recheck`, once the instance is active, applies the same rule to what appeared since.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     INSUFFICIENT_CAPACITY,
     capacity_regions,
     cents,
+    instance_launch_times,
     launch_instance,
     list_existing_named,
     list_instance_types,
@@ -45,6 +50,35 @@ RECONCILE_POLL_SECONDS = 5.0
 # time out may process the launch well after that, so the look lasts several request timeouts, and never under 10 s.
 MIN_CONFIRM_SECONDS = 10.0
 CONFIRM_REQUEST_TIMEOUTS = 4
+# How many times a name that several booting instances share is looked at again before it counts as ambiguous.
+RACE_LOOKS = 4
+# The tag that marks each launch with its key: the run whose answer was lost knows its own instance by it.
+LAUNCH_TAG = "launch-id"
+# How far back the audit trail is read for the launch times of the instances of a name: they were all made after
+# the run listed the name and found none, give or take the clocks' difference.
+LAUNCH_TIMES_MARGIN = 600
+
+
+def after_racers(
+    client: LambdaCloudClient, name: str, found: list[Mapping[str, Any]], sleep: Callable[[float], None] = time.sleep
+) -> list[Mapping[str, Any]]:
+    """The instances named ``name`` once racing runs have settled: several of them, one booting, are most likely
+    runs launching the name at once, each about to terminate its duplicate. Looked at again a few times, a settle
+    pause apart; whatever is left is the answer (several: a person decides which)."""
+    for _look in range(RACE_LOOKS):
+        if len(found) < 2 or not any(item.get("status") == "booting" for item in found):
+            break
+        sleep(2 * MIN_SETTLE_SECONDS)
+        found = list_existing_named(client, name)
+    return found
+
+
+def launch_key(instance: Mapping[str, Any]) -> str | None:
+    """The key of the launch that made ``instance`` (its ``launch-id`` tag), if it has one."""
+    for tag in instance.get("tags") or ():
+        if isinstance(tag, Mapping) and tag.get("key") == LAUNCH_TAG:
+            return str(tag.get("value"))
+    return None
 
 
 def confirm_floor(request_timeout: float) -> float:
@@ -185,6 +219,8 @@ class Launcher:
         self.sleep = sleep
         self.run_key = uuid.uuid4().hex
         self.attempts: list[dict[str, Any]] = []
+        since = datetime.fromtimestamp(time.time() - LAUNCH_TIMES_MARGIN, timezone.utc)
+        self.since = since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _attempt(self, type_name: str, region: str, result: str, *, tried: bool = True) -> None:
         """Record what a pair gave; a pair tried again (looking for capacity) keeps one entry with a count.
@@ -211,6 +247,7 @@ class Launcher:
             looks += 1
             for type_name, region in candidates.available:
                 body = dict(body_for(region), instance_type_name=type_name, region_name=region)
+                body["tags"] = [tag for tag in body.get("tags") or [] if tag.get("key") != LAUNCH_TAG]
                 outcome = self._try(body, type_name, region)
                 if outcome is not None:
                     return outcome
@@ -232,6 +269,7 @@ class Launcher:
     def _try(self, body: dict[str, Any], type_name: str, region: str) -> LaunchOutcome | None:
         """One pair: adopt, launch, or wait out 429s turn after turn. None when the pair has no capacity."""
         key = f"{self.run_key}-{len(self.attempts)}"
+        body = dict(body, tags=[*body.get("tags", []), {"key": LAUNCH_TAG, "value": key}])
         pause = 0.0  # after a 429: what Retry-After asks beyond the pacer's interval, waited outside the turn
         while True:
             if pause > 0:
@@ -241,7 +279,8 @@ class Launcher:
                 existing = list_existing_named(self.client, self.name)
                 if existing:
                     self._attempt(type_name, region, "adopted")
-                    return LaunchOutcome(existing[0]["id"], "adopted", attempts=self.attempts)
+                    survivor = self._survivor(str(existing[0]["id"]), existing)
+                    return LaunchOutcome(survivor, "adopted", attempts=self.attempts)
                 try:
                     instance_id = launch_instance(
                         self.client, body, key, self.pacer.interval, deadline=self.rate_limit_deadline
@@ -256,30 +295,34 @@ class Launcher:
                         continue  # not processed: look again in the next turn, if it begins before the deadline
                     if error.may_have_processed:
                         self._attempt(type_name, region, f"answer lost ({error.kind})")
-                        return self._reconcile(error, type_name, region)
+                        return self._reconcile(error, key, type_name, region)
                     self._attempt(type_name, region, str(error))
                     raise LaunchFailed(f"Launching {self.name} failed: {error}", self.attempts, error) from None
                 roundtrip = self.clock() - started
             self._attempt(type_name, region, "launched")
             return self._settle(instance_id, type_name, region, roundtrip)
 
-    def _reconcile(self, error: LambdaCloudError, type_name: str, region: str) -> LaunchOutcome:
-        """After an answer that may have been processed: look for the name, never launch again."""
+    def _reconcile(self, error: LambdaCloudError, key: str, type_name: str, region: str) -> LaunchOutcome:
+        """After an answer that may have been processed: look for this launch's instance by name and tag until
+        ``confirm_timeout``, never launch again; then the survivor of the name decides what this run keeps."""
         start = self.clock()
         while True:
             found = list_existing_named(self.client, self.name)
-            if found:
-                survivor = found[0]["id"]
-                self.log(f"The launch of {self.name} was processed after all: found {survivor}.")
-                return LaunchOutcome(
-                    survivor,
-                    "recovered",
-                    type_name,
-                    region,
-                    self.attempts,
-                    seconds_to_appear=round(self.clock() - start, 1),
-                )
+            own = next((str(item["id"]) for item in found if launch_key(item) == key and item.get("id")), None)
+            if own is not None:
+                self.log(f"The launch of {self.name} was processed after all: found {own}.")
+                appeared = round(self.clock() - start, 1)
+                outcome = LaunchOutcome(own, "recovered", type_name, region, self.attempts, seconds_to_appear=appeared)
+                survivor = self._survivor(own, found)
+                if survivor == own:
+                    return outcome
+                return self._give_way(own, survivor, type_name, region, "Another run")
             remaining = start + self.confirm_timeout - self.clock()
+            if remaining <= 0 and found:
+                # This run's launch never appeared: another run's instance of the name is the one to keep.
+                survivor = self._survivor(str(found[0]["id"]), found)
+                self._attempt(type_name, region, f"answer lost ({error.kind}), adopted {survivor}", tried=False)
+                return LaunchOutcome(survivor, "adopted", attempts=self.attempts)
             if remaining <= 0:
                 raise LaunchFailed(
                     f"The answer to the launch of {self.name} ({type_name} in {region}) was lost ({error}), and no "
@@ -292,32 +335,35 @@ class Launcher:
             self.sleep(min(RECONCILE_POLL_SECONDS, max(0.5, self.confirm_timeout / 10), remaining))
 
     def recheck(self, outcome: LaunchOutcome) -> LaunchOutcome:
-        """List the name once more before reporting (after the instance became active): a racer whose launch was
-        answered late may have made an instance of the name since the settle step. The lowest id still survives;
-        when it is not this run's own instance, this run terminates its own and adopts the survivor."""
+        """List the name once more before reporting (after the instance became active): the survivor of the name
+        may be another run's instance that was not listed yet at the settle step. When it is, this run terminates
+        its own and adopts it."""
         if outcome.how not in ("launched", "recovered"):
             return outcome
         survivor = self._survivor(outcome.instance_id)
         if survivor == outcome.instance_id:
             return outcome
-        if outcome.how == "recovered":
-            # Its own id is not known for sure (the answer was lost): adopt the survivor, terminate nothing.
-            self.log(f"A lower id of {self.name} appeared: {survivor}; adopting it instead of {outcome.instance_id}.")
-            return dataclasses.replace(outcome, instance_id=survivor)
         type_name, region = outcome.instance_type or "", outcome.region or ""
-        return self._give_way(outcome.instance_id, survivor, type_name, region, "A late parallel run")
+        return self._give_way(outcome.instance_id, survivor, type_name, region, "A parallel run")
 
     def _settle(self, own: str, type_name: str, region: str, roundtrip: float) -> LaunchOutcome:
-        """List the name again after a pause; of several instances, the lowest id survives everywhere."""
+        """List the name again after a pause; of several instances, the survivor (:meth:`_survivor`) is kept
+        everywhere."""
         self.sleep(max(MIN_SETTLE_SECONDS, 2 * roundtrip))
         survivor = self._survivor(own)
         if survivor == own:
             return LaunchOutcome(own, "launched", type_name, region, self.attempts)
         return self._give_way(own, survivor, type_name, region, "A parallel run")
 
-    def _survivor(self, own: str) -> str:
-        """The lowest id of the instances of the name, this run's own included: the one every racer keeps."""
-        return min({str(item["id"]) for item in list_existing_named(self.client, self.name) if item.get("id")} | {own})
+    def _survivor(self, own: str, found: list[Mapping[str, Any]] | None = None) -> str:
+        """The instance of the name that every racer keeps, this run's own included: the one the API made first by
+        the audit trail, then the lowest id (an instance the trail does not show yet counts as the latest)."""
+        listed = found if found is not None else list_existing_named(self.client, self.name)
+        ids = {str(item["id"]) for item in listed if item.get("id")} | {own}
+        if len(ids) == 1:
+            return own
+        made = instance_launch_times(self.client, ids, self.since)
+        return min(ids, key=lambda instance_id: (instance_id not in made, made.get(instance_id, 0.0), instance_id))
 
     def _give_way(self, own: str, survivor: str, type_name: str, region: str, who: str) -> LaunchOutcome:
         """Terminate this run's own instance, and only it, and adopt the survivor."""

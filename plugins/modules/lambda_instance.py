@@ -174,7 +174,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     restart_instances,
     terminate_instances,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import LaunchFailed
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import LaunchFailed, after_racers
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch_request import (
     LAUNCH_OPTIONS,
     check_instance_options,
@@ -229,6 +229,8 @@ class InstanceModule(LambdaCloudModule):
             return instance if instance and instance.get("status") in EXISTING_STATUSES else None
         self.existing = list_existing(self.client)
         found = named(self.existing, self.params["name"])
+        if len(found) > 1 and self.params["state"] == "present":
+            found = after_racers(self.client, self.params["name"], found)
         if len(found) > 1:
             ids = ", ".join(item["id"] for item in found)
             raise InvalidParameter(

@@ -39,7 +39,7 @@ def test_launch_waits_for_active_and_second_run_only_reads(ansible, account):
     assert result["_status"] == "changed", run.output
     assert result["instance"]["status"] == "active" and result["instance"]["ip"]
     assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-east-1"}
-    assert result["instance"]["tags"] == {"team": "research"}
+    assert result["instance"]["tags"] == {"team": "research", "launch-id": result["instance"]["tags"]["launch-id"]}
     assert len(account.requests("POST", LAUNCH)) == 1
 
     account.clear_requests()
@@ -217,9 +217,10 @@ def test_wait_timeout_leaves_the_instance_and_names_it(ansible, simulator_factor
     assert sim.requests("POST", "/instance-operations/terminate") == []
 
 
-def test_a_late_racers_lower_id_found_once_active_replaces_this_runs_instance(ansible, simulator_factory):
-    # A racer's instance of the same name, with a lower id, appears after this run's settle step but before its own
-    # instance is active: the look at the name once active terminates this run's instance and adopts the racer's.
+def test_an_instance_made_after_ours_found_once_active_does_not_replace_it(ansible, simulator_factory):
+    # Another instance of the same name, with a lower id, appears after this run's settle step but before its own
+    # instance is active. The API made it after ours (the audit trail has no launch of it before ours): a late
+    # launch, which its own run ends. This run keeps its instance, as a run that already reported it would.
     sim = simulator_factory("--boot-seconds", "4", "--terminate-seconds", "0")
     add_deploy_key(sim)
     racer = "0" * 32
@@ -250,10 +251,10 @@ def test_a_late_racers_lower_id_found_once_active_replaces_this_runs_instance(an
         stop.set()
         seeder.join()
     assert not result.get("failed"), result["msg"]
-    assert result["launch"]["how"] == "replaced" and result["instance"]["id"] == racer, result["msg"]
-    own = result["launch"]["terminated"]
-    assert own != racer and len(sim.requests("POST", "/instance-operations/terminate")) == 1
-    assert [node["id"] for node in live(sim, "trainer")] == [racer]
+    assert result["launch"]["how"] == "launched" and result["instance"]["id"] != racer, result["msg"]
+    assert sim.requests("POST", "/instance-operations/terminate") == []
+    assert sim.requests("GET", "/audit-events"), "the look once active asked the audit trail which came first"
+    assert sorted(node["id"] for node in live(sim, "trainer")) == sorted([racer, result["instance"]["id"]])
 
 
 def test_instance_ended_while_waiting_fails_with_the_reason(ansible, simulator_factory):
@@ -427,7 +428,8 @@ def test_results_never_carry_the_jupyter_token(ansible, account):
 def test_boolean_tags_are_stored_as_true_and_compared_alike(ansible, account):
     run = ansible.playbook([launch(tags={"spot": True}, wait=False), launch("again", tags={"spot": True})])
     run.assert_ok()
-    assert run.task("launch")["instance"]["tags"] == {"spot": "true"}
+    launched = run.task("launch")["instance"]["tags"]
+    assert launched == {"spot": "true", "launch-id": launched["launch-id"]}
     assert run.task("again")["_status"] == "ok" and not run.task("again").get("warnings")
 
 

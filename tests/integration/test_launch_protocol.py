@@ -110,29 +110,51 @@ def test_every_launch_carries_an_idempotency_key_that_the_api_may_honour(ansible
     assert status == 422 and other["error"]["code"] == "global/idempotency-key-reused"
 
 
+# The options of the racing controllers, trial by trial: the shortest accepted request and confirmation timeouts, the
+# defaults (the late launch is then answered, 5 s late), and waiting for the instance or not. Every accepted value
+# must keep the name to one instance.
+RACE_OPTIONS = [
+    {"request_timeout": 2, "launch_confirm_timeout": 10, "wait": False},
+    {"request_timeout": 3, "launch_confirm_timeout": 12, "wait": False},
+    {"request_timeout": 2, "launch_confirm_timeout": 10, "wait": True, "wait_timeout": 60},
+    {"wait": False},
+]
+LATE_SECONDS = 5  # the first launch the API receives is carried out this late
+RACERS = ("alice", "bob", "carol", "dave", "erin")
+
+
 @pytest.mark.parametrize("trial", range(10))
 def test_controllers_racing_for_one_name_leave_exactly_one_instance(ansible, account, tmp_path, trial):
-    """Two controllers (different users: different HOME, so different pacer lock files) launch one name at once."""
+    """Five controllers (different users: different HOME, so different pacer lock files) launch one name at once;
+    the API carries out the first launch it receives late, after the others' (and, with a short request_timeout,
+    after its run gave up waiting for the answer)."""
     name = f"race-{trial}"
+    options = RACE_OPTIONS[trial % len(RACE_OPTIONS)]
+    account.fault(method="POST", path=LAUNCH, delay_seconds=LATE_SECONDS, count=1)
     results = {}
-    start = threading.Barrier(2)
+    start = threading.Barrier(len(RACERS))
 
     def controller(who):
         home = tmp_path / who
         home.mkdir()
         start.wait()
-        results[who] = ansible.module("lambda_instance", {"name": name, "wait": False} | ARGS, env={"HOME": str(home)})
+        args = {"name": name, "launch_interval": 0} | options | ARGS
+        results[who] = ansible.module("lambda_instance", args, env={"HOME": str(home)})
 
-    racers = [threading.Thread(target=controller, args=(who,)) for who in ("alice", "bob")]
+    racers = [threading.Thread(target=controller, args=(who,)) for who in RACERS]
     for racer in racers:
         racer.start()
     for racer in racers:
         racer.join()
+    deadline = time.monotonic() + 30  # whatever the runs did, the late launch has been carried out by now
+    while any(entry["status"] is None for entry in account.requests()) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
+    said = {who: result["msg"] for who, result in results.items()}
     [survivor] = live(account, name)
     for who, result in results.items():
-        assert not result.get("failed"), (who, result["msg"])
-        assert result["instance"]["id"] == survivor["id"], (who, result["msg"])
+        assert not result.get("failed"), (who, said)
+        assert result["instance"]["id"] == survivor["id"], (who, survivor["id"], said)
         # A racer that starts after the other's launch is listed finds the instance and launches nothing.
         how = result.get("launch", {}).get("how", "found")
         # Honest results: only a run whose own instance survived says plainly that it launched it.
@@ -143,9 +165,12 @@ def test_controllers_racing_for_one_name_leave_exactly_one_instance(ansible, acc
         elif how == "replaced":
             assert result["changed"] and "terminated this run's duplicate" in result["msg"]
             assert result["launch"]["terminated"] != survivor["id"]
+        elif how == "recovered":  # its answer was lost, and its own instance is the one kept
+            assert result["changed"] and "its launch answer was lost" in result["msg"]
         else:
             assert how == "adopted" and result["changed"] is False and result["msg"].startswith("Adopted")
-    assert sum(result.get("launch", {}).get("how") == "launched" for result in results.values()) == 1
+    kept = [who for who, result in results.items() if result.get("launch", {}).get("how") in ("launched", "recovered")]
+    assert len(kept) == 1, {who: result["msg"] for who, result in results.items()}
     launched = len(account.requests("POST", LAUNCH))
     terminated = account.requests("POST", "/instance-operations/terminate")
     assert len(terminated) == launched - 1  # each duplicate terminated by the run that made it, once

@@ -217,7 +217,8 @@ def test_node_list_with_per_node_settings(ansible, account):
     assert found["head"]["instance_type"]["name"] == "gpu_1x_a10"
     assert found["worker-a100"]["instance_type"]["name"] == "gpu_1x_a100_sxm4"
     assert found["worker-a100"]["region"]["name"] == "us-west-2"
-    assert tags_of(found["worker-a100"]) == {"team": "research", "role": "w", "cluster": "demo"}
+    tags = tags_of(found["worker-a100"])
+    assert tags == {"team": "research", "role": "w", "cluster": "demo", "launch-id": tags["launch-id"]}
     assert "expires-at" not in tags_of(found["head"])
 
 

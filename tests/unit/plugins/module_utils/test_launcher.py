@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import INSUFFICIENT_CAPACITY
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import INSUFFICIENT_CAPACITY, instance_launch_times
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudError
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
     Candidates,
     Launcher,
     LaunchFailed,
     LaunchOutcome,
+    after_racers,
     confirm_floor,
     launch_candidates,
 )
@@ -80,6 +81,9 @@ class FakeClient:
         return answer
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        if path == "/audit-events" and ("GET", path) not in self.script:
+            self.requests.append({"method": "GET", "path": path, "body": None})
+            return {"events": [], "page_token": None}  # a trail without the launches: the lowest id decides
         return self._answer("GET", path, None)
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
@@ -99,8 +103,25 @@ class FakeClient:
 
 
 # --------------------------------------------------------------------- answers and failures, as the client makes them
-def instance(instance_id: str, name: str = NAME, status: str = "active") -> dict[str, Any]:
-    return {"id": instance_id, "name": name, "status": status, "instance_type": {"name": A10}, "region": {"name": EAST}}
+def instance(instance_id: str, name: str = NAME, status: str = "active", mark: str | None = None) -> dict[str, Any]:
+    """An instance as the API lists it; ``mark``: the key of the launch that made it (its launch-id tag)."""
+    found = {
+        "id": instance_id,
+        "name": name,
+        "status": status,
+        "instance_type": {"name": A10},
+        "region": {"name": EAST},
+    }
+    return found | {"tags": [{"key": "launch-id", "value": mark}] if mark else []}
+
+
+def made(*ids: str) -> dict[str, Any]:
+    """GET /audit-events: the launch events of these instances, in this order, a second apart."""
+    events = [
+        {"action": "launched", "event_time": f"2026-12-05T08:00:{second:02d}.000000Z", "resource_lrns": [lrn]}
+        for second, lrn in enumerate(f"lrn:cloud:instance:{instance_id}" for instance_id in ids)
+    ]
+    return {"events": [{"action": "launched", "event_time": "garbled", "resource_lrns": []}, *events]}
 
 
 def launched(instance_id: str) -> dict[str, Any]:
@@ -201,6 +222,7 @@ class Run:
             clock=self.clock,
             sleep=self.clock.sleep,
         )
+        self.launcher.run_key = "run"  # each launch's key and launch-id tag: run-0, run-1, ...
 
     def launch(self, types: list[dict[str, Any]], choose: Callable[..., Candidates]) -> LaunchOutcome:
         return self.launcher.launch(body_for, choose, types)
@@ -215,10 +237,13 @@ def sent(type_name: str = A10, region: str = EAST) -> str:
 
 
 LOOK = "GET /instances"
+TRAIL = "GET /audit-events"
+OURS = "run-0"  # the key of the first launch
 READ_TYPES = "GET /instance-types"
 # The script's keys: what GET /instances, POST /instance-operations/launch, ... answer, in turn.
 INSTANCES = ("GET", "/instances")
 INSTANCE_TYPES = ("GET", "/instance-types")
+AUDIT = ("GET", "/audit-events")
 LAUNCHES = ("POST", LAUNCH)
 TERMINATES = ("POST", TERMINATE)
 TYPES = [itype(A10, 1, 75, EAST, WEST)]
@@ -239,6 +264,33 @@ def test_an_instance_of_the_name_in_the_turn_is_adopted_and_nothing_is_launched(
     assert run.pacer.turns == 1 and run.clock.sleeps == []
 
 
+def test_several_instances_of_the_name_in_the_turn_adopt_the_one_the_api_made_first():
+    # Racers' instances before their settle steps: the one made first is the one every racer keeps.
+    run = Run(
+        {
+            INSTANCES: [[instance("i-1", status="booting"), instance("i-7", status="booting")]],
+            AUDIT: [made("i-7", "i-1")],
+        }
+    )
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, TRAIL]
+    assert (outcome.how, outcome.instance_id) == ("adopted", "i-7")
+
+
+def test_racers_booting_under_one_name_are_looked_at_again_until_one_is_left():
+    clock = FakeClock()
+    booting = [instance("i-1", status="booting"), instance("i-2", status="booting")]
+    client = FakeClient(clock, {INSTANCES: [[instance("i-2", status="booting")]]})
+    left = after_racers(client, NAME, booting, clock.sleep)  # type: ignore[arg-type]
+    assert [item["id"] for item in left] == ["i-2"] and clock.sleeps == [3.0]
+    # Instances that are not booting are no race: a person decides, at once.
+    settled = [instance("i-1"), instance("i-2")]
+    assert after_racers(client, NAME, settled, clock.sleep) == settled and clock.sleeps == [3.0]  # type: ignore[arg-type]
+    # Racers that never settle: looked at four times, then left as they are.
+    stuck = FakeClient(clock, {INSTANCES: [booting]})
+    assert len(after_racers(stuck, NAME, booting, clock.sleep)) == 2 and len(stuck.calls()) == 4  # type: ignore[arg-type]
+
+
 def test_an_instance_of_the_name_that_is_gone_is_not_adopted():
     gone = [instance("i-1", status="terminated"), instance("i-2", status="terminating"), instance("i-3", "node-10")]
     run = Run({INSTANCES: [gone], LAUNCHES: [launched("i-7")]})
@@ -252,11 +304,12 @@ def test_a_clear_launch_is_one_request_with_an_idempotency_key_and_the_pacer_int
     run = Run({INSTANCES: [[], [instance("i-7")]], LAUNCHES: [launched("i-7")]})
     outcome = run.launch(TYPES, ONE_PAIR)
     assert run.client.calls() == [LOOK, sent(), LOOK]
+    tags = [{"key": "launch-id", "value": OURS}]
     assert run.launch_bodies() == [
-        {"name": NAME, "ssh_key_names": ["key"], "instance_type_name": A10, "region_name": EAST}
+        {"name": NAME, "ssh_key_names": ["key"], "instance_type_name": A10, "region_name": EAST, "tags": tags}
     ]
     post = run.client.requests[1]
-    assert post["headers"] == {"Idempotency-Key": f"{run.launcher.run_key}-0"}
+    assert post["headers"] == {"Idempotency-Key": OURS}
     assert post["default_retry_after"] == run.pacer.interval
     assert (outcome.how, outcome.instance_id, outcome.instance_type, outcome.region) == ("launched", "i-7", A10, EAST)
     assert outcome.terminated is None and results(outcome) == [(A10, EAST, "launched", 1)]
@@ -325,7 +378,7 @@ def test_a_429_whose_retry_after_ends_past_the_deadline_fails_at_once():
     ids=["timeout", "dropped", "500", "502"],
 )
 def test_an_unclear_answer_is_reconciled_by_name_and_the_instance_found_is_recovered(error):
-    lists = [[], [], [], [instance("i-8", name="other"), instance("i-4")]]
+    lists = [[], [], [], [instance("i-8", name="other"), instance("i-4", mark=OURS)]]
     run = Run({INSTANCES: lists, LAUNCHES: [error]})
     outcome = run.launch(TYPES, ONE_PAIR)
     assert run.client.calls() == [LOOK, sent()] + [LOOK] * 3
@@ -343,7 +396,7 @@ def test_an_unclear_answer_is_reconciled_by_name_and_the_instance_found_is_recov
 )
 def test_a_garbled_success_is_an_unclear_answer_that_is_reconciled(data):
     # A 2xx that carries no instance id was processed all the same: the instance is found by name, not launched again.
-    run = Run({INSTANCES: [[], [instance("i-4")]], LAUNCHES: [data]})
+    run = Run({INSTANCES: [[], [instance("i-4", mark=OURS)]], LAUNCHES: [data]})
     outcome = run.launch(TYPES, ONE_PAIR)
     assert run.client.calls() == [LOOK, sent(), LOOK]
     assert (outcome.how, outcome.instance_id) == ("recovered", "i-4")
@@ -380,6 +433,7 @@ def test_settle_waits_twice_the_roundtrip_at_least_the_minimum():
 
 
 def test_a_racer_with_a_lower_id_wins_and_our_duplicate_alone_is_terminated():
+    # The audit trail does not show the launches (yet): the lowest id decides, alike for every racer.
     racers = [instance("i-100"), instance("i-200"), instance("i-050", name="other")]
     run = Run(
         {
@@ -389,7 +443,7 @@ def test_a_racer_with_a_lower_id_wins_and_our_duplicate_alone_is_terminated():
         }
     )
     outcome = run.launch(TYPES, ONE_PAIR)
-    assert run.client.calls() == [LOOK, sent(), LOOK, f"POST {TERMINATE} i-200"]
+    assert run.client.calls() == [LOOK, sent(), LOOK, TRAIL, f"POST {TERMINATE} i-200"]
     assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-100", "i-200")
     assert (outcome.instance_type, outcome.region) == (A10, EAST)
     assert [a["result"] for a in outcome.attempts] == ["duplicate of i-100, terminated"]
@@ -399,41 +453,98 @@ def test_a_racer_with_a_lower_id_wins_and_our_duplicate_alone_is_terminated():
 def test_a_racer_with_a_higher_id_loses_and_nothing_is_terminated():
     run = Run({INSTANCES: [[], [instance("i-300"), instance("i-100")]], LAUNCHES: [launched("i-100")]})
     outcome = run.launch(TYPES, ONE_PAIR)
-    assert run.client.calls() == [LOOK, sent(), LOOK]
+    assert run.client.calls() == [LOOK, sent(), LOOK, TRAIL]
     assert (outcome.how, outcome.instance_id, outcome.terminated) == ("launched", "i-100", None)
 
 
-def test_a_late_racer_with_a_lower_id_found_on_the_recheck_replaces_ours():
-    # Alone at the settle step; by the time ours is active a late racer's lower id has appeared.
+def test_the_instance_the_api_made_first_wins_whatever_its_id():
+    # The audit trail shows i-300 made before ours (i-100): ours gives way, though its id is lower.
+    run = Run(
+        {
+            INSTANCES: [[], [instance("i-300"), instance("i-100")]],
+            LAUNCHES: [launched("i-100")],
+            AUDIT: [made("i-300", "i-100")],
+            TERMINATES: [{"terminated_instances": [instance("i-100", status="terminating")]}],
+        }
+    )
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK, TRAIL, f"POST {TERMINATE} i-100"]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-300", "i-100")
+    # An instance the trail does not show yet counts as the latest: made first among those it shows wins.
+    shown = Run({INSTANCES: [[], [instance("i-001"), instance("i-500")]], LAUNCHES: [launched("i-500")]})
+    shown.client.script[AUDIT] = [made("i-500")]
+    assert shown.launch(TYPES, ONE_PAIR).how == "launched"
+
+
+def test_a_racer_made_first_but_listed_late_found_on_the_recheck_replaces_ours():
+    # Alone at the settle step; by the time ours is active, a racer that the API made first shows in the list.
     run = Run(
         {
             INSTANCES: [[], [instance("i-200")], [instance("i-200"), instance("i-100", status="booting")]],
             LAUNCHES: [launched("i-200")],
+            AUDIT: [made("i-100", "i-200")],
             TERMINATES: [{"terminated_instances": [instance("i-200", status="terminating")]}],
         }
     )
     outcome = run.launcher.recheck(run.launch(TYPES, ONE_PAIR))
-    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK, f"POST {TERMINATE} i-200"]
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK, TRAIL, f"POST {TERMINATE} i-200"]
     assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-100", "i-200")
     assert results(outcome) == [(A10, EAST, "duplicate of i-100, terminated", 1)]
 
 
-def test_a_recheck_that_finds_no_lower_id_keeps_ours_and_terminates_nothing():
+def test_a_recheck_that_finds_an_instance_made_later_keeps_ours_and_terminates_nothing():
+    # i-001 has the lower id, but the API made it after ours: a late launch, which its own run ends.
     run = Run(
-        {INSTANCES: [[], [instance("i-200")], [instance("i-200"), instance("i-300")]], LAUNCHES: [launched("i-200")]}
+        {
+            INSTANCES: [[], [instance("i-200")], [instance("i-200"), instance("i-001")]],
+            LAUNCHES: [launched("i-200")],
+            AUDIT: [made("i-200", "i-001")],
+        }
     )
     first = run.launch(TYPES, ONE_PAIR)
     assert run.launcher.recheck(first) is first
-    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK]
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK, TRAIL]
 
 
-def test_a_recovered_launch_rechecked_adopts_a_lower_id_and_terminates_nothing():
+def test_a_late_launch_of_ours_after_another_runs_instance_is_terminated_by_us():
+    # Our answer is lost; another run's i-9 shows first and does not end the look, since our launch may still be
+    # carried out. It is, later (i-1, our tag): the API made it after i-9, so we end it and adopt i-9.
+    lists = [[], [instance("i-9")], [instance("i-9"), instance("i-1", mark=OURS)]]
     run = Run(
-        {INSTANCES: [[], [instance("i-4")], [instance("i-4"), instance("i-2")]], LAUNCHES: [transport_error("timeout")]}
+        {
+            INSTANCES: lists,
+            LAUNCHES: [transport_error("timeout")],
+            AUDIT: [made("i-9", "i-1")],
+            TERMINATES: [{"terminated_instances": [instance("i-1", status="terminating")]}],
+        },
+        confirm_timeout=20,
+    )
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK, TRAIL, f"POST {TERMINATE} i-1"]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-9", "i-1")
+
+
+def test_a_lost_launch_that_never_appears_adopts_another_runs_instance_at_the_end_of_the_look():
+    run = Run({INSTANCES: [[], [instance("i-9")]], LAUNCHES: [transport_error("timeout")]}, confirm_timeout=20)
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, sent()] + [LOOK] * 11  # every 2 s until the 20 s are over
+    assert (outcome.how, outcome.instance_id, outcome.created) == ("adopted", "i-9", False)
+    assert results(outcome) == [(A10, EAST, "answer lost (timeout), adopted i-9", 1)]
+
+
+def test_a_recovered_launch_rechecked_gives_way_to_an_instance_made_first():
+    lists = [[], [instance("i-4", mark=OURS)], [instance("i-4", mark=OURS), instance("i-2")]]
+    run = Run(
+        {
+            INSTANCES: lists,
+            LAUNCHES: [transport_error("timeout")],
+            AUDIT: [made("i-2", "i-4")],
+            TERMINATES: [{"terminated_instances": [instance("i-4", status="terminating")]}],
+        }
     )
     outcome = run.launcher.recheck(run.launch(TYPES, ONE_PAIR))
-    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK]
-    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("recovered", "i-2", None)
+    assert run.client.calls() == [LOOK, sent(), LOOK, LOOK, TRAIL, f"POST {TERMINATE} i-4"]
+    assert (outcome.how, outcome.instance_id, outcome.terminated) == ("replaced", "i-2", "i-4")
 
 
 def test_an_adopted_instance_needs_no_recheck():
@@ -524,3 +635,22 @@ def test_waiting_for_capacity_that_never_comes_fails_at_the_capacity_timeout():
     assert run.clock.sleeps == [6.0] * 10
     assert results(failed.value) == [(A10, EAST, "no-capacity", 11)]
     assert str(failed.value).startswith(f"No capacity for {NAME} after 11 looks over 60 s: {A10} in {EAST}")
+
+
+# --------------------------------------------------------------------- the order of launches, from the audit trail
+def test_launch_times_are_each_instances_first_launch_event_over_the_trails_pages():
+    first = made("i-1", "i-2") | {"page_token": "next"}
+    second = {
+        "events": [
+            {"action": "launched", "event_time": "2026-12-05T07:59:59Z", "resource_lrns": ["lrn:cloud:instance:i-2"]}
+        ]
+    }
+    noise = {"action": "terminated", "event_time": "2026-12-05T07:00:00Z", "resource_lrns": ["lrn:cloud:instance:i-1"]}
+    second["events"].append(noise)
+    client = FakeClient(FakeClock(), {AUDIT: [first, second]})
+    times = instance_launch_times(client, ["i-1", "i-2", "i-3"], "2026-12-05T07:50:00Z")  # type: ignore[arg-type]
+    assert sorted(times, key=times.get) == ["i-2", "i-1"] and "i-3" not in times
+    assert times["i-1"] - times["i-2"] == 1.0
+    # A trail that cannot be read (no permission, an error) tells nothing: the lowest id decides then.
+    refused = FakeClient(FakeClock(), {AUDIT: [api_error(403)]})
+    assert instance_launch_times(refused, ["i-1"], "2026-12-05T07:50:00Z") == {}  # type: ignore[arg-type]
