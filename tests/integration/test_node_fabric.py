@@ -579,15 +579,30 @@ def _ns_links(pid: int, kinds: tuple[str, ...]) -> set[str]:
     return {os.readlink(f"/proc/{pid}/ns/{kind}") for kind in kinds}
 
 
-def _processes_in(namespaces: set[str]) -> dict[int, str]:
-    """Processes (pid -> command) with any of these namespaces."""
+def _now_ticks() -> int:
+    """The time since boot in clock ticks, the unit of a process's start time (field 22 of /proc/<pid>/stat)."""
+    with open("/proc/uptime", encoding="ascii") as uptime:
+        return int(float(uptime.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def _started_before(pid: int | str, ticks: int | None) -> bool:
+    """Whether the process started by ``ticks`` (always, without ``ticks``): the kernel gives the number of a freed
+    namespace to a new one, so a process that started later, in a namespace of the same number, is another's."""
+    if ticks is None:
+        return True
+    started = _started(int(pid))
+    return started is not None and int(started) <= ticks
+
+
+def _processes_in(namespaces: set[str], started_by: int | None = None) -> dict[int, str]:
+    """Processes (pid -> command) with any of these namespaces, that started by ``started_by`` (clock ticks)."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             links = {os.readlink(f"/proc/{entry}/ns/{kind}") for kind in ("mnt", "uts", "ipc", "pid")}
-            if links & namespaces:
+            if links & namespaces and _started_before(entry, started_by):
                 found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue  # gone meanwhile, or a zombie
@@ -625,14 +640,16 @@ def _mounts() -> set[str]:
         return {" ".join(line.split()[3:]) for line in handle}  # without the mount ids, which are reused
 
 
-def _namespaces_in_use() -> set[str]:
+def _namespaces_in_use(started_by: int | None = None) -> set[str]:
     """The machine's namespaces in use, from lsns, as /proc/PID/ns links name them (``mnt:[4026532248]``): a number
-    alone is not a namespace, as the kernel gives freed numbers again. lsns fails when a process it reads ends under
-    it (a busy machine's other tests start and end processes all the time): it is asked again."""
+    alone is not a namespace. The kernel gives a freed number to a new namespace: with ``started_by`` (clock ticks),
+    only namespaces whose first process started by then count. lsns fails when a process it reads ends under it (a
+    busy machine's other tests start and end processes all the time): it is asked again."""
     for _attempt in range(20):
-        done = subprocess.run(["lsns", "-n", "-o", "TYPE,NS"], capture_output=True, text=True, check=False)
+        done = subprocess.run(["lsns", "-n", "-o", "TYPE,NS,PID"], capture_output=True, text=True, check=False)
         if done.returncode == 0:
-            return {f"{kind}:[{number}]" for kind, number in (line.split() for line in done.stdout.splitlines())}
+            rows = (line.split() for line in done.stdout.splitlines())
+            return {f"{kind}:[{number}]" for kind, number, pid in rows if _started_before(pid, started_by)}
         time.sleep(0.1)
     raise AssertionError(f"lsns failed 20 times in a row: {done.stderr}")
 
@@ -667,16 +684,18 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
             sim.process.kill()
             sim.process.wait()
         assert sim.stop() == (0 if how == "SIGTERM" else -signal.SIGKILL)
+    # Every process of the fabric started before this; the other tests' nodes may get the freed namespaces' numbers.
+    stopped = _now_ticks()
     # An orphan is reaped by the machine's init, which may take a moment.
     # On a machine as busy as make test makes it, that moment can be long.
     wait_for(
-        lambda: not _alive(pids) and not _processes_in(namespaces),
+        lambda: not _alive(pids) and not _processes_in(namespaces, stopped),
         timeout=90,
         what="the node processes to end",
-        details=lambda: _describe(_alive(pids) | set(_processes_in(namespaces))),
+        details=lambda: _describe(_alive(pids) | set(_processes_in(namespaces, stopped))),
     )
     # The kernel frees a namespace once nothing holds it; on a busy machine that also lags behind the processes.
-    wait_for(lambda: not namespaces & _namespaces_in_use(), timeout=60, what="the nodes' namespaces to be freed")
+    wait_for(lambda: not namespaces & _namespaces_in_use(stopped), timeout=60, what="the nodes' namespaces to be freed")
     assert _mounts() == mounts_before
     assert not os.path.exists(state_dir)
     if how == "SIGKILL":
