@@ -315,6 +315,7 @@ def audit_events_page(client: LambdaCloudClient, params: Mapping[str, Any]) -> t
 # The audit trail's actions that make an instance, and how many of its pages a launch reads at most.
 INSTANCE_MADE_ACTIONS = frozenset({"launched", "created", "launch", "create"})
 LAUNCH_TIME_PAGES = 10
+INSTANCE_RESOURCE_TYPE = "cloud.instance"  # as the API reference names resource types (cloud.api_key)
 
 
 def event_seconds(text: Any) -> float | None:
@@ -336,7 +337,8 @@ def instance_launch_times(client: LambdaCloudClient, ids: Iterable[str], since: 
     token = None
     for _page in range(LAUNCH_TIME_PAGES):
         try:
-            events, token = audit_events_page(client, {"start": since, "page_token": token})
+            query = {"start": since, "resource_type": INSTANCE_RESOURCE_TYPE, "page_token": token}
+            events, token = audit_events_page(client, query)
         except LambdaCloudError:
             return {}
         for event in events:
