@@ -247,7 +247,6 @@ class Launcher:
             looks += 1
             for type_name, region in candidates.available:
                 body = dict(body_for(region), instance_type_name=type_name, region_name=region)
-                body["tags"] = [tag for tag in body.get("tags") or [] if tag.get("key") != LAUNCH_TAG]
                 outcome = self._try(body, type_name, region)
                 if outcome is not None:
                     return outcome
@@ -269,7 +268,8 @@ class Launcher:
     def _try(self, body: dict[str, Any], type_name: str, region: str) -> LaunchOutcome | None:
         """One pair: adopt, launch, or wait out 429s turn after turn. None when the pair has no capacity."""
         key = f"{self.run_key}-{len(self.attempts)}"
-        body = dict(body, tags=[*body.get("tags", []), {"key": LAUNCH_TAG, "value": key}])
+        tags = [tag for tag in body.get("tags") or [] if tag.get("key") != LAUNCH_TAG]
+        body = dict(body, tags=[*tags, {"key": LAUNCH_TAG, "value": key}])
         pause = 0.0  # after a 429: what Retry-After asks beyond the pacer's interval, waited outside the turn
         while True:
             if pause > 0:

@@ -194,9 +194,11 @@ LOW_SPACE_MIB = 256
 
 def _free_mib(free: Any) -> int | None:
     """The MiB that ``df --output=avail -BM`` printed (its registered result), or None."""
-    lines = str((free or {}).get("stdout") or "").split() if isinstance(free, Mapping) else []
-    value = lines[-1].rstrip("M") if lines else ""
-    return int(value) if value.isdigit() and (free or {}).get("rc") == 0 else None
+    if not isinstance(free, Mapping) or free.get("rc") != 0:
+        return None
+    words = str(free.get("stdout") or "").split()
+    value = words[-1].rstrip("M") if words else ""
+    return int(value) if value.isdigit() else None
 
 
 def smoke_install_failure(result: Mapping[str, Any], host: str, packages: Any = (), free: Any = None) -> str:
