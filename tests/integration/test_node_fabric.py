@@ -579,33 +579,51 @@ def _ns_links(pid: int, kinds: tuple[str, ...]) -> set[str]:
     return {os.readlink(f"/proc/{pid}/ns/{kind}") for kind in kinds}
 
 
-def _now_ticks() -> int:
-    """The time since boot in clock ticks, the unit of a process's start time (field 22 of /proc/<pid>/stat)."""
-    with open("/proc/uptime", encoding="ascii") as uptime:
-        return int(float(uptime.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+@pytest.fixture
+def pin():
+    """Open namespaces (``mnt:[N]`` -> the pid to open each through) and keep them open until the test ends: a
+    namespace that the test holds is not freed, so the kernel cannot give its number to another test's node while the
+    test looks for it."""
+    opened = []
+
+    def open_all(sources: dict[str, int]) -> None:
+        for link, pid in sources.items():
+            opened.append(os.open(f"/proc/{pid}/ns/{link.partition(':')[0]}", os.O_RDONLY))
+
+    yield open_all
+    for fd in opened:
+        os.close(fd)
 
 
-def _started_before(pid: int | str, ticks: int | None) -> bool:
-    """Whether the process started by ``ticks`` (always, without ``ticks``): the kernel gives the number of a freed
-    namespace to a new one, so a process that started later, in a namespace of the same number, is another's."""
-    if ticks is None:
-        return True
-    started = _started(int(pid))
-    return started is not None and int(started) <= ticks
-
-
-def _processes_in(namespaces: set[str], started_by: int | None = None) -> dict[int, str]:
-    """Processes (pid -> command) with any of these namespaces, that started by ``started_by`` (clock ticks)."""
+def _processes_in(namespaces: set[str]) -> dict[int, str]:
+    """Processes (pid -> command), other than this one, that are in any of these namespaces."""
     found = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             links = {os.readlink(f"/proc/{entry}/ns/{kind}") for kind in ("mnt", "uts", "ipc", "pid")}
-            if links & namespaces and _started_before(entry, started_by):
+            if links & namespaces:
                 found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue  # gone meanwhile, or a zombie
+    return found
+
+
+def _holders(namespaces: set[str]) -> dict[int, str]:
+    """Processes, other than this one, that hold any of these namespaces through an open descriptor (pid -> the
+    namespace)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                target = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if target in namespaces:
+                    found[int(entry)] = target
+        except OSError:
+            continue  # gone meanwhile
     return found
 
 
@@ -640,22 +658,8 @@ def _mounts() -> set[str]:
         return {" ".join(line.split()[3:]) for line in handle}  # without the mount ids, which are reused
 
 
-def _namespaces_in_use(started_by: int | None = None) -> set[str]:
-    """The machine's namespaces in use, from lsns, as /proc/PID/ns links name them (``mnt:[4026532248]``): a number
-    alone is not a namespace. The kernel gives a freed number to a new namespace: with ``started_by`` (clock ticks),
-    only namespaces whose first process started by then count. lsns fails when a process it reads ends under it (a
-    busy machine's other tests start and end processes all the time): it is asked again."""
-    for _attempt in range(20):
-        done = subprocess.run(["lsns", "-n", "-o", "TYPE,NS,PID"], capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            rows = (line.split() for line in done.stdout.splitlines())
-            return {f"{kind}:[{number}]" for kind, number, pid in rows if _started_before(pid, started_by)}
-        time.sleep(0.1)
-    raise AssertionError(f"lsns failed 20 times in a row: {done.stderr}")
-
-
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-def test_nothing_is_left_after_the_simulator_ends(key, how):
+def test_nothing_is_left_after_the_simulator_ends(key, how, pin):
     require_node_fabric()
     mounts_before = _mounts()
     sim = start_nodes_simulator(key)
@@ -666,9 +670,11 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
         instances = [sim.wait_for_status(instance_id, "active", timeout=60) for instance_id in ids]
         view = sim.control("GET", "/nodes")
         supervisor = view["supervisor_pid"]
-        namespaces = _ns_links(supervisor, ("mnt",))
+        sources = {link: supervisor for link in _ns_links(supervisor, ("mnt",))}
         for node in view["nodes"]:
-            namespaces |= _ns_links(node["pid"], ("mnt", "uts", "ipc", "pid"))
+            sources.update((link, node["pid"]) for link in _ns_links(node["pid"], ("mnt", "uts", "ipc", "pid")))
+        namespaces = set(sources)
+        pin(sources)
         assert namespaces.isdisjoint(_ns_links(os.getpid(), ("mnt", "uts", "ipc", "pid")))
         processes = _processes_in(namespaces)
         assert sum("sshd" in command for command in processes.values()) >= 2, processes
@@ -684,18 +690,16 @@ def test_nothing_is_left_after_the_simulator_ends(key, how):
             sim.process.kill()
             sim.process.wait()
         assert sim.stop() == (0 if how == "SIGTERM" else -signal.SIGKILL)
-    # Every process of the fabric started before this; the other tests' nodes may get the freed namespaces' numbers.
-    stopped = _now_ticks()
     # An orphan is reaped by the machine's init, which may take a moment.
     # On a machine as busy as make test makes it, that moment can be long.
     wait_for(
-        lambda: not _alive(pids) and not _processes_in(namespaces, stopped),
+        lambda: not _alive(pids) and not _processes_in(namespaces),
         timeout=90,
         what="the node processes to end",
-        details=lambda: _describe(_alive(pids) | set(_processes_in(namespaces, stopped))),
+        details=lambda: _describe(_alive(pids) | set(_processes_in(namespaces))),
     )
-    # The kernel frees a namespace once nothing holds it; on a busy machine that also lags behind the processes.
-    wait_for(lambda: not namespaces & _namespaces_in_use(stopped), timeout=60, what="the nodes' namespaces to be freed")
+    # Nothing but this test holds the nodes' namespaces: once it lets go, the kernel frees them.
+    assert not _holders(namespaces)
     assert _mounts() == mounts_before
     assert not os.path.exists(state_dir)
     if how == "SIGKILL":
