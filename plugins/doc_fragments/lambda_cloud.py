@@ -199,7 +199,8 @@ options:
       - Tags for the instance, as a dictionary. Keys start with a lowercase letter and hold lowercase letters,
         digits, V(-) and V(:); values are strings, numbers or booleans.
       - The module adds the tag C(launch-id), the key of the launch, by which a run whose launch answer was lost
-        knows its own instance; a C(launch-id) given here is replaced.
+        knows its own instance, and C(launched-at), the UTC time of the launch (the API does not return it), from
+        which uptime and cost so far are counted. A C(launch-id) or C(launched-at) given here is replaced.
     type: dict
   hostname:
     description:

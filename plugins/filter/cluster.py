@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._autostop import autostop_plan
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import (
     cluster_group,
     cluster_result,
@@ -77,6 +78,7 @@ class FilterModule:
             "cluster_unhealthy_warning": unhealthy_warning,
             "cluster_launch_failure": launch_failure,
             "cluster_wait_ids": wait_ids,
+            "cluster_autostop": autostop_plan,
             "instance_add_host": _add_host,
             "instance_addresses": lambda instances: instance_addresses(list(instances or [])),
         }

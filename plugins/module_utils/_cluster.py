@@ -9,6 +9,7 @@ expose them to the role. A node's ``user_data`` never enters a plan: it may hold
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules im
     choices,
     cluster_expiry,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import spent
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._firewall import normalize_rules
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
@@ -342,6 +344,7 @@ def cluster_result(
     removed: list[str] | None = None,
     state: str = "present",
     name: str | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """``lambda_cluster_result``: what the role did and what the cluster is now, with the same types everywhere."""
     launches = list(launches or [])
@@ -349,6 +352,10 @@ def cluster_result(
     members = list(plan.get("members") or [])
     result: dict[str, Any] = {"name": name, "state": state, "group": plan.get("group"), "failed_launch": failure}
     result["saved_cents_per_hour"] = sum(price_cents_per_hour(m) for m in members if m.get("name") in removed)
+    # What the removed nodes had cost, from their launched-at tags.
+    result["removed_spent"] = spent(
+        [m for m in members if m.get("name") in removed], time.time() if now is None else now
+    )
     if state == "absent":
         result.update(launched=[], recovered=[], terminated=removed, extra=[], failover=[], not_launched=[])
         result.update(unhealthy=[], nodes=[])

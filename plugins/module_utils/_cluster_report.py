@@ -8,11 +8,13 @@ that the role only prints them. Check mode is worded one way: "Check mode:" firs
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import dollars
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import cents, dollars
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import cluster_group
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc, spent_text
 
 
 def group_note(name: str) -> str:
@@ -28,7 +30,16 @@ def _listed(names: list[str]) -> str:
     return ", ".join(str(name) for name in names)
 
 
-def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list[str]:
+def _cost_until(expires_at: Any, cents_per_hour: Any, now: float | None) -> str:
+    """``; until then it costs at most $X more``, from the expiry and the price; empty when either is unknown."""
+    when = parse_utc(expires_at)
+    if when is None or not cents(cents_per_hour):
+        return ""
+    hours = max(0.0, when.timestamp() - (time.time() if now is None else now)) / 3600
+    return f"; until then it costs at most ${dollars(cents(cents_per_hour) * hours)} more"
+
+
+def cluster_summary(result: Mapping[str, Any], check_mode: bool = False, now: float | None = None) -> list[str]:
     """The lines the role shows: the cluster, a table of its nodes, and what happened."""
     nodes = result.get("nodes") or []
     hourly = dollars(result.get("price_cents_per_hour"))
@@ -68,7 +79,8 @@ def cluster_summary(result: Mapping[str, Any], check_mode: bool = False) -> list
             "lambda_cluster_remove_extra=true terminates them."
         )
     if result.get("expires_at"):
-        lines.append(f"The cluster expires at {result['expires_at']}: lambdalabs.cloud.reap terminates it then.")
+        until = _cost_until(result.get("expires_at"), result.get("price_cents_per_hour"), now)
+        lines.append(f"The cluster expires at {result['expires_at']}: lambdalabs.cloud.reap terminates it then{until}.")
     if result.get("expiry_note"):
         lines.append(result["expiry_note"])
     failure = result.get("failed_launch")
@@ -89,10 +101,15 @@ def removal_summary(result: Mapping[str, Any], check_mode: bool = False) -> str:
     if not removed:
         return f"Cluster {result.get('name')} has no nodes; nothing to terminate."
     verb = "Would have terminated" if check_mode else "Terminated"
-    return (
+    hourly = cents(result.get("saved_cents_per_hour"))
+    line = (
         f"{verb} {len(removed)} node(s) of cluster {result.get('name')} ({', '.join(removed)}), which cost "
-        f"${dollars(result.get('saved_cents_per_hour'))} per hour."
+        f"${dollars(hourly)} per hour (${dollars(hourly * 24)} per day)"
     )
+    spent = result.get("removed_spent")
+    if isinstance(spent, Mapping):
+        line += f" and {'have' if check_mode else 'had'} cost {spent_text(spent)}"
+    return line + "."
 
 
 def unhealthy_warning(result: Mapping[str, Any]) -> str | None:

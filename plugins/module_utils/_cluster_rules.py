@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import instance_type_name, natural_key, tags_to_dict
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._autostop import autostop_settings
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter, check_number
 
 MAX_TTL_HOURS = 24 * 366
@@ -97,9 +98,17 @@ def node_types(node: Mapping[str, Any], members: Any, launches: Any = None, allo
     return [chosen] if chosen is not None and chosen in choices(given) else given
 
 
-def check_settings(ansible_user: Any = "ubuntu", launch_interval: Any = 0, wait_timeout: Any = 0) -> None:
-    """The role's own settings, before anything is launched: the nodes' login name, and times that must not be
-    negative (the argument spec checks only their types)."""
+def check_settings(
+    ansible_user: Any = "ubuntu",
+    launch_interval: Any = 0,
+    wait_timeout: Any = 0,
+    autostop_minutes: Any = None,
+    autostop_action: Any = "terminate",
+    autostop_threshold: Any = 10,
+) -> None:
+    """The role's own settings, before anything is launched: the nodes' login name, times that must not be
+    negative (the argument spec checks only their types), and the autostop."""
+    autostop_settings(autostop_minutes, autostop_action, autostop_threshold)
     if not isinstance(ansible_user, str) or not LOGIN.fullmatch(ansible_user):
         raise InvalidParameter(
             "lambda_cluster_ansible_user",

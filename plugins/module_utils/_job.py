@@ -22,7 +22,7 @@ from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import is_existing, natural_key, tags_to_dict
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import check_cluster_name, cluster_group
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._reap import parse_utc
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     InvalidParameter,
     check_text,

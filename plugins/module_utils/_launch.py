@@ -40,6 +40,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     terminate_instances,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudClient, LambdaCloudError
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import LAUNCHED_AT_TAG
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._pacer import LaunchPacer
 
 # The least pause after a launch before the name is listed again to catch a parallel racer; it is twice the
@@ -54,6 +55,7 @@ CONFIRM_REQUEST_TIMEOUTS = 4
 RACE_LOOKS = 4
 # The tag that marks each launch with its key: the run whose answer was lost knows its own instance by it.
 LAUNCH_TAG = "launch-id"
+LAUNCHED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # How far back the audit trail is read for the launch times of the instances of a name: they were all made after
 # the run listed the name and found none, give or take the clocks' difference.
 LAUNCH_TIMES_MARGIN = 600
@@ -79,6 +81,14 @@ def launch_key(instance: Mapping[str, Any]) -> str | None:
         if isinstance(tag, Mapping) and tag.get("key") == LAUNCH_TAG:
             return str(tag.get("value"))
     return None
+
+
+def launch_tags(tags: list[Mapping[str, Any]] | None, key: str, now: float) -> list[dict[str, Any]]:
+    """A launch's tags: the given ones, with ``launch-id`` set to the launch's key and ``launched-at`` to ``now``
+    (seconds since the epoch), in place of any such tag given."""
+    ours = {LAUNCH_TAG: key, LAUNCHED_AT_TAG: datetime.fromtimestamp(now, timezone.utc).strftime(LAUNCHED_AT_FORMAT)}
+    kept = [dict(tag) for tag in tags or () if tag.get("key") not in ours]
+    return [*kept, *({"key": name, "value": value} for name, value in ours.items())]
 
 
 def confirm_floor(request_timeout: float) -> float:
@@ -207,6 +217,7 @@ class Launcher:
         log: Callable[[str], None] = lambda _text: None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.name = name
@@ -217,10 +228,11 @@ class Launcher:
         self.log = log
         self.clock = clock
         self.sleep = sleep
+        self.wall = wall  # the time of day, for the launched-at tag
         self.run_key = uuid.uuid4().hex
         self.attempts: list[dict[str, Any]] = []
-        since = datetime.fromtimestamp(time.time() - LAUNCH_TIMES_MARGIN, timezone.utc)
-        self.since = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = datetime.fromtimestamp(wall() - LAUNCH_TIMES_MARGIN, timezone.utc)
+        self.since = since.strftime(LAUNCHED_AT_FORMAT)
 
     def _attempt(self, type_name: str, region: str, result: str, *, tried: bool = True) -> None:
         """Record what a pair gave; a pair tried again (looking for capacity) keeps one entry with a count.
@@ -268,8 +280,6 @@ class Launcher:
     def _try(self, body: dict[str, Any], type_name: str, region: str) -> LaunchOutcome | None:
         """One pair: adopt, launch, or wait out 429s turn after turn. None when the pair has no capacity."""
         key = f"{self.run_key}-{len(self.attempts)}"
-        tags = [tag for tag in body.get("tags") or [] if tag.get("key") != LAUNCH_TAG]
-        body = dict(body, tags=[*tags, {"key": LAUNCH_TAG, "value": key}])
         pause = 0.0  # after a 429: what Retry-After asks beyond the pacer's interval, waited outside the turn
         while True:
             if pause > 0:
@@ -282,8 +292,9 @@ class Launcher:
                     survivor = self._survivor(str(existing[0]["id"]), existing)
                     return LaunchOutcome(survivor, "adopted", attempts=self.attempts)
                 try:
+                    tagged = dict(body, tags=launch_tags(body.get("tags"), key, self.wall()))
                     instance_id = launch_instance(
-                        self.client, body, key, self.pacer.interval, deadline=self.rate_limit_deadline
+                        self.client, tagged, key, self.pacer.interval, deadline=self.rate_limit_deadline
                     )
                 except LambdaCloudError as error:
                     if error.code == INSUFFICIENT_CAPACITY:

@@ -325,12 +325,13 @@ def run_info_module(
     validate: Callable[[dict[str, Any]], None] | None = None,
     represent: Callable[[Any, dict[str, Any]], Any] | None = None,
     check_items: Callable[[dict[str, Any], list[Any]], None] | None = None,
+    extra_results: Callable[[list[Any]], Mapping[str, Any]] | None = None,
 ) -> None:
     """Run an info module: checks of the filter values, one read, filters, result.
 
     ``validate`` runs before any request and may raise :class:`InvalidParameter`; ``fetch`` makes the
     module's one API request; ``check_items`` may refuse a filter value that can never match what was read;
-    ``represent`` shapes each item of the result.
+    ``represent`` shapes each item of the result; ``extra_results`` adds result keys computed from those items.
     """
 
     class InfoModule(LambdaCloudInfoModule):
@@ -343,7 +344,8 @@ def run_info_module(
             items = apply_filters(fetched, matchers, self.params)
             if represent is not None:
                 items = [represent(item, self.params) for item in items]
-            self.unchanged(f"Found {len(items)} {result_key.replace('_', ' ')}.", **{result_key: items})
+            extra = dict(extra_results(items)) if extra_results is not None else {}
+            self.unchanged(f"Found {len(items)} {result_key.replace('_', ' ')}.", **extra, **{result_key: items})
 
     InfoModule.argument_spec = argument_spec
     InfoModule.main()
@@ -355,6 +357,7 @@ def run_filter_info_module(
     filters: dict[str, Filter],
     options: dict[str, Any] | None = None,
     represent: Callable[[Any, dict[str, Any]], Any] | None = None,
+    extra_results: Callable[[list[Any]], Mapping[str, Any]] | None = None,
 ) -> None:
     """:func:`run_info_module` with each filter option declared once, as a :class:`Filter`.
 
@@ -368,4 +371,5 @@ def run_filter_info_module(
         validate=lambda params: check_filters(filters, params),
         represent=represent,
         check_items=lambda params, items: check_known(filters, params, items),
+        extra_results=extra_results,
     )

@@ -5,7 +5,6 @@ nodes whose GPUs stayed idle (reap_idle)."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -20,29 +19,13 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc, spent, spent_text
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
     InvalidParameter,
     check_number,
     switch,
 )
-
-# YYYY-MM-DD, optionally THH:MM or THH:MM:SS (fractions allowed), optionally Z or +00:00. UTC only.
-UTC_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(?:Z|z|\+00:?00)?")
-
-
-def parse_utc(text: Any) -> datetime | None:
-    """The UTC time a tag value names, or None when it is not a real date and time (2021-02-29, 24:00)."""
-    if not isinstance(text, str):
-        return None
-    match = UTC_TIME.fullmatch(text.strip())
-    if not match:
-        return None
-    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
-    try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-    except ValueError:
-        return None
 
 
 def reap_plan(instances: list[Mapping[str, Any]], tag: str = "expires-at", now: float | None = None) -> dict[str, Any]:
@@ -181,13 +164,25 @@ def sample_interval(minutes: Any, samples: Any) -> float:
     return round(float(minutes) * 60 / max(int(samples) - 1, 1), 3)
 
 
-def terminated_summary(terminated: Any, check_mode: bool = False, kind: str = "instance") -> str:
-    """What a reap playbook terminated and what that saves per hour, from the registered results of its terminate
-    loop (each ``item`` with ``price_cents_per_hour``); only the results that changed count."""
-    done = [result.get("item") or {} for result in (terminated or {}).get("results") or [] if result.get("changed")]
-    saved = sum(cents(item.get("price_cents_per_hour")) for item in done)
+def terminated_summary(
+    terminated: Any, check_mode: bool = False, kind: str = "instance", now: float | None = None
+) -> str:
+    """What a reap playbook terminated: what that saves per hour and per day, and what those instances had cost so
+    far (from each result's ``instance``, the ``launched-at`` tag), from the registered results of its terminate loop
+    (each ``item`` with ``price_cents_per_hour``); only the results that changed count."""
+    results = [result for result in (terminated or {}).get("results") or [] if result.get("changed")]
+    saved = sum(cents((result.get("item") or {}).get("price_cents_per_hour")) for result in results)
+    instances = [result["instance"] for result in results if isinstance(result.get("instance"), Mapping)]
+    figures = spent(instances, time.time() if now is None else now)
+    if len(instances) < len(results):
+        figures["cost_unknown"] += len(results) - len(instances)
     verb = "Would have terminated" if check_mode else "Terminated"
-    return f"{verb} {len(done)} {kind}(s), saving ${dollars(saved)} per hour."
+    if not results:
+        return f"{verb} 0 {kind}(s)."
+    return (
+        f"{verb} {len(results)} {kind}(s), saving ${dollars(saved)} per hour (${dollars(saved * 24)} per day); "
+        f"{'they have' if check_mode else 'they had'} cost {spent_text(figures)}."
+    )
 
 
 def reap_options(

@@ -11,6 +11,8 @@ version_added: 0.1.0
 description:
   - Lists the instance types that Lambda Cloud offers, cheapest first, with their specs, price and
     the regions that have capacity for them right now.
+  - Also returns them as a short table of text lines, RV(table), which the C(lambdalabs.cloud.capacity) playbook
+    prints.
   - Makes one API request.
 extends_documentation_fragment: [lambdalabs.cloud.lambda_cloud, lambdalabs.cloud.lambda_cloud.info_module]
 options:
@@ -58,6 +60,11 @@ EXAMPLES = r"""
     region: us-south-1
     min_gpus: 8
     max_price_cents_per_hour: 3000
+  register: eight
+
+- name: Print them as a table
+  ansible.builtin.debug:
+    msg: "{{ eight.table }}"
 """
 
 RETURN = r"""
@@ -92,11 +99,29 @@ instance_types:
       type: list
       elements: dict
       sample: [{"name": "us-west-2", "description": "Arizona, USA"}]
+table:
+  description:
+    - The instance types of RV(instance_types), in the same order, as lines of text in aligned columns, a header
+      first.
+    - The columns are the type's name, its number of GPUs, the memory of one GPU (from its C(gpu_description),
+      C(-) when the description does not say), its price in US dollars per hour, and the regions that have capacity
+      for it now, by name and comma-separated (C(none) when no region has).
+    - With no matching instance type, only the header.
+  returned: always
+  type: list
+  elements: str
+  version_added: 1.1.0
+  sample:
+    - "Type              GPUs  GPU memory    $/h  Regions with capacity"
+    - "gpu_8x_v100          8  16 GB        4.40  us-south-1"
+    - "gpu_8x_a100          8  40 GB       10.32  us-west-2"
+    - "gpu_8x_h100_sxm5     8  80 GB       23.92  us-east-1, us-south-1"
 """
 
 from functools import partial
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import capacity_regions, cents, list_instance_types
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._capacity import capacity_table
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import run_filter_info_module
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._selection import Filter
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
@@ -127,6 +152,7 @@ def main():
                 partial(check_text, max_length=64), lambda t, v: v.lower() in (t.get("gpu_description") or "").lower()
             ),
         },
+        extra_results=lambda instance_types: {"table": capacity_table(instance_types)},
     )
 
 

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,21 @@ def live(sim: Simulator, name: str | None = None, *, prefix: str = "") -> list[d
     name starts with ``prefix``."""
     found = [i for i in sim.state()["instances"] if i["status"] in LIVE and (i.get("name") or "").startswith(prefix)]
     return sorted((i for i in found if name is None or i.get("name") == name), key=lambda i: i.get("name") or "")
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 20, what: str = "condition", details: Callable[[], str] = str
+) -> Any:
+    """Poll ``condition`` every 0.1 s until it is true (returned), or fail after ``timeout`` seconds, saying what
+    was waited for and ``details()``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{details()}")
+        time.sleep(0.1)
 
 
 def free_port() -> int:

@@ -306,6 +306,9 @@ FIREWALL = [
     ("lambda_audit_event_info", "newline in end", {"end": "2026-01-01\n"}, "end"),
     ("lambda_audit_event_info", "zero max_events", {"max_events": 0}, "max_events"),
     ("lambda_audit_event_info", "newline in resource type", {"resource_type": "instance\n"}, "resource_type"),
+    ("lambda_cluster_info", "path in cluster name", {"name": "../training"}, "name"),
+    ("lambda_cluster_info", "newline in cluster name", {"name": "training\n"}, "name"),
+    ("lambda_cluster_info", "list as cluster name", {"name": ["training"]}, "name"),
 ]
 
 MODULE_CASES = (

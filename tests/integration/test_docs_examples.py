@@ -16,6 +16,7 @@ block runs.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -226,3 +227,6 @@ def test_every_example_of_the_guide_runs_as_written(doc, tmp_path):
         assert left == set(), left  # run_and_teardown ends the cluster
     if doc == "cost-control.md":
         assert left == {"experiment-7"}, left  # the expired instance is reaped, tonight's experiment is not
+        # The status's figures, written where the command ran.
+        figures = json.loads((user.work / "status.json").read_text())
+        assert [node["name"] for node in figures["unclustered"]["nodes"]] == ["forgotten-experiment"], figures

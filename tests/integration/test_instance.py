@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc
 from tests.integration.support import add_deploy_key, live, task
 
 LAUNCH = "/api/v1/instance-operations/launch"
@@ -39,7 +40,9 @@ def test_launch_waits_for_active_and_second_run_only_reads(ansible, account):
     assert result["_status"] == "changed", run.output
     assert result["instance"]["status"] == "active" and result["instance"]["ip"]
     assert result["placement"] == {"instance_type": "gpu_1x_a10", "region": "us-east-1"}
-    assert result["instance"]["tags"] == {"team": "research", "launch-id": result["instance"]["tags"]["launch-id"]}
+    tags = result["instance"]["tags"]
+    assert tags == {"team": "research", "launch-id": tags["launch-id"], "launched-at": tags["launched-at"]}
+    assert abs(time.time() - parse_utc(tags["launched-at"]).timestamp()) < 120
     assert len(account.requests("POST", LAUNCH)) == 1
 
     account.clear_requests()
@@ -431,7 +434,7 @@ def test_boolean_tags_are_stored_as_true_and_compared_alike(ansible, account):
     run = ansible.playbook([launch(tags={"spot": True}, wait=False), launch("again", tags={"spot": True})])
     run.assert_ok()
     launched = run.task("launch")["instance"]["tags"]
-    assert launched == {"spot": "true", "launch-id": launched["launch-id"]}
+    assert launched == {"spot": "true", "launch-id": launched["launch-id"], "launched-at": launched["launched-at"]}
     assert run.task("again")["_status"] == "ok" and not run.task("again").get("warnings")
 
 

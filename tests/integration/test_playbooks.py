@@ -123,10 +123,12 @@ def test_provision_twice_changes_nothing_the_second_time_then_teardown(ansible, 
     assert down.rc == 0, down.output
     assert live(account, prefix="demo-") == [] and [i["name"] for i in live(account)] == ["other"]
     assert len(account.requests("POST", TERMINATE)) == 3
-    assert (
-        "Terminated 3 node(s) of cluster demo (demo-1, demo-2, demo-3), which cost $2.25 per hour."
-        in (role_task(down, "Show what was removed")["msg"])
-    )
+    # Launched moments ago, by their launched-at tags: they had cost a cent or two.
+    assert re.fullmatch(
+        r"Terminated 3 node\(s\) of cluster demo \(demo-1, demo-2, demo-3\), which cost \$2\.25 per hour "
+        r"\(\$54\.00 per day\) and had cost \$0\.0\d so far\.",
+        role_task(down, "Show what was removed")["msg"],
+    ), role_task(down, "Show what was removed")["msg"]
     again = ansible.playbook(plays=import_playbook("teardown"), extra_vars={"lambda_cluster_name": "demo"})
     assert again.rc == 0 and changed_tasks(again) == [], again.output
     assert "has no nodes; nothing to terminate" in role_task(again, "Show what was removed")["msg"]
@@ -218,7 +220,13 @@ def test_node_list_with_per_node_settings(ansible, account):
     assert found["worker-a100"]["instance_type"]["name"] == "gpu_1x_a100_sxm4"
     assert found["worker-a100"]["region"]["name"] == "us-west-2"
     tags = tags_of(found["worker-a100"])
-    assert tags == {"team": "research", "role": "w", "cluster": "demo", "launch-id": tags["launch-id"]}
+    assert tags == {
+        "team": "research",
+        "role": "w",
+        "cluster": "demo",
+        "launch-id": tags["launch-id"],
+        "launched-at": tags["launched-at"],
+    }
     assert "expires-at" not in tags_of(found["head"])
 
 
@@ -401,7 +409,7 @@ def test_reap_dry_run_lists_and_confirm_terminates_only_expired(ansible, account
                 "name": "old",
                 "instance_type": "gpu_1x_a100_sxm4",
                 "region": "us-west-2",
-                "tags": [{"key": "expires-at", "value": utc(-1)}],
+                "tags": [{"key": "expires-at", "value": utc(-1)}, {"key": "launched-at", "value": utc(-3)}],
             },
             {"name": "old-date", "tags": [{"key": "expires-at", "value": "2020-01-31"}]},
             {"name": "fresh", "tags": [{"key": "expires-at", "value": utc(+1)}]},
@@ -437,7 +445,13 @@ def test_reap_dry_run_lists_and_confirm_terminates_only_expired(ansible, account
         "old-date",
     ]
     assert [i["name"] for i in live(account)] == ["fresh", "unreadable", "untagged"]
-    assert "Terminated 2 instance(s), saving $2.04 per hour." in role_task(confirmed, "Show what was terminated")["msg"]
+    # old ran 3 hours at $1.29 (within a minute's cost); old-date has no launched-at tag.
+    said = re.fullmatch(
+        r"Terminated 2 instance\(s\), saving \$2\.04 per hour \(\$48\.96 per day\); they had cost \$(\S+) so "
+        r"far \(not counting 1 whose launch time is unknown\)\.",
+        role_task(confirmed, "Show what was terminated")["msg"],
+    )
+    assert said and abs(float(said[1]) - 3.87) <= 0.03, role_task(confirmed, "Show what was terminated")["msg"]
 
     # Nothing left to reap: a scheduled run reports no change.
     again = ansible.playbook(plays=import_playbook("reap"), extra_vars={"reap_confirm": "true"})

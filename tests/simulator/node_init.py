@@ -47,6 +47,7 @@ RUN_MIB = 64  # the node's /run (sshd's and the control files)
 OUTPUT_LOG = "/var/log/cloud-init-output.log"
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
 USER_SCRIPT = "/var/lib/cloud/instance/scripts/part-001"
+PER_BOOT = "/var/lib/cloud/scripts/per-boot"  # cloud-init's scripts_per_boot: run at every boot, as root
 
 
 def unblock_signals() -> None:
@@ -241,6 +242,21 @@ class Node:
             log.flush()
             self.user_data = spawn([USER_SCRIPT], log)
 
+    def run_per_boot(self) -> None:
+        """The executables in cloud-init's per-boot directory, at every boot, in the order of their names, as
+        cloud-init's scripts-per-boot runs them (they run on; orphans are reaped)."""
+        try:
+            names = sorted(os.listdir(PER_BOOT))
+        except OSError:
+            return
+        with open(OUTPUT_LOG, "ab") as log:
+            for name in names:
+                path = os.path.join(PER_BOOT, name)
+                if os.path.isfile(path) and os.access(path, os.X_OK):
+                    log.write(f"Running per-boot script {path}\n".encode())
+                    log.flush()
+                    spawn([path], log)
+
     def finish_boot(self) -> None:
         with open(OUTPUT_LOG, "ab") as log:
             log.write(f"Cloud-init v. simulator finished at {time.ctime()}.\n".encode())
@@ -350,6 +366,7 @@ def boot(node_dir: str) -> Node:
     node = Node(config)
     node.start_sshd()
     emit(Event.READY, addresses=node.addresses, first_boot=first_boot)
+    node.run_per_boot()
     if first_boot:
         node.run_user_data()
     return node

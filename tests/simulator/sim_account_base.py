@@ -92,6 +92,12 @@ class AccountBase:
         )
         self.dirty = True
 
+    def record_past_event(self, resource: str, action: str, item: dict[str, Any], at: float) -> None:
+        """Add a change at a past time (seeding), in its place in the trail, which stays oldest first."""
+        details = {"name": item.get("name")} if item.get("name") else {}
+        self._event(resource, action, item["id"], details, at)
+        self.events.sort(key=lambda event: event["_at"])
+
     def audit_events(self, query: dict[str, str]) -> dict[str, Any]:
         """``GET /audit-events``: one page of the trail, filtered by time and resource type."""
         start = parse_time(query["start"], "start") if "start" in query else None

@@ -16,7 +16,7 @@ from sim_catalogue import INSTANCE_TYPES, REGION_OBJECTS, REGIONS
 from sim_file_systems import new_file_system, ordered_file_system
 from sim_instances import actions_for, ordered_instance
 from sim_keys import random_public_key
-from sim_requests import parse_rules
+from sim_requests import parse_rules, parse_time
 from sim_validation import check_keys, expect_object, field_name, get_list, get_str, invalid, require_str, type_name
 
 STATE_PARTS = ("instances", "ssh_keys", "file_systems", "firewall_rules", "firewall_rulesets", "capacity")
@@ -39,15 +39,19 @@ def merge(account: Account, body: Any, now: float) -> dict[str, Any]:
     obj = expect_object(body)
     check_keys(obj, STATE_PARTS)
     capacity = parse_capacity(obj.get("capacity"))
-    instances = [seed_instance(account, raw, index) for index, raw in enumerate(get_list(obj, "instances") or [])]
+    raw_instances = get_list(obj, "instances") or []
+    launch_times = [seed_launch_time(raw, index) for index, raw in enumerate(raw_instances)]
+    instances = [seed_instance(account, raw, index) for index, raw in enumerate(raw_instances)]
     keys = [seed_ssh_key(raw, index) for index, raw in enumerate(get_list(obj, "ssh_keys") or [])]
     systems = [seed_file_system(raw, index, now) for index, raw in enumerate(get_list(obj, "file_systems") or [])]
     rulesets = [seed_ruleset(raw, index, now) for index, raw in enumerate(get_list(obj, "firewall_rulesets") or [])]
     rules = parse_rules(obj["firewall_rules"], "firewall_rules") if "firewall_rules" in obj else None
     account.capacity.update(capacity)
-    for instance in instances:
+    for instance, launched in zip(instances, launch_times):
         account.instances[instance["id"]] = instance
         account.pending.pop(instance["id"], None)
+        if launched is not None:
+            account.record_past_event("instance", "launched", instance, launched)
     account.ssh_keys.update((key["id"], key) for key in keys)
     account.file_systems.update((fs["id"], fs) for fs in systems)
     account.rulesets.update((ruleset["id"], ruleset) for ruleset in rulesets)
@@ -114,10 +118,19 @@ def instance_type_ref(instance_type: Any, where: str) -> dict[str, Any]:
     raise invalid(f"'{where}' must be an instance type name or object, not {type_name(instance_type)}.")
 
 
+def seed_launch_time(raw: Any, index: int) -> float | None:
+    """``launched_at`` (ISO 8601) of a seeded instance: the time of the audit trail's launch event it gets."""
+    where = field_name("instances", index)
+    given = expect_object(raw, where)
+    if "launched_at" not in given:
+        return None
+    return parse_time(require_str(given, "launched_at", where), f"{where}.launched_at")
+
+
 def seed_instance(account: Account, raw: Any, index: int) -> dict[str, Any]:
     where = field_name("instances", index)
     given = expect_object(raw, where)
-    instance = dict(given)
+    instance = {key: value for key, value in given.items() if key != "launched_at"}
     instance_id = instance.get("id") or new_id()
     if not isinstance(instance_id, str):
         raise invalid(f"'{where}.id' must be a string.")

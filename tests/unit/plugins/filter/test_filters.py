@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.lambdalabs.cloud.plugins.filter import cluster, gpu, job, reap, training
+from ansible_collections.lambdalabs.cloud.plugins.filter import capacity, cluster, gpu, job, reap, training
 
 FILTERS = Path(__file__).resolve().parents[4] / "plugins" / "filter"
-MODULES = (cluster, gpu, job, reap, training)
+MODULES = (capacity, cluster, gpu, job, reap, training)
 
 
 def all_filters():
@@ -81,5 +81,5 @@ def test_the_cluster_filters_say_what_the_role_waits_for_and_removed():
     assert filters["cluster_wait_ids"](plan, [{"instance": {"id": "i2"}}], False) == ["i1", "i2"]
     result = {"name": "demo", "terminated": ["demo-1"], "saved_cents_per_hour": 75}
     assert filters["cluster_removal"](result, True) == (
-        "Would have terminated 1 node(s) of cluster demo (demo-1), which cost $0.75 per hour."
+        "Would have terminated 1 node(s) of cluster demo (demo-1), which cost $0.75 per hour ($18.00 per day)."
     )

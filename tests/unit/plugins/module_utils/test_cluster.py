@@ -235,13 +235,22 @@ def test_the_group_note_explains_a_group_spelt_differently():
     )
 
 
-def test_removing_a_cluster_reports_what_it_saves():
-    plan = plan_cluster([node("demo-1"), node("demo-2", price=129)], "demo", None, None, state="absent")
-    result = cluster_result(plan, [], removed=["demo-1", "demo-2"], state="absent", name="demo")
+def test_removing_a_cluster_reports_what_it_saves_and_what_it_had_cost():
+    launched = [{"key": "cluster", "value": "demo"}, {"key": "launched-at", "value": "2027-01-15T06:00:00Z"}]
+    plan = plan_cluster([node("demo-1", tags=launched), node("demo-2", price=129)], "demo", None, None, state="absent")
+    now = 1_800_000_000  # 2027-01-15T08:00:00Z: demo-1 ran 2 hours; demo-2 has no launched-at tag
+    result = cluster_result(plan, [], removed=["demo-1", "demo-2"], state="absent", name="demo", now=now)
     assert result["saved_cents_per_hour"] == 204 and result["terminated"] == ["demo-1", "demo-2"]
-    removed = "2 node(s) of cluster demo (demo-1, demo-2), which cost $2.04 per hour."
-    assert removal_summary(result) == f"Terminated {removed}"
-    assert removal_summary(result, check_mode=True) == f"Would have terminated {removed}"
+    assert result["removed_spent"] == {
+        "price_cents_per_hour": 204,
+        "cents_per_day": 4896,
+        "cost_cents": 150,
+        "cost_unknown": 1,
+    }
+    removed = "2 node(s) of cluster demo (demo-1, demo-2), which cost $2.04 per hour ($48.96 per day) and {} cost "
+    removed += "$1.50 so far (not counting 1 whose launch time is unknown)."
+    assert removal_summary(result) == f"Terminated {removed.format('had')}"
+    assert removal_summary(result, check_mode=True) == f"Would have terminated {removed.format('have')}"
     partly = cluster_result(plan, [], removed=["demo-2"], state="absent", name="demo")
     assert partly["saved_cents_per_hour"] == 129
     nothing = cluster_result(plan_cluster([], "demo", None, None, state="absent"), [], state="absent", name="demo")
@@ -254,3 +263,17 @@ def test_the_role_waits_for_booting_members_and_for_every_launched_instance():
     assert wait_ids(plan, launches) == ["id-demo-1", "id-demo-4"]
     assert wait_ids(plan, launches, ssh=True) == ["id-demo-1", "id-demo-2", "id-demo-3", "id-demo-4"]
     assert wait_ids(plan, None) == ["id-demo-1"]
+
+
+def test_the_summary_says_what_the_cluster_costs_at_most_until_its_expiry():
+    now = 1_800_000_000  # 2027-01-15T08:00:00Z
+    result = {"name": "demo", "group": "lambda_cluster_demo", "nodes": [], "price_cents_per_hour": 258}
+    lines = cluster_summary(result | {"expires_at": "2027-01-15T20:00:00Z"}, now=now)
+    assert lines[-1] == (
+        "The cluster expires at 2027-01-15T20:00:00Z: lambdalabs.cloud.reap terminates it then; until then it costs "
+        "at most $30.96 more."
+    )
+    passed = cluster_summary(result | {"expires_at": "2027-01-15T07:00:00Z"}, now=now)
+    assert passed[-1].endswith("; until then it costs at most $0.00 more.")
+    unreadable = cluster_summary(result | {"expires_at": "soon"}, now=now)
+    assert unreadable[-1] == "The cluster expires at soon: lambdalabs.cloud.reap terminates it then."

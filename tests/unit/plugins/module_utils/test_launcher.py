@@ -24,6 +24,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import (
     after_racers,
     confirm_floor,
     launch_candidates,
+    launch_tags,
 )
 from ansible_collections.lambdalabs.cloud.tests.unit.plugins.module_utils.fake_clock import FakeClock
 
@@ -103,6 +104,10 @@ class FakeClient:
 
 
 # --------------------------------------------------------------------- answers and failures, as the client makes them
+# The time of day when a run starts: 2027-01-15T08:00:00Z.
+WALL = 1_800_000_000
+
+
 def instance(instance_id: str, name: str = NAME, status: str = "active", mark: str | None = None) -> dict[str, Any]:
     """An instance as the API lists it; ``mark``: the key of the launch that made it (its launch-id tag)."""
     found = {
@@ -211,6 +216,7 @@ class Run:
         self.client = FakeClient(self.clock, script, latency)
         self.pacer = FakePacer(self.clock)
         self.logged: list[str] = []
+        started = self.clock.now
         self.launcher = Launcher(
             self.client,  # type: ignore[arg-type]
             NAME,
@@ -221,6 +227,7 @@ class Run:
             log=self.logged.append,
             clock=self.clock,
             sleep=self.clock.sleep,
+            wall=lambda: WALL + self.clock.now - started,
         )
         self.launcher.run_key = "run"  # each launch's key and launch-id tag: run-0, run-1, ...
 
@@ -304,7 +311,7 @@ def test_a_clear_launch_is_one_request_with_an_idempotency_key_and_the_pacer_int
     run = Run({INSTANCES: [[], [instance("i-7")]], LAUNCHES: [launched("i-7")]})
     outcome = run.launch(TYPES, ONE_PAIR)
     assert run.client.calls() == [LOOK, sent(), LOOK]
-    tags = [{"key": "launch-id", "value": OURS}]
+    tags = [{"key": "launch-id", "value": OURS}, {"key": "launched-at", "value": "2027-01-15T08:00:00Z"}]
     assert run.launch_bodies() == [
         {"name": NAME, "ssh_key_names": ["key"], "instance_type_name": A10, "region_name": EAST, "tags": tags}
     ]
@@ -654,3 +661,13 @@ def test_launch_times_are_each_instances_first_launch_event_over_the_trails_page
     # A trail that cannot be read (no permission, an error) tells nothing: the lowest id decides then.
     refused = FakeClient(FakeClock(), {AUDIT: [api_error(403)]})
     assert instance_launch_times(refused, ["i-1"], "2026-12-05T07:50:00Z") == {}  # type: ignore[arg-type]
+
+
+def test_the_launch_tags_replace_a_given_launch_id_and_launched_at_and_keep_the_others():
+    given = [{"key": "team", "value": "ml"}, {"key": "launch-id", "value": "x"}, {"key": "launched-at", "value": "y"}]
+    assert launch_tags(given, "run-3", WALL + 61) == [
+        {"key": "team", "value": "ml"},
+        {"key": "launch-id", "value": "run-3"},
+        {"key": "launched-at", "value": "2027-01-15T08:01:01Z"},
+    ]
+    assert given[1] == {"key": "launch-id", "value": "x"}  # the caller's tags are left as they were

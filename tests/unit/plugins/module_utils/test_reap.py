@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._reap import (
     idle_nodes,
-    parse_utc,
     reap_idle_plan,
     reap_idle_report,
     reap_options,
@@ -156,19 +157,30 @@ def test_samples_spread_over_the_window_from_its_start_to_its_end():
     assert sample_interval(0.5, 4) == 10.0 and sample_interval(1, 7) == 10.0 and sample_interval(1, 8) == 8.571
 
 
-def test_what_was_terminated_counts_only_the_changed_results_at_their_price():
+def test_what_was_terminated_counts_only_the_changed_results_at_their_price_and_cost_so_far():
+    def launched(hours_ago: float) -> dict[str, Any]:
+        when = datetime.fromtimestamp(NOW - hours_ago * 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"instance_type": {"price_cents_per_hour": 129}, "tags": {"launched-at": when}}
+
     results = {
         "results": [
-            {"changed": True, "item": {"name": "a", "price_cents_per_hour": 129}},
+            {"changed": True, "item": {"name": "a", "price_cents_per_hour": 129}, "instance": launched(2)},
             {"changed": True, "item": {"name": "b", "price_cents_per_hour": 75}},
-            {"changed": False, "item": {"name": "c", "price_cents_per_hour": 75}},
+            {"changed": False, "item": {"name": "c", "price_cents_per_hour": 75}, "instance": launched(9)},
         ]
     }
-    assert terminated_summary(results) == "Terminated 2 instance(s), saving $2.04 per hour."
-    idle = terminated_summary(results, True, "idle node")
-    assert idle == "Would have terminated 2 idle node(s), saving $2.04 per hour."
-    assert terminated_summary({"skipped": True}) == "Terminated 0 instance(s), saving $0.00 per hour."
-    assert terminated_summary(None, True) == "Would have terminated 0 instance(s), saving $0.00 per hour."
+    assert terminated_summary(results, now=NOW) == (
+        "Terminated 2 instance(s), saving $2.04 per hour ($48.96 per day); they had cost $2.58 so far (not counting "
+        "1 whose launch time is unknown)."
+    )
+    results["results"][1]["instance"] = launched(1) | {"instance_type": {"price_cents_per_hour": 75}}
+    idle = terminated_summary(results, True, "idle node", now=NOW)
+    assert (
+        idle
+        == "Would have terminated 2 idle node(s), saving $2.04 per hour ($48.96 per day); they have cost $3.33 so far."
+    )
+    assert terminated_summary({"skipped": True}) == "Terminated 0 instance(s)."
+    assert terminated_summary(None, True) == "Would have terminated 0 instance(s)."
 
 
 @pytest.mark.parametrize(

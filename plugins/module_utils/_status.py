@@ -1,0 +1,186 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What is running, grouped by cluster, and what it has cost so far.
+
+The API does not say when an instance was launched. The collection tags every launch with ``launched-at``; an
+instance without the tag gets its launch time from the audit trail's launch event, and "unknown" only when neither
+has it. Cost so far is the instance type's price times the time since the launch, to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    dollars,
+    instance_type_name,
+    is_existing,
+    natural_key,
+    price_cents_per_hour,
+    region_name,
+    tags_to_dict,
+)
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import CLUSTER_NAME
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import launch_time, parse_utc, spent_text
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_pattern
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import duration
+
+CLUSTER_TAG = "cluster"
+EXPIRY_TAG = "expires-at"
+UNKNOWN = "unknown"
+# How far back the audit trail is read for the launch of an instance without a launched-at tag.
+AUDIT_LOOKBACK_SECONDS = 90 * 86400
+COLUMNS = ("CLUSTER", "NODE", "STATUS", "TYPE", "REGION", "IP", "UPTIME", "$/H", "COST")
+
+
+def check_cluster(param: str, name: Any) -> str | None:
+    """A cluster's name as the cluster role takes it, or None for every cluster."""
+    rule = "a cluster's name is 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit."
+    check_pattern(param, name, CLUSTER_NAME, rule)
+    return name
+
+
+def utc_text(seconds: float) -> str:
+    """Seconds since the epoch as UTC text, the way the collection's tags write times."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def untagged_ids(instances: list[Mapping[str, Any]]) -> list[str]:
+    """The running instances whose launch time no ``launched-at`` tag gives: the audit trail is read for them."""
+    return [
+        str(instance.get("id")) for instance in instances if is_existing(instance) and launch_time(instance)[0] is None
+    ]
+
+
+def node_status(instance: Mapping[str, Any], audit_times: Mapping[str, float], now: float) -> dict[str, Any]:
+    """One running instance as the status shows it."""
+    launched, source = launch_time(instance, audit_times)
+    price = price_cents_per_hour(instance)
+    uptime = None if launched is None else max(0.0, now - launched)
+    tags = tags_to_dict(instance.get("tags"))
+    return {
+        "name": instance.get("name") or "",
+        "id": str(instance.get("id")),
+        "status": instance.get("status"),
+        "instance_type": instance_type_name(instance),
+        "region": region_name(instance),
+        "ip": instance.get("ip"),
+        "launched_at": None if launched is None else utc_text(launched),
+        "launched_at_from": source,
+        "uptime_seconds": None if uptime is None else round(uptime),
+        "price_cents_per_hour": price,
+        "cost_cents": None if uptime is None else price * uptime / 3600,
+        "expires_at": tags.get(EXPIRY_TAG),
+    }
+
+
+def _totals(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The nodes' count, price per hour and cost so far; the cost leaves out the nodes whose launch time is unknown,
+    which ``cost_unknown`` counts."""
+    known = [node["cost_cents"] for node in nodes if node["cost_cents"] is not None]
+    return {
+        "count": len(nodes),
+        "price_cents_per_hour": sum(node["price_cents_per_hour"] for node in nodes),
+        "cost_cents": round(sum(known)),
+        "cost_unknown": len(nodes) - len(known),
+    }
+
+
+def _order(node: Mapping[str, Any]) -> tuple[Any, ...]:
+    return natural_key(node["name"]), node["id"]
+
+
+def account_status(
+    instances: list[Mapping[str, Any]],
+    audit_times: Mapping[str, float],
+    now: float,
+    cluster: str | None = None,
+) -> dict[str, Any]:
+    """The running instances by cluster (their ``cluster`` tag), those of no cluster, and the totals; only the
+    cluster ``cluster`` when it is given."""
+    clusters: dict[str, list[dict[str, Any]]] = {}
+    unclustered: list[dict[str, Any]] = []
+    for instance in instances:
+        if not is_existing(instance):
+            continue
+        name = tags_to_dict(instance.get("tags")).get(CLUSTER_TAG)
+        node = node_status(instance, audit_times, now)
+        if name:
+            clusters.setdefault(name, []).append(node)
+        else:
+            unclustered.append(node)
+    known = sorted(clusters, key=natural_key)
+    shown = [name for name in known if cluster is None or name == cluster]
+    result_clusters = []
+    for name in shown:
+        nodes = sorted(clusters[name], key=_order)
+        expiries = sorted({node["expires_at"] for node in nodes if node["expires_at"]})
+        expiry = expiries[0] if expiries else None
+        result_clusters.append({"name": name, "expires_at": expiry, "nodes": nodes, **_totals(nodes)})
+    strays = [] if cluster is not None else sorted(unclustered, key=_order)
+    every = [node for entry in result_clusters for node in entry["nodes"]] + strays
+    return {
+        "cluster": cluster,
+        "clusters": result_clusters,
+        "unclustered": {"nodes": strays, **_totals(strays)},
+        "total": _totals(every),
+        "known_clusters": known,
+    }
+
+
+def _money(totals: Mapping[str, Any]) -> str:
+    """``$2.58 per hour, $5.38 so far``, saying how many nodes the cost leaves out."""
+    return f"${dollars(totals['price_cents_per_hour'])} per hour, {spent_text(totals)}"
+
+
+def _expiry(expires_at: str | None, now: float) -> str:
+    when = parse_utc(expires_at)
+    if expires_at is None:
+        return "no expiry"
+    if when is None:
+        return f"expires-at {expires_at!r} is not a time"
+    left = when.timestamp() - now
+    return f"expires {expires_at} (in {duration(left)})" if left > 0 else f"expired {expires_at}"
+
+
+def status_table(status: Mapping[str, Any], now: float) -> list[str]:
+    """The status as lines: one per node under a header, then a line per cluster, the instances of no cluster and
+    the account."""
+    rows = [COLUMNS]
+    entries = [(entry["name"], entry["nodes"]) for entry in status["clusters"]]
+    entries.append(("-", status["unclustered"]["nodes"]))
+    for cluster, nodes in entries:
+        for node in nodes:
+            known = node["uptime_seconds"] is not None
+            rows.append(
+                (
+                    cluster,
+                    node["name"] or "-",
+                    str(node["status"]),
+                    str(node["instance_type"]),
+                    str(node["region"]),
+                    node["ip"] or "-",
+                    duration(node["uptime_seconds"]) if known else UNKNOWN,
+                    dollars(node["price_cents_per_hour"]),
+                    dollars(node["cost_cents"]) if known else UNKNOWN,
+                )
+            )
+    lines = []
+    if len(rows) > 1:
+        widths = [max(len(row[index]) for row in rows) for index in range(len(COLUMNS))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    for entry in status["clusters"]:
+        lines.append(
+            f"Cluster {entry['name']}: {entry['count']} node(s), {_money(entry)}, {_expiry(entry['expires_at'], now)}."
+        )
+    if status["cluster"] is None:
+        strays = status["unclustered"]
+        if strays["count"]:
+            lines.append(f"In no cluster: {strays['count']} instance(s), {_money(strays)}.")
+        lines.append(f"Account: {status['total']['count']} running instance(s), {_money(status['total'])}.")
+    elif not status["clusters"]:
+        known = ", ".join(status["known_clusters"]) or "none"
+        lines.append(f"No cluster named {status['cluster']} is running. Running clusters: {known}.")
+    return lines

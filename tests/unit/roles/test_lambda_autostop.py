@@ -1,0 +1,63 @@
+# Copyright: lambdalabs.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The watchdog that the cluster role runs on the head node: its decisions, which are pure."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[3] / "roles" / "cluster" / "files" / "lambda_autostop.py"
+SPEC = importlib.util.spec_from_file_location("lambda_autostop", SOURCE)
+assert SPEC is not None and SPEC.loader is not None
+watchdog = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(watchdog)
+
+
+def test_nvidia_smi_utilization_is_read_and_anything_else_is_no_reading():
+    assert watchdog.parse_utilization("0\n3\n 100 \n") == [0.0, 3.0, 100.0]
+    assert watchdog.parse_utilization("12 %\n") == [12.0]
+    for bad in ("", "\n", "[N/A]\n", "NaN\n", "inf\n", "-5\n", "0\nNo devices were found\n", None):
+        assert watchdog.parse_utilization(bad) is None, bad
+
+
+def test_all_idle_starts_a_stretch_that_stops_after_the_minutes():
+    samples = {"a-1": [0.0, 2.0], "a-2": [9.0]}
+    assert watchdog.decide(samples, 10, 1, None, 1000.0)[:2] == ("idle", 1000.0)
+    verdict, since, line = watchdog.decide(samples, 10, 1, 1000.0, 1059.0)
+    assert (verdict, since) == ("idle", 1000.0)
+    assert line == "idle: 2 node(s) below 10% (peak 9%) for 59 s of 60 s"
+    assert watchdog.decide(samples, 10, 1, 1000.0, 1060.0)[:2] == ("stop", 1000.0)
+
+
+def test_one_busy_gpu_or_one_unread_node_ends_the_stretch():
+    verdict, since, line = watchdog.decide({"a-1": [0.0], "a-2": [0.0, 10.0]}, 10, 1, 1000.0, 5000.0)
+    assert (verdict, since) == ("busy", None)
+    assert line == "busy: a-2 at or above 10% (peak 10%)"
+    verdict, since, line = watchdog.decide({"a-1": [0.0], "a-2": None}, 10, 1, 1000.0, 5000.0)
+    assert (verdict, since, line) == ("unknown", None, "could not read a-2: not idle")
+    assert watchdog.decide({}, 10, 1, 1000.0, 5000.0)[:2] == ("unknown", None)
+
+
+def test_only_the_clusters_existing_instances_are_its_members():
+    def instance(name, status="active", cluster="a"):
+        return {"id": f"id-{name}", "name": name, "status": status, "tags": [{"key": "cluster", "value": cluster}]}
+
+    listed = [instance("a-1"), instance("a-2", "terminated"), instance("b-1", cluster="b"), instance("a-3", "booting")]
+    assert [i["name"] for i in watchdog.cluster_instances(listed, "a")] == ["a-1", "a-3"]
+    assert watchdog.cluster_instances({"not": "a list"}, "a") == []
+    assert watchdog.cluster_instances([None, "x", {"status": "active"}], "a") == []
+
+
+def test_a_member_the_watchdog_does_not_sample_is_named():
+    members = [{"id": "1", "name": "a-1"}, {"id": "2", "name": "a-2"}, {"id": "3"}]
+    assert watchdog.unsampled(members, {"1"}) == ["3", "a-2"]
+    assert watchdog.unsampled(members, {"1", "2", "3"}) == []
+
+
+@pytest.mark.parametrize("argv", [["x"], ["x", "run"], ["x", ""]])
+def test_an_unknown_command_is_a_usage_error(argv, capsys):
+    assert watchdog.main(argv) == 2
+    assert "Usage: lambda_autostop.py check|loop|stop" in capsys.readouterr().err
