@@ -53,9 +53,9 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# ansible-lint, production profile, over the roles, the playbooks and the demo (settings in .ansible-lint).
+# ansible-lint, production profile, over the roles, the playbooks, the demo and the rulebooks (settings in .ansible-lint).
 lint-ansible: venv collection-link
-	$(BIN)/ansible-lint roles playbooks tests/demo
+	$(BIN)/ansible-lint roles playbooks tests/demo extensions/eda/rulebooks
 
 # The collection's documentation, as docs.ansible.com would render it, with the guides converted as `make docs`
 # converts them: references, markup, semantic links.

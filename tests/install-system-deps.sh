@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the checks need: openssh-server and sudo for the simulator's node fabric (--nodes),
-# and the shell script linter that ansible-test's sanity checks run.
+# the shell script linter that ansible-test's sanity checks run, and Java 17, which ansible-rulebook's rule engine
+# runs on (the Event-Driven Ansible tests).
 #
 # Idempotent. Installs with apt-get only when running as root on a Debian-like system and a
 # package is missing. The host's own SSH service is never started or enabled: the install runs
@@ -15,10 +16,11 @@ missing=""
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
 [ -x /usr/bin/sudo ] || missing="$missing sudo"
 command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+command -v java >/dev/null 2>&1 || missing="$missing openjdk-17-jre-headless"
 missing="${missing# }"
 
 if [ -z "$missing" ]; then
-    say "nothing to do, openssh-server, sudo and shellcheck are installed"
+    say "nothing to do, openssh-server, sudo, shellcheck and Java are installed"
     exit 0
 fi
 if [ "$(uname -s)" != "Linux" ]; then

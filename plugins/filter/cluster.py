@@ -23,6 +23,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_report i
     unhealthy_warning,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import node_types
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._heal import heal_plan
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._hostvars import (
     DEFAULT_SSH_COMMON_ARGS,
     DEFAULT_USER,
@@ -79,6 +80,7 @@ class FilterModule:
             "cluster_launch_failure": launch_failure,
             "cluster_wait_ids": wait_ids,
             "cluster_autostop": autostop_plan,
+            "heal_plan": lambda instances, lost: heal_plan(list(instances or []), lost),
             "instance_add_host": _add_host,
             "instance_addresses": lambda instances: instance_addresses(list(instances or [])),
         }

@@ -52,7 +52,9 @@ def tags_to_dict(tags: Any) -> dict[str, str]:
     """The API's ``[{"key", "value"}]`` list as a dict; a dict is taken as it is."""
     if isinstance(tags, Mapping):
         return {str(key): tag_value(value) for key, value in tags.items()}
-    return {tag["key"]: tag.get("value", "") for tag in tags or [] if isinstance(tag, Mapping) and "key" in tag}
+    if not isinstance(tags, list):
+        return {}
+    return {str(tag["key"]): tag_value(tag.get("value")) for tag in tags if isinstance(tag, Mapping) and "key" in tag}
 
 
 def dict_to_tags(tags: Mapping[str, Any] | None) -> list[dict[str, str]]:

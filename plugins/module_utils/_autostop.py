@@ -85,6 +85,13 @@ def autostop_plan(
             "error": "lambda_cluster_autostop_action terminate writes the API key on the head node, but the role "
             "has none: set lambda_api_key or LAMBDA_API_KEY, or use lambda_cluster_autostop_action=notify."
         }
+    names = [str(node.get("name")) for node in nodes]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if settings["minutes"] and twice:
+        return plan | {
+            "error": f"Autostop needs each node of cluster {name} to have a name of its own; {', '.join(twice)} "
+            "is the name of several. Terminate the extra node(s), then run the role again."
+        }
     head, *workers = nodes
     address = {str(node["id"]): node.get("private_ip") or node.get("ip") for node in nodes}
     plan |= {"head": head["name"], "workers": [node["name"] for node in workers]}

@@ -10,6 +10,7 @@ price per hour times the time since the launch: an estimate to the cent, not the
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +18,10 @@ from typing import Any
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import dollars, price_cents_per_hour, tags_to_dict
 
 LAUNCHED_AT_TAG = "launched-at"
+# A launched-at tag outside these bounds (before Lambda Cloud's API, or later than now by more than a controller's
+# clock can be off) is no launch time: the audit trail is asked instead.
+EARLIEST_LAUNCH = datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp()
+CLOCK_SKEW = 300
 
 # YYYY-MM-DD, optionally THH:MM or THH:MM:SS (fractions allowed), optionally Z or +00:00. UTC only.
 UTC_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(?:Z|z|\+00:?00)?")
@@ -37,12 +42,13 @@ def parse_utc(text: Any) -> datetime | None:
 
 
 def launch_time(
-    instance: Mapping[str, Any], audit_times: Mapping[str, float] | None = None
+    instance: Mapping[str, Any], audit_times: Mapping[str, float] | None = None, now: float | None = None
 ) -> tuple[float | None, str | None]:
     """When the instance was launched (seconds since the epoch), and where that comes from: its ``launched-at`` tag,
     else the audit trail (``audit_times``: id -> seconds); (None, None) when neither says."""
     tagged = parse_utc(tags_to_dict(instance.get("tags")).get(LAUNCHED_AT_TAG))
-    if tagged is not None:
+    latest = (time.time() if now is None else now) + CLOCK_SKEW
+    if tagged is not None and EARLIEST_LAUNCH <= tagged.timestamp() <= latest:
         return tagged.timestamp(), "tag"
     audited = (audit_times or {}).get(str(instance.get("id")))
     return (audited, "audit") if audited is not None else (None, None)
@@ -50,7 +56,7 @@ def launch_time(
 
 def uptime(instance: Mapping[str, Any], now: float, audit_times: Mapping[str, float] | None = None) -> float | None:
     """Seconds since the launch (never below 0), or None when the launch time is unknown."""
-    launched, _source = launch_time(instance, audit_times)
+    launched, _source = launch_time(instance, audit_times, now)
     return None if launched is None else max(0.0, now - launched)
 
 

@@ -19,7 +19,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     region_name,
     tags_to_dict,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc, spent, spent_text
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc, spent_text, uptime
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
     TAG_KEY_PATTERN,
     InvalidParameter,
@@ -168,14 +168,21 @@ def terminated_summary(
     terminated: Any, check_mode: bool = False, kind: str = "instance", now: float | None = None
 ) -> str:
     """What a reap playbook terminated: what that saves per hour and per day, and what those instances had cost so
-    far (from each result's ``instance``, the ``launched-at`` tag), from the registered results of its terminate loop
-    (each ``item`` with ``price_cents_per_hour``); only the results that changed count."""
+    far (each ``item``'s ``price_cents_per_hour`` since the ``launched-at`` tag of the result's ``instance``), from
+    the registered results of its terminate loop; only the results that changed count."""
     results = [result for result in (terminated or {}).get("results") or [] if result.get("changed")]
-    saved = sum(cents((result.get("item") or {}).get("price_cents_per_hour")) for result in results)
-    instances = [result["instance"] for result in results if isinstance(result.get("instance"), Mapping)]
-    figures = spent(instances, time.time() if now is None else now)
-    if len(instances) < len(results):
-        figures["cost_unknown"] += len(results) - len(instances)
+    now = time.time() if now is None else now
+    saved, cost, unknown = 0, 0.0, 0
+    for result in results:
+        price = cents((result.get("item") or {}).get("price_cents_per_hour"))
+        instance = result.get("instance")
+        seconds = uptime(instance, now) if isinstance(instance, Mapping) else None
+        saved += price
+        if seconds is None or not price:
+            unknown += 1
+        else:
+            cost += price * seconds / 3600
+    figures = {"cost_cents": round(cost), "cost_unknown": unknown}
     verb = "Would have terminated" if check_mode else "Terminated"
     if not results:
         return f"{verb} 0 {kind}(s)."

@@ -47,26 +47,30 @@ def utc_text(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def untagged_ids(instances: list[Mapping[str, Any]]) -> list[str]:
+def untagged_ids(instances: list[Mapping[str, Any]], now: float, cluster: str | None = None) -> list[str]:
     """The running instances whose launch time no ``launched-at`` tag gives: the audit trail is read for them."""
     return [
-        str(instance.get("id")) for instance in instances if is_existing(instance) and launch_time(instance)[0] is None
+        str(instance.get("id"))
+        for instance in instances
+        if is_existing(instance)
+        and (cluster is None or tags_to_dict(instance.get("tags")).get(CLUSTER_TAG) == cluster)
+        and launch_time(instance, None, now)[0] is None
     ]
 
 
 def node_status(instance: Mapping[str, Any], audit_times: Mapping[str, float], now: float) -> dict[str, Any]:
     """One running instance as the status shows it."""
-    launched, source = launch_time(instance, audit_times)
+    launched, source = launch_time(instance, audit_times, now)
     price = price_cents_per_hour(instance)
     uptime = None if launched is None else max(0.0, now - launched)
     tags = tags_to_dict(instance.get("tags"))
     return {
-        "name": instance.get("name") or "",
+        "name": str(instance.get("name") or ""),
         "id": str(instance.get("id")),
         "status": instance.get("status"),
         "instance_type": instance_type_name(instance),
         "region": region_name(instance),
-        "ip": instance.get("ip"),
+        "ip": None if instance.get("ip") is None else str(instance.get("ip")),
         "launched_at": None if launched is None else utc_text(launched),
         "launched_at_from": source,
         "uptime_seconds": None if uptime is None else round(uptime),
@@ -86,6 +90,15 @@ def _totals(nodes: list[dict[str, Any]]) -> dict[str, Any]:
         "cost_cents": round(sum(known)),
         "cost_unknown": len(nodes) - len(known),
     }
+
+
+def earliest_expiry(values: Any) -> str | None:
+    """The earliest of the nodes' expires-at tags, compared as times; a tag that is no time only when none is."""
+    given = sorted({str(value) for value in values if value})
+    readable = [value for value in given if parse_utc(value) is not None]
+    if readable:
+        return min(readable, key=parse_utc)  # type: ignore[arg-type,return-value]
+    return given[0] if given else None
 
 
 def _order(node: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -116,8 +129,7 @@ def account_status(
     result_clusters = []
     for name in shown:
         nodes = sorted(clusters[name], key=_order)
-        expiries = sorted({node["expires_at"] for node in nodes if node["expires_at"]})
-        expiry = expiries[0] if expiries else None
+        expiry = earliest_expiry(node["expires_at"] for node in nodes)
         result_clusters.append({"name": name, "expires_at": expiry, "nodes": nodes, **_totals(nodes)})
     strays = [] if cluster is not None else sorted(unclustered, key=_order)
     every = [node for entry in result_clusters for node in entry["nodes"]] + strays

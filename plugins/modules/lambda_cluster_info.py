@@ -161,7 +161,7 @@ class ClusterInfoModule(LambdaCloudInfoModule):
         cluster = check_cluster("name", self.params["name"])
         instances = list_instances(self.client)
         now = time.time()
-        untagged = untagged_ids(instances)
+        untagged = untagged_ids(instances, now, cluster)
         audit_times = {}
         if untagged:
             audit_times = instance_launch_times(self.client, untagged, utc_text(now - AUDIT_LOOKBACK_SECONDS))

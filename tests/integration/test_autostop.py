@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.support import Ansible, import_playbook, live, require_node_fabric, role_task, wait_for
 from tests.simulator.client import Simulator
@@ -62,12 +64,22 @@ class Nodes:
         self.sim = Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3").start()
         self.ansible = Ansible(self.sim, tmp_path)
         self.key = tmp_path / "auto-key"
+        # The nodes (the group lambda, which the cluster role adds them to) find their own python: the test's fast
+        # module runner for localhost is a path of this machine.
+        self.inventory = tmp_path / "inventory.yml"
+        localhost = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        nodes = {"vars": {"ansible_python_interpreter": "auto_silent"}}
+        inventory = {"all": {"hosts": {"localhost": localhost}, "children": {"lambda": nodes}}}
+        self.inventory.write_text(yaml.safe_dump(inventory))
         made = self.ansible.module("lambda_ssh_key", {"name": "auto", "private_key_path": str(self.key)})
         assert made["_rc"] == 0 and made["changed"], made
 
     def provision(self, name: str, **role_vars: Any):
         run = self.ansible.playbook(
-            plays=import_playbook("provision"), extra_vars=cluster_vars(name, self.key, **role_vars), timeout=600
+            plays=import_playbook("provision"),
+            extra_vars=cluster_vars(name, self.key, **role_vars),
+            inventory=str(self.inventory),
+            timeout=600,
         )
         run.assert_ok()
         return run

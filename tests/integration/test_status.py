@@ -94,6 +94,8 @@ def test_a_bad_format_or_cluster_name_fails_before_the_api_is_read(ansible, acco
     run = ansible.playbook(plays=import_playbook("status"), extra_vars={"status_format": "yaml"})
     assert run.rc != 0
     run.failure("Check the variables", "status_format must be table or json", '"yaml"')
+    run = ansible.playbook(plays=import_playbook("status"), extra_vars={"status_file": "/tmp/never.json"})
+    run.failure("Check the variables", "status_file is written only with -e status_format=json")
     for bad in ("../training", "training\n", "tr aining"):
         run = ansible.playbook(plays=import_playbook("status"), extra_vars={"lambda_cluster_name": bad})
         assert run.rc != 0

@@ -41,6 +41,7 @@ CONFIG = "/etc/lambda-autostop/config.json"
 STATE = "/var/lib/lambda-autostop/state.json"
 NOTICE = "/var/lib/lambda-autostop/notice"
 LOG = "/var/log/lambda-autostop.log"
+LOG_MAX = 1024 * 1024
 LOCK = "/run/lambda-autostop.lock"
 PID_FILE = "/run/lambda-autostop.pid"
 QUERY = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"]
@@ -115,7 +116,13 @@ def utc(now):
 
 
 def log(line, now=None):
-    with open(LOG, "a", encoding="utf-8") as handle:
+    """A line in the log (root only); past LOG_MAX bytes, the log moves to LOG.1 and starts again."""
+    try:
+        if os.path.getsize(LOG) > LOG_MAX:
+            os.replace(LOG, LOG + ".1")
+    except OSError:
+        pass
+    with open(os.open(LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "a", encoding="utf-8") as handle:
         handle.write(f"{utc(time.time() if now is None else now)} {line}\n")
 
 
@@ -166,12 +173,17 @@ def api(config, method, path, body=None):
         return json.load(answer).get("data")
 
 
+def _said(error):
+    """An error as the log may show it: a ValueError can quote a request header, the API key's among them."""
+    return type(error).__name__ if isinstance(error, ValueError) else str(error)
+
+
 def terminate(config, sampled_ids, now):
     """Terminate the cluster's instances, when every one of them was sampled; a line saying what happened."""
     try:
         members = cluster_instances(api(config, "GET", "/instances"), config["cluster"])
     except (OSError, ValueError, urllib.error.URLError) as error:
-        return f"not stopped: the API's list of instances could not be read ({error}); trying again next round"
+        return f"not stopped: the API's list of instances could not be read ({_said(error)}); trying again next round"
     if not members:
         return f"nothing to stop: the API lists no running instance of cluster {config['cluster']}"
     missed = unsampled(members, sampled_ids)
@@ -181,9 +193,26 @@ def terminate(config, sampled_ids, now):
     try:
         api(config, "POST", "/instance-operations/terminate", {"instance_ids": ids})
     except (OSError, ValueError, urllib.error.URLError) as error:
-        return f"not stopped: terminating failed ({error}); trying again next round"
+        return f"not stopped: terminating failed ({_said(error)}); trying again next round"
     names = ", ".join(sorted(str(member.get("name") or member["id"]) for member in members))
     return f"terminated cluster {config['cluster']}: {names}"
+
+
+def labels(nodes):
+    """A name per node for the log: its name, with its id where two nodes share it."""
+    names = [node["name"] for node in nodes]
+    return [node["name"] if names.count(node["name"]) == 1 else f"{node['name']} ({node['id']})" for node in nodes]
+
+
+def stretch_start(state, basis, now, interval):
+    """The idle stretch carried over from the last round, or None: a stretch does not survive a change of the
+    threshold or the nodes, a gap without rounds (a restart, a stopped watchdog), or a clock that went back."""
+    since, last = state.get("idle_since"), state.get("last_round")
+    if since is None or state.get("basis") != basis or not isinstance(last, (int, float)):
+        return None
+    if now < since or now - last > 2 * interval + 2 * SSH_TIMEOUT:
+        return None
+    return since
 
 
 def check(config, now=None):
@@ -192,9 +221,11 @@ def check(config, now=None):
     nodes = config["nodes"]
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(nodes)))) as pool:
         values = list(pool.map(lambda node: sample(config, node), nodes))
-    samples = {node["name"]: value for node, value in zip(nodes, values)}
+    samples = dict(zip(labels(nodes), values))
     state = read_json(STATE, {})
-    verdict, since, line = decide(samples, config["threshold"], config["minutes"], state.get("idle_since"), now)
+    basis = json.dumps([config["threshold"], sorted(str(node["id"]) for node in nodes)])
+    since = stretch_start(state, basis, now, float(config.get("interval", 30)))
+    verdict, since, line = decide(samples, config["threshold"], config["minutes"], since, now)
     if verdict == "stop" and config["action"] == "terminate":
         line += "; " + terminate(config, {str(node["id"]) for node in nodes}, now)
     elif verdict == "stop" and not state.get("notified"):
@@ -204,48 +235,68 @@ def check(config, now=None):
         state["notified"] = True
     if verdict != "stop":
         state.pop("notified", None)
-    state["idle_since"] = since
+    state.update(idle_since=since, last_round=now, basis=basis)
     write_json(STATE, state)
     log(line, now)
     return verdict
 
 
+def _end(_signum, _frame):
+    raise SystemExit(0)
+
+
 def loop():
-    """A round every interval seconds, while the configuration exists; one loop at a time."""
+    """A round every interval seconds, while the configuration exists; one loop at a time (the lock)."""
     lock = os.open(LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # another loop runs
+    signal.signal(signal.SIGTERM, _end)
     with open(PID_FILE, "w", encoding="utf-8") as handle:
         handle.write(f"{os.getpid()}\n")
     log("watchdog started")
-    while True:
-        config = read_json(CONFIG, None)
-        if not config:
-            log("watchdog ended: no configuration")
-            return 0
+    try:
+        while True:
+            config = read_json(CONFIG, None)
+            if not config:
+                log("watchdog ended: no configuration")
+                return 0
+            try:
+                check(config)
+            except Exception as error:  # one bad round must not end the watchdog
+                log(f"round failed: {type(error).__name__}: {_said(error)}")
+            time.sleep(max(1.0, float(config.get("interval", 30))))
+    finally:
         try:
-            check(config)
-        except Exception as error:  # one bad round must not end the watchdog
-            log(f"round failed: {type(error).__name__}: {error}")
-        time.sleep(max(1.0, float(config.get("interval", 30))))
+            os.unlink(PID_FILE)
+        except OSError:
+            pass
 
 
 def stop(timeout=10.0):
-    """End the running loop, if any, and wait until it has ended (so that a new one can take the lock)."""
-    pid = read_json(PID_FILE, None)
-    if not isinstance(pid, int) or pid <= 1:
-        return 0
+    """End the running loop, if any, and wait until it has ended (so that a new one can take the lock). Only a
+    process that holds the lock and runs this program is signalled: a stale PID file names nobody."""
+    lock = os.open(LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return 0
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return 0  # no loop holds the lock
+    except OSError:
+        pass
+    finally:
+        os.close(lock)
+    pid = read_json(PID_FILE, None)
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as handle:
+            ours = b"lambda_autostop.py" in handle.read()
+    except (OSError, TypeError, ValueError):
+        return 1
+    if not ours or int(pid) <= 1:
+        return 1
+    os.kill(int(pid), signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not os.path.exists(f"/proc/{int(pid)}"):
             return 0
         time.sleep(0.1)
     return 1

@@ -61,3 +61,71 @@ def test_a_member_the_watchdog_does_not_sample_is_named():
 def test_an_unknown_command_is_a_usage_error(argv, capsys):
     assert watchdog.main(argv) == 2
     assert "Usage: lambda_autostop.py check|loop|stop" in capsys.readouterr().err
+
+
+def test_nodes_that_share_a_name_get_their_id_in_the_log():
+    nodes = [{"id": "1", "name": "a-1"}, {"id": "2", "name": "a-2"}, {"id": "3", "name": "a-2"}]
+    assert watchdog.labels(nodes) == ["a-1", "a-2 (2)", "a-2 (3)"]
+
+
+def test_an_idle_stretch_survives_only_rounds_in_a_row_with_the_same_threshold_and_nodes():
+    state = {"idle_since": 1000.0, "last_round": 1060.0, "basis": "b"}
+    assert watchdog.stretch_start(state, "b", 1090.0, 30) == 1000.0
+    assert watchdog.stretch_start(state, "other nodes", 1090.0, 30) is None
+    assert watchdog.stretch_start(state, "b", 1060.0 + 2 * 30 + 2 * watchdog.SSH_TIMEOUT + 1, 30) is None  # a gap
+    assert watchdog.stretch_start(state, "b", 999.0, 30) is None  # the clock went back
+    assert watchdog.stretch_start({"idle_since": 1000.0, "basis": "b"}, "b", 1090.0, 30) is None
+    assert watchdog.stretch_start({}, "b", 1090.0, 30) is None
+
+
+@pytest.fixture
+def node_files(tmp_path, monkeypatch):
+    """The watchdog's files under tmp_path, its sampling and its API calls replaced by what the test says."""
+    for name in ("STATE", "NOTICE", "LOG"):
+        monkeypatch.setattr(watchdog, name, str(tmp_path / name.lower()))
+    readings: dict[str, list[float] | None] = {}
+    stopped: list[set[str]] = []
+    monkeypatch.setattr(watchdog, "sample", lambda config, node: readings[node["name"]])
+    monkeypatch.setattr(watchdog, "terminate", lambda config, ids, now: stopped.append(ids) or "terminated")
+    return readings, stopped, tmp_path
+
+
+CONFIG = {
+    "cluster": "a",
+    "minutes": 1,
+    "action": "terminate",
+    "threshold": 10,
+    "interval": 30,
+    "nodes": [{"id": "1", "name": "a-1", "local": True}, {"id": "2", "name": "a-2"}],
+}
+
+
+def test_a_round_stops_the_cluster_only_after_a_whole_idle_minute_of_rounds(node_files):
+    readings, stopped, tmp_path = node_files
+    readings.update({"a-1": [0.0], "a-2": None})
+    assert watchdog.check(CONFIG, 1000.0) == "unknown"  # a node it cannot read is never idle
+    readings["a-2"] = [0.0]
+    assert [watchdog.check(CONFIG, t) for t in (1030.0, 1060.0)] == ["idle", "idle"]
+    assert not stopped
+    assert watchdog.check(CONFIG, 1090.0) == "stop" and stopped == [{"1", "2"}]
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log[0].endswith("could not read a-2: not idle")
+    assert log[-1].endswith("idle: 2 node(s) below 10% (peak 0%) for 60 s of 60 s; terminated")
+
+
+def test_a_gap_without_rounds_starts_the_idle_time_again(node_files):
+    readings, stopped, _tmp_path = node_files
+    readings.update({"a-1": [0.0], "a-2": [0.0]})
+    assert watchdog.check(CONFIG, 1000.0) == "idle"
+    assert watchdog.check(CONFIG, 100000.0) == "idle"  # after a long gap: a new stretch, not a stop
+    assert not stopped
+
+
+def test_notify_writes_one_notice_per_idle_stretch_and_terminates_nothing(node_files):
+    readings, stopped, tmp_path = node_files
+    readings.update({"a-1": [0.0], "a-2": [0.0]})
+    notify = CONFIG | {"action": "notify"}
+    assert [watchdog.check(notify, t) for t in (1000.0, 1030.0, 1060.0, 1090.0)] == ["idle", "idle", "stop", "stop"]
+    assert "has been idle for 1 min" in (tmp_path / "notice").read_text() and not stopped
+    log = (tmp_path / "log").read_text()
+    assert log.count("notice written") == 1

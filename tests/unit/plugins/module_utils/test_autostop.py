@@ -87,3 +87,9 @@ def test_terminate_without_a_key_or_with_a_node_not_yet_active_is_refused():
         "head": None,
         "workers": [],
     }
+
+
+def test_nodes_that_share_a_name_are_refused():
+    both = result("active", "active", "active")
+    both["nodes"][2]["name"] = "demo-2"
+    assert "demo-2 is the name of several" in autostop_plan(both, 30)["error"]

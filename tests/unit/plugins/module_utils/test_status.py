@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._status import (
     account_status,
     check_cluster,
+    earliest_expiry,
     launch_time,
     status_table,
     untagged_ids,
@@ -32,12 +33,30 @@ def node(instance_id: str, name: str, price: int = 129, status: str = "active", 
 
 
 def test_the_launched_at_tag_wins_over_the_audit_trail_and_a_bad_tag_falls_back_to_it():
-    assert launch_time(node("a", "x", launched_at="2027-01-15T07:00:00Z"), {"a": 5.0}) == (NOW - 3600, "tag")
-    assert launch_time(node("a", "x", launched_at="yesterday"), {"a": 5.0}) == (5.0, "audit")
-    assert launch_time(node("a", "x"), {}) == (None, None)
-    assert untagged_ids(
-        [node("a", "x", launched_at="2027-01-15T07:00:00Z"), node("b", "y"), node("c", "z", status="terminated")]
-    ) == ["b"]
+    tagged = node("a", "x", launched_at="2027-01-15T07:00:00Z")
+    assert launch_time(tagged, {"a": 5.0}, NOW) == (NOW - 3600, "tag")
+    assert launch_time(node("a", "x", launched_at="yesterday"), {"a": 5.0}, NOW) == (5.0, "audit")
+    assert launch_time(node("a", "x"), {}, NOW) == (None, None)
+    # A tag later than now (a controller's clock off), or before Lambda Cloud, is no launch time.
+    assert launch_time(node("a", "x", launched_at="2027-01-15T09:00:00Z"), {"a": 5.0}, NOW) == (5.0, "audit")
+    assert launch_time(node("a", "x", launched_at="0001-01-01"), {}, NOW) == (None, None)
+    instances = [tagged, node("b", "y"), node("c", "z", status="terminated"), node("d", "w", cluster="k")]
+    assert untagged_ids(instances, NOW) == ["b", "d"]
+    assert untagged_ids(instances, NOW, "k") == ["d"]  # only the cluster shown is looked up
+
+
+def test_odd_shapes_are_read_without_a_crash():
+    odd = node("1", "x", cluster="c") | {"name": 7, "ip": 5}
+    odd["tags"].append({"key": "expires-at", "value": 12})
+    status = account_status([odd, node("2", "y") | {"tags": "not a list"}], {}, NOW)
+    assert status["clusters"][0]["nodes"][0]["name"] == "7" and status["clusters"][0]["nodes"][0]["ip"] == "5"
+    assert status["clusters"][0]["expires_at"] == "12"
+    assert status_table(status, NOW)[-3].endswith("expires-at '12' is not a time.")
+
+
+def test_the_earliest_expiry_is_compared_as_a_time():
+    assert earliest_expiry(["2027-01-16", "0x", "2027-01-15T20:00:00Z"]) == "2027-01-15T20:00:00Z"
+    assert earliest_expiry(["0x", None, ""]) == "0x" and earliest_expiry([]) is None
 
 
 def test_nodes_are_grouped_by_cluster_with_totals_and_strays_and_ended_ones_are_left_out():
@@ -61,8 +80,8 @@ def test_nodes_are_grouped_by_cluster_with_totals_and_strays_and_ended_ones_are_
     assert account_status(instances, {}, NOW, "training")["unclustered"]["nodes"] == []
 
 
-def test_a_node_whose_launch_is_in_the_future_has_no_negative_uptime():
-    status = account_status([node("1", "x", launched_at="2027-01-15T09:00:00Z")], {}, NOW)
+def test_a_node_launched_moments_after_now_has_no_negative_uptime():
+    status = account_status([node("1", "x", launched_at="2027-01-15T08:01:00Z")], {}, NOW)
     assert status["unclustered"]["nodes"][0]["uptime_seconds"] == 0
 
 
