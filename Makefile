@@ -23,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: test checks lint lint-ansible docs-lint sanity-copy sanity units unit integration system-deps lambda-stack \
 	release-check docs \
-	test-matrix demo venv collection-link build clean
+	test-matrix demo venv collection-link build clean ee ee-test
 
 # The integration tests take the longest, and often wait on the simulator: the other checks run beside them, one
 # after the other. Each target's output is shown in one piece, when it ends.
@@ -111,6 +111,15 @@ test-matrix: collection-link system-deps
 # teardown.
 demo: system-deps
 	@export DEMO_STARTED=$$(date +%s) && $(MAKE) --no-print-directory venv && tests/demo/run.sh
+
+# The collection's execution environment image, localhost/lambdalabs-cloud-ee:latest, with ansible-builder and podman
+# on a Debian base image made offline (tests/ee/build.sh); it prints the image's size. `make ee-test` runs a job in
+# it as AWX does: provision, inventory, configure over SSH, teardown, on the simulator.
+ee: venv collection-link
+	tests/ee/build.sh
+
+ee-test: venv collection-link system-deps
+	$(BIN)/pytest -p no:cacheprovider tests/ee
 
 build: venv
 	mkdir -p $(TMP)/dist

@@ -53,6 +53,32 @@ def autostop_settings(minutes: Any, action: Any = "terminate", threshold: Any = 
     return {"minutes": checked, "action": action, "threshold": limit}
 
 
+def _refusal(settings: Mapping[str, Any], nodes: list[Mapping[str, Any]], name: Any, has_key: bool) -> str | None:
+    """Why the watchdog cannot be set up on these nodes, or None."""
+    if not settings["minutes"]:
+        return None
+    reachable = [n for n in nodes if n.get("status") == "active" and (n.get("private_ip") or n.get("ip"))]
+    waiting = [str(n.get("name")) for n in nodes if n not in reachable]
+    if waiting:
+        return (
+            f"Autostop needs every node of cluster {name} active and reachable; {', '.join(waiting)} is not. Run the "
+            "role again once it is."
+        )
+    if settings["action"] == "terminate" and not has_key:
+        return (
+            "lambda_cluster_autostop_action terminate writes the API key on the head node, but the role has none: set "
+            "lambda_api_key or LAMBDA_API_KEY, or use lambda_cluster_autostop_action=notify."
+        )
+    names = [str(node.get("name")) for node in nodes]
+    twice = sorted({node for node in names if names.count(node) > 1})
+    if twice:
+        return (
+            f"Autostop needs each node of cluster {name} to have a name of its own; {', '.join(twice)} is the name of "
+            "several. Terminate the extra node(s), then run the role again."
+        )
+    return None
+
+
 def autostop_plan(
     result: Mapping[str, Any],
     minutes: Any,
@@ -72,26 +98,10 @@ def autostop_plan(
     nodes = [node for node in result.get("nodes") or [] if node.get("id")]
     if settings is None or not nodes:
         return plan
-    active = [node for node in nodes if node.get("status") == "active" and (node.get("private_ip") or node.get("ip"))]
+    refusal = _refusal(settings, nodes, result.get("name"), has_key)
+    if refusal:
+        return plan | {"error": refusal}
     name = result.get("name")
-    if settings["minutes"] and len(active) < len(nodes):
-        waiting = ", ".join(str(node.get("name")) for node in nodes if node not in active)
-        return plan | {
-            "error": f"Autostop needs every node of cluster {name} active and reachable; {waiting} is not. Run the "
-            "role again once it is."
-        }
-    if settings["minutes"] and settings["action"] == "terminate" and not has_key:
-        return plan | {
-            "error": "lambda_cluster_autostop_action terminate writes the API key on the head node, but the role "
-            "has none: set lambda_api_key or LAMBDA_API_KEY, or use lambda_cluster_autostop_action=notify."
-        }
-    names = [str(node.get("name")) for node in nodes]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if settings["minutes"] and twice:
-        return plan | {
-            "error": f"Autostop needs each node of cluster {name} to have a name of its own; {', '.join(twice)} "
-            "is the name of several. Terminate the extra node(s), then run the role again."
-        }
     head, *workers = nodes
     address = {str(node["id"]): node.get("private_ip") or node.get("ip") for node in nodes}
     plan |= {"head": head["name"], "workers": [node["name"] for node in workers]}

@@ -44,13 +44,8 @@ def heal_plan(instances: list[Mapping[str, Any]], lost: Mapping[str, Any]) -> di
     current = next((i for i in instances if str(i.get("id")) == str(lost.get("id"))), None)
     if current is not None and current.get("status") in ("booting", "active"):
         return plan | {"reason": f"{name} ({lost.get('id')}) of cluster {cluster} is {current.get('status')} now."}
-    members = [
-        i
-        for i in instances
-        if is_existing(i)
-        and tags_to_dict(i.get("tags")).get("cluster") == cluster
-        and str(i.get("id")) != str(lost.get("id"))
-    ]
+    others = [i for i in instances if is_existing(i) and str(i.get("id")) != str(lost.get("id"))]
+    members = [i for i in others if tags_to_dict(i.get("tags")).get("cluster") == cluster]
     if any(member.get("name") == name for member in members):
         return plan | {"reason": f"{name} of cluster {cluster} has a replacement already."}
     template = current if current is not None else (members[0] if members else lost)

@@ -49,13 +49,8 @@ def utc_text(seconds: float) -> str:
 
 def untagged_ids(instances: list[Mapping[str, Any]], now: float, cluster: str | None = None) -> list[str]:
     """The running instances whose launch time no ``launched-at`` tag gives: the audit trail is read for them."""
-    return [
-        str(instance.get("id"))
-        for instance in instances
-        if is_existing(instance)
-        and (cluster is None or tags_to_dict(instance.get("tags")).get(CLUSTER_TAG) == cluster)
-        and launch_time(instance, None, now)[0] is None
-    ]
+    shown = [i for i in instances if is_existing(i) and cluster in (None, tags_to_dict(i.get("tags")).get(CLUSTER_TAG))]
+    return [str(instance.get("id")) for instance in shown if launch_time(instance, None, now)[0] is None]
 
 
 def node_status(instance: Mapping[str, Any], audit_times: Mapping[str, float], now: float) -> dict[str, Any]:

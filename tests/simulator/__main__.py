@@ -87,6 +87,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="ignore the Idempotency-Key header of launches, as the real API may (default: honour it)",
     )
     parser.add_argument("--state", metavar="FILE", help="load the account from FILE and save it there on changes")
+    add_node_arguments(parser)
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser.parse_args(argv)
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the node fabric (--nodes)."""
     parser.add_argument(
         "--nodes",
         action="store_true",
@@ -119,8 +126,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --nodes: each node's memory limit (its processes and the files it keeps in memory), where the "
         f"machine allows a memory control group per node (default: {DEFAULT_MEMORY_MAX_MIB})",
     )
-    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
