@@ -41,6 +41,11 @@ def parse_utc(text: Any) -> datetime | None:
         return None
 
 
+def utc_text(seconds: float) -> str:
+    """Seconds since the epoch as UTC text, the way the collection's tags write times: 2026-06-01T12:00:00Z."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def launch_time(
     instance: Mapping[str, Any], audit_times: Mapping[str, float] | None = None, now: float | None = None
 ) -> tuple[float | None, str | None]:

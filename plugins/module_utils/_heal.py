@@ -21,10 +21,12 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     tags_to_dict,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import RESERVED_TAGS, check_cluster_name
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import LAUNCHED_AT_TAG
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._launch import LAUNCH_TAG
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter
 
 # Tags that the collection sets at each launch: the replacement gets its own.
-LAUNCH_TAGS = ("launch-id", "launched-at")
+LAUNCH_TAGS = (LAUNCH_TAG, LAUNCHED_AT_TAG)
 
 
 def heal_plan(instances: list[Mapping[str, Any]], lost: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
@@ -40,7 +39,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     terminate_instances,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import LambdaCloudClient, LambdaCloudError
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import LAUNCHED_AT_TAG
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import LAUNCHED_AT_TAG, utc_text
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._pacer import LaunchPacer
 
 # The least pause after a launch before the name is listed again to catch a parallel racer; it is twice the
@@ -55,7 +54,6 @@ CONFIRM_REQUEST_TIMEOUTS = 4
 RACE_LOOKS = 4
 # The tag that marks each launch with its key: the run whose answer was lost knows its own instance by it.
 LAUNCH_TAG = "launch-id"
-LAUNCHED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # How far back the audit trail is read for the launch times of the instances of a name: they were all made after
 # the run listed the name and found none, give or take the clocks' difference.
 LAUNCH_TIMES_MARGIN = 600
@@ -86,7 +84,7 @@ def launch_key(instance: Mapping[str, Any]) -> str | None:
 def launch_tags(tags: list[Mapping[str, Any]] | None, key: str, now: float) -> list[dict[str, Any]]:
     """A launch's tags: the given ones, with ``launch-id`` set to the launch's key and ``launched-at`` to ``now``
     (seconds since the epoch), in place of any such tag given."""
-    ours = {LAUNCH_TAG: key, LAUNCHED_AT_TAG: datetime.fromtimestamp(now, timezone.utc).strftime(LAUNCHED_AT_FORMAT)}
+    ours = {LAUNCH_TAG: key, LAUNCHED_AT_TAG: utc_text(now)}
     kept = [dict(tag) for tag in tags or () if tag.get("key") not in ours]
     return [*kept, *({"key": name, "value": value} for name, value in ours.items())]
 
@@ -231,8 +229,7 @@ class Launcher:
         self.wall = wall  # the time of day, for the launched-at tag
         self.run_key = uuid.uuid4().hex
         self.attempts: list[dict[str, Any]] = []
-        since = datetime.fromtimestamp(wall() - LAUNCH_TIMES_MARGIN, timezone.utc)
-        self.since = since.strftime(LAUNCHED_AT_FORMAT)
+        self.since = utc_text(wall() - LAUNCH_TIMES_MARGIN)
 
     def _attempt(self, type_name: str, region: str, result: str, *, tried: bool = True) -> None:
         """Record what a pair gave; a pair tried again (looking for capacity) keeps one entry with a count.

@@ -10,7 +10,6 @@ has it. Cost so far is the instance type's price times the time since the launch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
@@ -23,7 +22,13 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     tags_to_dict,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import CLUSTER_NAME
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import launch_time, parse_utc, spent_text
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import (
+    launch_time,
+    parse_utc,
+    spent,
+    spent_text,
+    utc_text,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_pattern
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import duration
 
@@ -32,6 +37,7 @@ EXPIRY_TAG = "expires-at"
 UNKNOWN = "unknown"
 # How far back the audit trail is read for the launch of an instance without a launched-at tag.
 AUDIT_LOOKBACK_SECONDS = 90 * 86400
+TOTALS = ("price_cents_per_hour", "cost_cents", "cost_unknown")
 COLUMNS = ("CLUSTER", "NODE", "STATUS", "TYPE", "REGION", "IP", "UPTIME", "$/H", "COST")
 
 
@@ -40,11 +46,6 @@ def check_cluster(param: str, name: Any) -> str | None:
     rule = "a cluster's name is 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit."
     check_pattern(param, name, CLUSTER_NAME, rule)
     return name
-
-
-def utc_text(seconds: float) -> str:
-    """Seconds since the epoch as UTC text, the way the collection's tags write times."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def untagged_ids(instances: list[Mapping[str, Any]], now: float, cluster: str | None = None) -> list[str]:
@@ -75,18 +76,6 @@ def node_status(instance: Mapping[str, Any], audit_times: Mapping[str, float], n
     }
 
 
-def _totals(nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    """The nodes' count, price per hour and cost so far; the cost leaves out the nodes whose launch time is unknown,
-    which ``cost_unknown`` counts."""
-    known = [node["cost_cents"] for node in nodes if node["cost_cents"] is not None]
-    return {
-        "count": len(nodes),
-        "price_cents_per_hour": sum(node["price_cents_per_hour"] for node in nodes),
-        "cost_cents": round(sum(known)),
-        "cost_unknown": len(nodes) - len(known),
-    }
-
-
 def earliest_expiry(values: Any) -> str | None:
     """The earliest of the nodes' expires-at tags, compared as times; a tag that is no time only when none is."""
     given = sorted({str(value) for value in values if value})
@@ -108,31 +97,35 @@ def account_status(
 ) -> dict[str, Any]:
     """The running instances by cluster (their ``cluster`` tag), those of no cluster, and the totals; only the
     cluster ``cluster`` when it is given."""
-    clusters: dict[str, list[dict[str, Any]]] = {}
-    unclustered: list[dict[str, Any]] = []
+    clusters: dict[str, list[Mapping[str, Any]]] = {}
+    unclustered: list[Mapping[str, Any]] = []
     for instance in instances:
-        if not is_existing(instance):
-            continue
-        name = tags_to_dict(instance.get("tags")).get(CLUSTER_TAG)
-        node = node_status(instance, audit_times, now)
-        if name:
-            clusters.setdefault(name, []).append(node)
-        else:
-            unclustered.append(node)
+        if is_existing(instance):
+            name = tags_to_dict(instance.get("tags")).get(CLUSTER_TAG)
+            (clusters.setdefault(name, []) if name else unclustered).append(instance)
+
+    def shown(group: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """The group's nodes in natural order, and its count, price per hour and cost so far (without the nodes
+        whose launch time is unknown, which ``cost_unknown`` counts)."""
+        figures = spent(group, now, audit_times)
+        nodes = sorted((node_status(instance, audit_times, now) for instance in group), key=_order)
+        return {"nodes": nodes, "count": len(nodes)} | {key: figures[key] for key in TOTALS}
+
     known = sorted(clusters, key=natural_key)
-    shown = [name for name in known if cluster is None or name == cluster]
     result_clusters = []
-    for name in shown:
-        nodes = sorted(clusters[name], key=_order)
-        expiry = earliest_expiry(node["expires_at"] for node in nodes)
-        result_clusters.append({"name": name, "expires_at": expiry, "nodes": nodes, **_totals(nodes)})
-    strays = [] if cluster is not None else sorted(unclustered, key=_order)
-    every = [node for entry in result_clusters for node in entry["nodes"]] + strays
+    for name in known:
+        if cluster is None or name == cluster:
+            entry = shown(clusters[name])
+            expiry = earliest_expiry(node["expires_at"] for node in entry["nodes"])
+            result_clusters.append({"name": name, "expires_at": expiry, **entry})
+    strays = shown([] if cluster is not None else unclustered)
+    every = [i for name in known if cluster is None or name == cluster for i in clusters[name]]
+    total = shown(every + ([] if cluster is not None else unclustered))
     return {
         "cluster": cluster,
         "clusters": result_clusters,
-        "unclustered": {"nodes": strays, **_totals(strays)},
-        "total": _totals(every),
+        "unclustered": strays,
+        "total": {key: value for key, value in total.items() if key != "nodes"},
         "known_clusters": known,
     }
 

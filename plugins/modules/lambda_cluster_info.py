@@ -143,6 +143,7 @@ table:
 import time
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import instance_launch_times, list_instances
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import utc_text
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._module import LambdaCloudInfoModule
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._status import (
     AUDIT_LOOKBACK_SECONDS,
@@ -150,7 +151,6 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._status import (
     check_cluster,
     status_table,
     untagged_ids,
-    utc_text,
 )
 
 

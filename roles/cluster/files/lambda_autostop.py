@@ -178,7 +178,7 @@ def _said(error):
     return type(error).__name__ if isinstance(error, ValueError) else str(error)
 
 
-def terminate(config, sampled_ids, now):
+def terminate(config, sampled_ids):
     """Terminate the cluster's instances, when every one of them was sampled; a line saying what happened."""
     try:
         members = cluster_instances(api(config, "GET", "/instances"), config["cluster"])
@@ -227,7 +227,7 @@ def check(config, now=None):
     since = stretch_start(state, basis, now, float(config.get("interval", 30)))
     verdict, since, line = decide(samples, config["threshold"], config["minutes"], since, now)
     if verdict == "stop" and config["action"] == "terminate":
-        line += "; " + terminate(config, {str(node["id"]) for node in nodes}, now)
+        line += "; " + terminate(config, {str(node["id"]) for node in nodes})
     elif verdict == "stop" and not state.get("notified"):
         line += f"; idle for {config['minutes']:g} min: notice written to {NOTICE} (action notify)"
         with open(NOTICE, "w", encoding="utf-8") as handle:

@@ -86,7 +86,7 @@ def node_files(tmp_path, monkeypatch):
     readings: dict[str, list[float] | None] = {}
     stopped: list[set[str]] = []
     monkeypatch.setattr(watchdog, "sample", lambda config, node: readings[node["name"]])
-    monkeypatch.setattr(watchdog, "terminate", lambda config, ids, now: stopped.append(ids) or "terminated")
+    monkeypatch.setattr(watchdog, "terminate", lambda config, ids: stopped.append(ids) or "terminated")
     return readings, stopped, tmp_path
 
 
