@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +94,11 @@ def test_nodes_that_share_a_name_are_refused():
     both = result("active", "active", "active")
     both["nodes"][2]["name"] = "demo-2"
     assert "demo-2 is the name of several" in autostop_plan(both, 30)["error"]
+
+
+def test_the_cost_control_guide_shows_the_sentence_the_role_writes():
+    """docs/cost-control.md's sample: 4 nodes of gpu_8x_h100_sxm5 ($23.92 per hour each), 30 minutes."""
+    guide = (Path(__file__).resolve().parents[4] / "docs" / "cost-control.md").read_text()
+    nodes = [{"id": str(i), "name": f"training-{i}", "status": "active", "ip": f"198.51.100.{i}"} for i in range(1, 5)]
+    plan = autostop_plan({"name": "training", "nodes": nodes, "price_cents_per_hour": 4 * 2392}, 30)
+    assert plan["summary"] in guide
