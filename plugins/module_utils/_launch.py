@@ -60,15 +60,21 @@ LAUNCH_TIMES_MARGIN = 600
 
 
 def after_racers(
-    client: LambdaCloudClient, name: str, found: list[Mapping[str, Any]], sleep: Callable[[float], None] = time.sleep
+    client: LambdaCloudClient,
+    name: str,
+    found: list[Mapping[str, Any]],
+    sleep: Callable[[float], None] = time.sleep,
+    pause: float = 2 * MIN_SETTLE_SECONDS,
 ) -> list[Mapping[str, Any]]:
-    """The instances named ``name`` once racing runs have settled: several of them, one booting, are most likely
-    runs launching the name at once, each about to terminate its duplicate. Looked at again a few times, a settle
-    pause apart; whatever is left is the answer (several: a person decides which)."""
-    for _look in range(RACE_LOOKS):
-        if len(found) < 2 or not any(item.get("status") == "booting" for item in found):
+    """The instances named ``name`` once racing runs have settled. A booting one may be a racer's, just launched,
+    while the launch of another racer that the API received first is not listed yet; several, one booting, are most
+    likely runs launching the name at once, each about to terminate its duplicate. So a booting instance is looked
+    at again after ``pause``, and several are looked at again, ``pause`` apart, until one is left or a few looks
+    have passed; whatever is left is the answer (several: a person decides which)."""
+    for look in range(RACE_LOOKS):
+        if not any(item.get("status") == "booting" for item in found) or (look and len(found) < 2):
             break
-        sleep(2 * MIN_SETTLE_SECONDS)
+        sleep(pause)
         found = list_existing_named(client, name)
     return found
 
@@ -285,9 +291,8 @@ class Launcher:
                 started = self.clock()
                 existing = list_existing_named(self.client, self.name)
                 if existing:
-                    self._attempt(type_name, region, "adopted")
-                    survivor = self._survivor(str(existing[0]["id"]), existing)
-                    return LaunchOutcome(survivor, "adopted", attempts=self.attempts)
+                    roundtrip = self.clock() - started
+                    break  # adopted below, out of the turn
                 try:
                     tagged = dict(body, tags=launch_tags(body.get("tags"), key, self.wall()))
                     instance_id = launch_instance(
@@ -309,6 +314,18 @@ class Launcher:
                 roundtrip = self.clock() - started
             self._attempt(type_name, region, "launched")
             return self._settle(instance_id, type_name, region, roundtrip)
+        survivor = self._adopt(existing, roundtrip)
+        if survivor is None:  # they ended meanwhile: nothing to adopt, so the pair is tried again
+            return self._try(body, type_name, region)
+        self._attempt(type_name, region, "adopted")
+        return LaunchOutcome(survivor, "adopted", attempts=self.attempts)
+
+    def _adopt(self, existing: list[Mapping[str, Any]], roundtrip: float) -> str | None:
+        """The survivor of the instances of the name found in the turn, once racers have settled
+        (:func:`after_racers`), so that this run reports the instance that every racer keeps; None when they ended
+        meanwhile."""
+        existing = after_racers(self.client, self.name, existing, self.sleep, max(MIN_SETTLE_SECONDS, 2 * roundtrip))
+        return self._survivor(str(existing[0]["id"]), existing) if existing else None
 
     def _reconcile(self, error: LambdaCloudError, key: str, type_name: str, region: str) -> LaunchOutcome:
         """After an answer that may have been processed: look for this launch's instance by name and tag until

@@ -229,7 +229,7 @@ class InstanceModule(LambdaCloudModule):
             return instance if instance and instance.get("status") in EXISTING_STATUSES else None
         self.existing = list_existing(self.client)
         found = named(self.existing, self.params["name"])
-        if len(found) > 1 and self.params["state"] == "present":
+        if found and self.params["state"] == "present":
             found = after_racers(self.client, self.params["name"], found)
         if len(found) > 1:
             ids = ", ".join(item["id"] for item in found)

@@ -275,13 +275,45 @@ def test_several_instances_of_the_name_in_the_turn_adopt_the_one_the_api_made_fi
     # Racers' instances before their settle steps: the one made first is the one every racer keeps.
     run = Run(
         {
-            INSTANCES: [[instance("i-1", status="booting"), instance("i-7", status="booting")]],
+            INSTANCES: [
+                [instance("i-1", status="booting"), instance("i-7", status="booting")],
+                [instance("i-1"), instance("i-7")],
+            ],
             AUDIT: [made("i-7", "i-1")],
         }
     )
     outcome = run.launch(TYPES, ONE_PAIR)
-    assert run.client.calls() == [LOOK, TRAIL]
+    assert run.client.calls() == [LOOK, LOOK, TRAIL]
     assert (outcome.how, outcome.instance_id) == ("adopted", "i-7")
+    assert run.pacer.turns == 1 and run.clock.sleeps == [1.5]  # the settle pause, after the turn
+
+
+def test_a_booting_instance_in_the_turn_is_adopted_only_after_a_settle_pause_shows_the_racers():
+    # The turn lists a racer's booting instance; the launch of another racer, which the API received first, is
+    # listed only later. Adopting the first one seen would report an instance that its own run then terminates.
+    run = Run(
+        {
+            INSTANCES: [
+                [instance("i-7", status="booting")],
+                [instance("i-3", status="booting"), instance("i-7", status="booting")],
+                [instance("i-3", status="booting"), instance("i-7", status="terminating")],
+            ],
+        },
+        latency=1.0,
+    )
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, LOOK, LOOK]
+    assert (outcome.how, outcome.instance_id) == ("adopted", "i-3")
+    assert run.clock.sleeps == [2.0, 2.0]  # twice the look's roundtrip, over the least pause
+    assert results(outcome) == [(A10, EAST, "adopted", 1)]
+
+
+def test_a_booting_instance_that_ends_during_the_settle_pause_is_not_adopted_and_the_name_is_launched():
+    run = Run({INSTANCES: [[instance("i-7", status="booting")], [], []], LAUNCHES: [launched("i-8")]})
+    outcome = run.launch(TYPES, ONE_PAIR)
+    assert run.client.calls() == [LOOK, LOOK, LOOK, sent(), LOOK]
+    assert (outcome.how, outcome.instance_id) == ("launched", "i-8")
+    assert results(outcome) == [(A10, EAST, "launched", 1)]
 
 
 def test_racers_booting_under_one_name_are_looked_at_again_until_one_is_left():
@@ -296,6 +328,15 @@ def test_racers_booting_under_one_name_are_looked_at_again_until_one_is_left():
     # Racers that never settle: looked at four times, then left as they are.
     stuck = FakeClient(clock, {INSTANCES: [booting]})
     assert len(after_racers(stuck, NAME, booting, clock.sleep)) == 2 and len(stuck.calls()) == 4  # type: ignore[arg-type]
+    # One booting instance may be a racer's, with the launch of another that the API received first not listed yet:
+    # it is looked at once more, and what that look lists is the answer.
+    clock.sleeps.clear()
+    late = FakeClient(clock, {INSTANCES: [[instance("i-3", status="booting"), instance("i-2", status="booting")]]})
+    again = after_racers(late, NAME, [instance("i-2", status="booting")], clock.sleep, 1.5)  # type: ignore[arg-type]
+    assert sorted(item["id"] for item in again) == ["i-2", "i-3"] and len(late.calls()) == 4 and clock.sleeps[0] == 1.5
+    alone = FakeClient(clock, {INSTANCES: [[instance("i-2", status="booting")]]})
+    assert len(after_racers(alone, NAME, [instance("i-2", status="booting")], clock.sleep)) == 1  # type: ignore[arg-type]
+    assert len(alone.calls()) == 1
 
 
 def test_an_instance_of_the_name_that_is_gone_is_not_adopted():
