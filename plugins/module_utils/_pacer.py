@@ -36,6 +36,7 @@ class LaunchPacer:
         self.interval = interval
         self._clock = clock
         self._sleep = sleep
+        self._sent: float | None = None
 
     @staticmethod
     def shared_directory() -> str:
@@ -63,9 +64,16 @@ class LaunchPacer:
             return 0.0
         return min(max(wait, 0.0), self.interval)
 
+    def sending(self) -> None:
+        """Mark, inside a turn, the moment its launch request goes out: the next turn waits the interval from there
+        (the API counts from the request), not from the end of this turn, which would add the answer's time to every
+        interval."""
+        self._sent = self._clock()
+
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        """Hold the lock, wait until the interval since the last launch has passed, then yield."""
+        """Hold the lock, wait until the interval since the last launch has passed, then yield. The time of the last
+        launch becomes that of :meth:`sending` when the turn sent one, else the end of the turn."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -77,10 +85,11 @@ class LaunchPacer:
             wait = self.wait_before(last, self._clock())
             if wait:
                 self._sleep(wait)
+            self._sent = None
             try:
                 yield
             finally:
-                stamp = f"{self._clock():.3f}".encode("ascii").ljust(32)
+                stamp = f"{self._sent or self._clock():.3f}".encode("ascii").ljust(32)
                 os.pwrite(fd, stamp, 0)
         finally:
             os.close(fd)  # also releases the lock

@@ -52,14 +52,14 @@ class InstanceLost(Exception):
         self.status = status
 
 
-# The longest time between two reads of a wait: a node that becomes active is noticed within it, and one controller
-# stays at half the API's one request per second, leaving the other half to its other calls (progress lines, other
-# modules).
-POLL_CAP = 2.0
+# The time between two reads of a wait: a node that becomes active is noticed within it. A wait is all that its
+# controller's run does meanwhile (one list request per poll, however many nodes), so it may use the API's one
+# request per second; a 429 that still comes is waited out like any other.
+POLL_CAP = 1.0
 
 
-def poll_intervals(first: float = 1.0, factor: float = 1.5, cap: float = POLL_CAP) -> Iterator[float]:
-    """Growing poll intervals: 1, 1.5, then ``cap`` seconds."""
+def poll_intervals(first: float = POLL_CAP, factor: float = 1.5, cap: float = POLL_CAP) -> Iterator[float]:
+    """Poll intervals that grow from ``first`` by ``factor`` up to ``cap`` seconds: by default, every second."""
     interval = first
     while True:
         yield interval

@@ -71,8 +71,8 @@ options:
     type: float
     default: 0
 notes:
-  - The instance list is read every 1 to 3 seconds (3 s once the wait is long), so an instance that becomes active
-    is seen within 3 s, and one controller stays under the API's limit of one request per second.
+  - The instance list is read every second, one request for all the instances, so an instance that becomes active
+    is seen within 1 s, at the API's limit of one request per second.
   - An instance that becomes C(unhealthy), or ends, ends the wait at once with what to do about it; the others are
     not waited for.
 """

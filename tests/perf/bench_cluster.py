@@ -9,7 +9,7 @@ is the overhead over that bound, which is what the collection adds (waiting, SSH
 
 Run it from the repository root, as root, after ``make venv collection-link system-deps``::
 
-    ANSIBLE_COLLECTIONS_PATH=$PWD/.tmp/collections .venv/bin/python -m tests.perf.bench_cluster [--nodes 1 8]
+    ANSIBLE_COLLECTIONS_PATH=$PWD/.tmp/collections .venv/bin/python -m tests.perf.bench_cluster [--nodes 1 8] [--runs 3]
 
 It prints one line per cluster size; docs/benchmarks-nodes.md records them.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,9 @@ BOOT_SECONDS = 5.0
 
 
 def provision_seconds(count: int, work: Path) -> float:
-    """The wall time of one provision-and-configure run of a ``count``-node cluster, on a fresh simulator."""
+    """The wall time of one provision-and-configure run of a ``count``-node cluster, on a fresh simulator, with its
+    files in ``work`` (a new directory each run)."""
+    work.mkdir()
     key = work / f"key-{count}"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     sim = Simulator(
@@ -72,6 +75,7 @@ def provision_seconds(count: int, work: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 8], help="cluster sizes (default: 1 8)")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each size; the median is printed too")
     args = parser.parse_args()
     why = node_fabric_unavailable()
     if why:
@@ -80,8 +84,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         for count in args.nodes:
             bound = LAUNCH_INTERVAL * (count - 1) + BOOT_SECONDS
-            seconds = provision_seconds(count, Path(tmp))
-            print(f"{count} node(s): {seconds:.1f} s, pacing bound {bound:g} s, overhead {seconds - bound:.1f} s")
+            overheads = []
+            for run in range(args.runs):
+                seconds = provision_seconds(count, Path(tmp) / f"{count}-{run}")
+                overheads.append(seconds - bound)
+                print(f"{count} node(s): {seconds:.1f} s, pacing bound {bound:g} s, overhead {seconds - bound:.1f} s")
+            if args.runs > 1:
+                print(f"{count} node(s): median overhead {statistics.median(overheads):.1f} s over {args.runs} runs")
 
 
 if __name__ == "__main__":

@@ -39,9 +39,10 @@ def reads(*statuses):
     return read, count
 
 
-def test_poll_intervals_grow_to_a_cap_of_2_s():
-    # A node that becomes active is seen within 2 s, with at most one request every 2 s once the wait is long.
-    assert list(itertools.islice(poll_intervals(), 6)) == [1.0, 1.5, 2.0, 2.0, 2.0, 2.0]
+def test_poll_intervals_are_a_second_by_default_and_grow_to_their_cap():
+    # A node that becomes active is seen within 1 s, at the API's one request per second.
+    assert list(itertools.islice(poll_intervals(), 4)) == [1.0, 1.0, 1.0, 1.0]
+    assert list(itertools.islice(poll_intervals(0.5, 2.0, 3.0), 5)) == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_waits_until_active_and_counts_polls():
     read, count = reads("booting", "booting", "active")
     instance, polls = wait_for_instance(read, "i1", "active", 60, clock=clock, sleep=clock.sleep)
     assert instance["status"] == "active" and polls == 3 == count["reads"]
-    assert clock.now == pytest.approx(1 + 1.5 + 2.0)
+    assert clock.now == pytest.approx(3.0)  # a read every second
 
 
 def test_times_out_with_the_last_status_and_never_sleeps_past_the_deadline():
@@ -105,7 +106,7 @@ def test_a_group_is_read_once_per_poll_and_each_node_gets_its_time():
     assert report.polls == 3 == len(reads_done)
     assert {k: (n.outcome, n.seconds) for k, n in report.nodes.items()} == {
         "a": ("reached", 1.0),
-        "b": ("reached", 2.5),
+        "b": ("reached", 2.0),
     }
     assert report.done
 
