@@ -57,6 +57,16 @@ def tags_to_dict(tags: Any) -> dict[str, str]:
     return {str(tag["key"]): tag_value(tag.get("value")) for tag in tags if isinstance(tag, Mapping) and "key" in tag}
 
 
+# The tags that the cluster role gives each node: its cluster's name, and the time after which reap ends it.
+CLUSTER_TAG = "cluster"
+EXPIRY_TAG = "expires-at"
+
+
+def tag_of(instance: Mapping[str, Any], key: str) -> str | None:
+    """The value of the tag ``key`` of ``instance``, or None when it has no such tag."""
+    return tags_to_dict(instance.get("tags")).get(key)
+
+
 def dict_to_tags(tags: Mapping[str, Any] | None) -> list[dict[str, str]]:
     return [{"key": str(key), "value": tag_value(value)} for key, value in (tags or {}).items()]
 

@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    CLUSTER_TAG,
+    EXPIRY_TAG,
     instance_type_name,
     is_existing,
     natural_key,
     price_cents_per_hour,
     region_name,
-    tags_to_dict,
+    tag_of,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster_rules import (
     check_settings,
@@ -54,7 +56,7 @@ NODE_KEYS = (
     "min_gpus",
     "max_price_cents_per_hour",
 )
-RESERVED_TAGS = ("cluster", "expires-at")
+RESERVED_TAGS = (CLUSTER_TAG, EXPIRY_TAG)
 MAX_NODES = 256
 
 
@@ -74,7 +76,7 @@ def check_cluster_name(name: Any) -> None:
 
 
 def is_member(instance: Mapping[str, Any], cluster: str) -> bool:
-    return is_existing(instance) and tags_to_dict(instance.get("tags")).get("cluster") == cluster
+    return is_existing(instance) and tag_of(instance, CLUSTER_TAG) == cluster
 
 
 def _given_nodes(cluster: str, nodes: Any) -> list[dict[str, Any]]:
@@ -184,7 +186,7 @@ def _missing(
                 f"Node {node['name']} needs instance_type and ssh_key_name, in lambda_cluster_defaults or in the node "
                 "itself.",
             )
-        launch_tags = {**node["tags"], "cluster": cluster, **({"expires-at": expiry} if expiry else {})}
+        launch_tags = {**node["tags"], CLUSTER_TAG: cluster, **({EXPIRY_TAG: expiry} if expiry else {})}
         missing.append({**node, "tags": launch_tags})
     return missing
 
@@ -300,6 +302,7 @@ def failover(launches: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def node_row(instance: Mapping[str, Any]) -> dict[str, Any]:
+    """A node as the cluster's result lists it."""
     itype = instance.get("instance_type") if isinstance(instance.get("instance_type"), Mapping) else {}
     return {
         "name": instance.get("name"),
@@ -310,7 +313,7 @@ def node_row(instance: Mapping[str, Any]) -> dict[str, Any]:
         "ip": instance.get("ip"),
         "private_ip": instance.get("private_ip"),
         "gpus": (itype.get("specs") or {}).get("gpus"),
-        "price_cents_per_hour": itype.get("price_cents_per_hour"),
+        "price_cents_per_hour": price_cents_per_hour(instance),
     }
 
 

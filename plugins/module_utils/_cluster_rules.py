@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import instance_type_name, natural_key, tags_to_dict
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    EXPIRY_TAG,
+    instance_type_name,
+    natural_key,
+    tag_of,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._autostop import autostop_settings
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter, check_number
 
@@ -53,7 +58,7 @@ def cluster_expiry(
     fresh = expires_at(ttl_hours, now)  # checked even when the members' expiry wins
     if not members:
         return fresh, None
-    found = sorted({tag for tag in (tags_to_dict(m.get("tags")).get("expires-at") for m in members) if tag})
+    found = sorted({tag for tag in (tag_of(m, EXPIRY_TAG) for m in members) if tag})
     if found:
         note = None
         if fresh is not None:

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    CLUSTER_TAG,
     instance_type_name,
     is_existing,
     natural_key,
     region_name,
+    tag_of,
     tags_to_dict,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import RESERVED_TAGS, check_cluster_name
@@ -47,7 +49,7 @@ def heal_plan(instances: list[Mapping[str, Any]], lost: Mapping[str, Any]) -> di
     if current is not None and current.get("status") in ("booting", "active"):
         return plan | {"reason": f"{name} ({lost.get('id')}) of cluster {cluster} is {current.get('status')} now."}
     others = [i for i in instances if is_existing(i) and str(i.get("id")) != str(lost.get("id"))]
-    members = [i for i in others if tags_to_dict(i.get("tags")).get("cluster") == cluster]
+    members = [i for i in others if tag_of(i, CLUSTER_TAG) == cluster]
     if any(member.get("name") == name for member in members):
         return plan | {"reason": f"{name} of cluster {cluster} has a replacement already."}
     template = current if current is not None else (members[0] if members else lost)

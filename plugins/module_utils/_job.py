@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import is_existing, natural_key, tags_to_dict
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    CLUSTER_TAG,
+    EXPIRY_TAG,
+    is_existing,
+    natural_key,
+    tag_of,
+)
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import check_cluster_name, cluster_group
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (
@@ -41,7 +47,7 @@ STATUS_MARK = "@@lambda-job"
 def _clusters(instances: list[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     found: dict[str, list[Mapping[str, Any]]] = {}
     for instance in instances:
-        name = tags_to_dict(instance.get("tags")).get("cluster")
+        name = tag_of(instance, CLUSTER_TAG)
         if name and is_existing(instance):
             found.setdefault(name, []).append(instance)
     return found
@@ -208,7 +214,7 @@ def _bounded_by_expiry(
     """The job's time limit and what the plan says about the cluster's expiry (Lambda sets tags at launch only, so
     the expiry cannot be added to running nodes: it comes from lambda_cluster_ttl_hours at provision)."""
     current = time.time() if now is None else now
-    expiries = [parse_utc(tags_to_dict(node.get("tags")).get("expires-at")) for node in active]
+    expiries = [parse_utc(tag_of(node, EXPIRY_TAG)) for node in active]
     if any(when is None for when in expiries):
         if options.require_expiry:
             plan["error"] = (

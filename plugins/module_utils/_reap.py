@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    EXPIRY_TAG,
     cents,
     dollars,
     instance_type_name,
@@ -28,7 +29,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation impor
 )
 
 
-def reap_plan(instances: list[Mapping[str, Any]], tag: str = "expires-at", now: float | None = None) -> dict[str, Any]:
+def reap_plan(instances: list[Mapping[str, Any]], tag: str = EXPIRY_TAG, now: float | None = None) -> dict[str, Any]:
     """The running instances whose ``tag`` has passed (expired), and those whose tag is no time (unreadable)."""
     current = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     expired, unreadable = [], []
@@ -192,9 +193,7 @@ def terminated_summary(
     )
 
 
-def reap_options(
-    confirm: Any = False, wait: Any = False, tag: Any = "expires-at", threshold: Any = 10
-) -> dict[str, Any]:
+def reap_options(confirm: Any = False, wait: Any = False, tag: Any = EXPIRY_TAG, threshold: Any = 10) -> dict[str, Any]:
     """The reap playbooks' variables, checked as a module's parameters are: ``confirm`` and ``wait`` strict switches
     (``maybe`` is refused, never read as a dry run), ``tag`` a tag key, ``threshold`` a percentage from 0 to 100.
     ``error`` is one line naming the variable, or None."""

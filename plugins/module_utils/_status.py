@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
+    CLUSTER_TAG,
+    EXPIRY_TAG,
     dollars,
-    instance_type_name,
     is_existing,
     natural_key,
-    price_cents_per_hour,
-    region_name,
-    tags_to_dict,
+    tag_of,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import CLUSTER_NAME
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import CLUSTER_NAME, node_row
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import (
     launch_time,
     parse_utc,
@@ -32,8 +31,6 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import (
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_pattern
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import duration
 
-CLUSTER_TAG = "cluster"
-EXPIRY_TAG = "expires-at"
 UNKNOWN = "unknown"
 # How far back the audit trail is read for the launch of an instance without a launched-at tag.
 AUDIT_LOOKBACK_SECONDS = 90 * 86400
@@ -50,29 +47,28 @@ def check_cluster(param: str, name: Any) -> str | None:
 
 def untagged_ids(instances: list[Mapping[str, Any]], now: float, cluster: str | None = None) -> list[str]:
     """The running instances whose launch time no ``launched-at`` tag gives: the audit trail is read for them."""
-    shown = [i for i in instances if is_existing(i) and cluster in (None, tags_to_dict(i.get("tags")).get(CLUSTER_TAG))]
+    shown = [i for i in instances if is_existing(i) and cluster in (None, tag_of(i, CLUSTER_TAG))]
     return [str(instance.get("id")) for instance in shown if launch_time(instance, None, now)[0] is None]
 
 
 def node_status(instance: Mapping[str, Any], audit_times: Mapping[str, float], now: float) -> dict[str, Any]:
-    """One running instance as the status shows it."""
+    """One running instance as the status shows it: the cluster's row of it, with its uptime and cost so far."""
     launched, source = launch_time(instance, audit_times, now)
-    price = price_cents_per_hour(instance)
+    row = node_row(instance)
     uptime = None if launched is None else max(0.0, now - launched)
-    tags = tags_to_dict(instance.get("tags"))
     return {
-        "name": str(instance.get("name") or ""),
-        "id": str(instance.get("id")),
-        "status": instance.get("status"),
-        "instance_type": instance_type_name(instance),
-        "region": region_name(instance),
-        "ip": None if instance.get("ip") is None else str(instance.get("ip")),
+        "name": str(row["name"] or ""),
+        "id": str(row["id"]),
+        "status": row["status"],
+        "instance_type": row["instance_type"],
+        "region": row["region"],
+        "ip": None if row["ip"] is None else str(row["ip"]),
         "launched_at": None if launched is None else utc_text(launched),
         "launched_at_from": source,
         "uptime_seconds": None if uptime is None else round(uptime),
-        "price_cents_per_hour": price,
-        "cost_cents": None if uptime is None else price * uptime / 3600,
-        "expires_at": tags.get(EXPIRY_TAG),
+        "price_cents_per_hour": row["price_cents_per_hour"],
+        "cost_cents": None if uptime is None else row["price_cents_per_hour"] * uptime / 3600,
+        "expires_at": tag_of(instance, EXPIRY_TAG),
     }
 
 
@@ -101,7 +97,7 @@ def account_status(
     unclustered: list[Mapping[str, Any]] = []
     for instance in instances:
         if is_existing(instance):
-            name = tags_to_dict(instance.get("tags")).get(CLUSTER_TAG)
+            name = tag_of(instance, CLUSTER_TAG)
             (clusters.setdefault(name, []) if name else unclustered).append(instance)
 
     def shown(group: list[Mapping[str, Any]]) -> dict[str, Any]:

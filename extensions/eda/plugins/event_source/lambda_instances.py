@@ -54,6 +54,9 @@ if len(_HERE.parents) > 7 and _HERE.parents[6].name == "ansible_collections":
         sys.path.append(str(_HERE.parents[7]))
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (  # noqa: E402
+    CLUSTER_TAG,
+    EXISTING_STATUSES,
+    EXPIRY_TAG,
     audit_events_page,
     event_seconds,
     instance_type_name,
@@ -68,9 +71,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import ( 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc  # noqa: E402
 
 LOGGER = logging.getLogger("lambdalabs.cloud.lambda_instances")
-EXISTING = ("booting", "active", "unhealthy")
 STATUS_EVENTS = ("booting", "active", "unhealthy", "terminating", "terminated", "preempted")
-EXPIRY_TAG = "expires-at"
 MIN_INTERVAL = 1.0
 
 
@@ -86,8 +87,8 @@ def summary(instance: Mapping[str, Any]) -> dict[str, Any]:
         "ip": instance.get("ip"),
         "tags": tags,
     }
-    if tags.get("cluster"):
-        shown["cluster"] = tags["cluster"]
+    if tags.get(CLUSTER_TAG):
+        shown["cluster"] = tags[CLUSTER_TAG]
     return shown
 
 
@@ -121,7 +122,7 @@ class InstanceTracker:
             events.append(_event(gone, before | {"status": gone}, before["status"], now))
         for instance_id, instance in current.items():
             when = parse_utc(instance["tags"].get(EXPIRY_TAG))
-            if instance["status"] in EXISTING and when is not None and when.timestamp() <= now:
+            if instance["status"] in EXISTING_STATUSES and when is not None and when.timestamp() <= now:
                 if instance_id not in self.expired:
                     self.expired.add(instance_id)
                     events.append(_event("expired", instance, instance["status"], now))
