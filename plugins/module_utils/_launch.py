@@ -295,7 +295,6 @@ class Launcher:
                     break  # adopted below, out of the turn
                 try:
                     tagged = dict(body, tags=launch_tags(body.get("tags"), key, self.wall()))
-                    self.pacer.sending()
                     instance_id = launch_instance(
                         self.client, tagged, key, self.pacer.interval, deadline=self.rate_limit_deadline
                     )

@@ -36,7 +36,6 @@ class LaunchPacer:
         self.interval = interval
         self._clock = clock
         self._sleep = sleep
-        self._sent: float | None = None
 
     @staticmethod
     def shared_directory() -> str:
@@ -64,16 +63,9 @@ class LaunchPacer:
             return 0.0
         return min(max(wait, 0.0), self.interval)
 
-    def sending(self) -> None:
-        """Mark, inside a turn, the moment its launch request goes out: the next turn waits the interval from there
-        (the API counts from the request), not from the end of this turn, which would add the answer's time to every
-        interval."""
-        self._sent = self._clock()
-
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        """Hold the lock, wait until the interval since the last launch has passed, then yield. The time of the last
-        launch becomes that of :meth:`sending` when the turn sent one, else the end of the turn."""
+        """Hold the lock, wait until the interval since the last launch has passed, then yield."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -85,11 +77,14 @@ class LaunchPacer:
             wait = self.wait_before(last, self._clock())
             if wait:
                 self._sleep(wait)
-            self._sent = None
             try:
                 yield
             finally:
-                stamp = f"{self._sent or self._clock():.3f}".encode("ascii").ljust(32)
+                # The end of the turn, after the launch's answer: the API counts its interval from when it handled
+                # the launch, which the controller knows to be past only then. A stamp taken as the request went
+                # out was earlier than that by the request's way to the API, and a busy API then refused the next
+                # launch (429).
+                stamp = f"{self._clock():.3f}".encode("ascii").ljust(32)
                 os.pwrite(fd, stamp, 0)
         finally:
             os.close(fd)  # also releases the lock

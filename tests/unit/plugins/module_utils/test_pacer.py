@@ -33,17 +33,6 @@ def test_turns_are_kept_an_interval_apart(tmp_path, clock):
     assert os.stat(first.path).st_mode & 0o777 == 0o600
 
 
-def test_the_next_turn_waits_the_interval_from_the_launch_request_not_from_the_end_of_the_turn(tmp_path, clock):
-    first = pacer(tmp_path, clock)
-    with first.turn():
-        clock.now += 0.5  # the look before the launch
-        first.sending()
-        clock.now += 2.0  # the launch's answer
-    with pacer(tmp_path, clock).turn():
-        pass
-    assert clock.sleeps == [pytest.approx(10.0)]  # 12 s from the request, 2 s of which had passed in the turn
-
-
 def test_other_endpoints_are_paced_apart(tmp_path, clock):
     with pacer(tmp_path, clock).turn():
         pass
