@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import dollars
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import DEFAULT_API_URL
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import InvalidParameter, check_number
 
 ACTIONS = ("terminate", "notify")
@@ -28,7 +29,9 @@ KNOWN_HOSTS = f"{CONFIG_DIR}/known_hosts"
 
 
 def _whole(param: str, value: Any, minimum: float, maximum: float) -> float:
-    """A number from ``-e`` (text) or YAML, checked: a boolean, NaN or infinity is refused."""
+    """A number from ``-e`` (text) or YAML, checked: a boolean, NaN, infinity or nothing (null) is refused."""
+    if value is None:
+        raise InvalidParameter(param, "must be a number, got null.")
     if isinstance(value, str):
         try:
             value = float(value.strip())
@@ -113,7 +116,7 @@ def autostop_plan(
         "action": settings["action"],
         "threshold": settings["threshold"],
         "interval": INTERVAL_SECONDS,
-        "api_url": api_url,
+        "api_url": api_url or DEFAULT_API_URL,
         "key_file": KEY_FILE,
         "ssh_key": SSH_KEY,
         "known_hosts": KNOWN_HOSTS,
@@ -143,5 +146,6 @@ def autostop_summary(config: Mapping[str, Any], cents_per_hour: Any) -> str:
         f"below {config['threshold']:g}% for {idle}, the watchdog on {head} {what}"
     )
     if config["action"] == "terminate":
-        line += f"; an idle cluster costs at most ${dollars(most)} more before it stops"
+        # The idle time and one round: about, since a round also takes its sampling time.
+        line += f"; an idle cluster costs about ${dollars(most)} more before it stops"
     return line + f". Its log: /var/log/lambda-autostop.log on {head}."

@@ -129,10 +129,14 @@ def test_autostop_ends_an_idle_cluster_leaves_a_busy_one_and_survives_a_restart(
     idle = nodes.nodes("idle")
     head = idle[0]
     # The key is on the head node for root alone; the other node lets the watchdog's key read utilization only.
-    assert nodes.ssh(head, "stat -c '%a %U' /etc/lambda-autostop/api-key").stdout.split() == []  # not even stat
+    unseen = nodes.ssh(head, "stat -c '%a %U' /etc/lambda-autostop/api-key")
+    assert unseen.stdout.split() == []  # not even stat
+    assert unseen.returncode == 1 and "Permission denied" in unseen.stderr, unseen  # refused, not an SSH failure
     shown = nodes.ssh(head, "sudo stat -c '%a %U' /etc/lambda-autostop/api-key /etc/lambda-autostop/config.json")
     assert shown.stdout.split() == ["600", "root", "600", "root"], shown
-    assert nodes.ssh(head, "cat /etc/lambda-autostop/api-key").returncode != 0
+    unread = nodes.ssh(head, "cat /etc/lambda-autostop/api-key")
+    assert unread.returncode != 0
+    assert unread.returncode == 1 and "Permission denied" in unread.stderr, unread
     assert nodes.sim.api_key in nodes.ssh(head, "sudo cat /etc/lambda-autostop/api-key").stdout
     keys = nodes.ssh(idle[1], "cat ~/.ssh/authorized_keys").stdout
     assert 'restrict,command="nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits"' in keys
@@ -165,6 +169,12 @@ def test_autostop_ends_an_idle_cluster_leaves_a_busy_one_and_survives_a_restart(
     nodes.provision("busy", lambda_cluster_autostop_minutes=2)
     config = nodes.ssh(busy[0], "sudo cat /etc/lambda-autostop/config.json").stdout
     assert '"minutes": 2.0' in config, config
+    # The role's start of a loop ends at once when one runs (its lock): wait for that one to be gone.
+    wait_for(
+        lambda: len(nodes.ssh(busy[0], f"pgrep -f '{WATCHDOG} loop'").stdout.split()) == 1,
+        timeout=15,
+        what="one watchdog loop",
+    )
     assert len(nodes.ssh(busy[0], f"pgrep -f '{WATCHDOG} loop'").stdout.split()) == 1
 
     # 0: the watchdog, its settings, its API key and its SSH key are gone, from the head and the other node.

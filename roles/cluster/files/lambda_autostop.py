@@ -11,8 +11,10 @@ stayed below ``threshold`` percent for ``minutes``, it does what ``action`` says
   node it could not see idle;
 - ``notify``: it only logs, and writes ``notice`` files, once per idle stretch.
 
-Each decision is a line in /var/log/lambda-autostop.log. The idle stretch is kept in a state file, so a restart of
-the head node neither loses nor repeats it. It uses the API key for these two requests and nothing else.
+Each decision is a line in /var/log/lambda-autostop.log. The idle stretch is kept in a state file between rounds;
+a gap without rounds (a restart of the head node, a stopped watchdog) starts it again, so a node that was down is
+never counted as idle. It uses the API key for these two requests and nothing else, and follows no redirect: the
+key goes to the configured API URL only.
 
 Only the Python standard library: a node need not have anything installed.
 
@@ -160,6 +162,16 @@ def sample(config, node):
     return parse_utilization(done.stdout) if done.returncode == 0 else None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuses every redirect: urllib would send the Authorization header on to wherever a redirect points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to another URL refused ({code})", headers, fp)
+
+
+OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def api(config, method, path, body=None):
     with open(config["key_file"], encoding="utf-8") as handle:
         key = handle.read().strip()
@@ -169,7 +181,7 @@ def api(config, method, path, body=None):
         method=method,
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": USER_AGENT},
     )
-    with urllib.request.urlopen(request, timeout=API_TIMEOUT) as answer:  # the configured API URL
+    with OPENER.open(request, timeout=API_TIMEOUT) as answer:  # the configured API URL, and no other
         return json.load(answer).get("data")
 
 
@@ -265,7 +277,8 @@ def loop():
             try:
                 check(config)
             except Exception as error:  # one bad round must not end the watchdog
-                log(f"round failed: {type(error).__name__}: {_said(error)}")
+                said = _said(error)
+                log(f"round failed: {type(error).__name__}" + ("" if said == type(error).__name__ else f": {said}"))
             time.sleep(max(1.0, float(config.get("interval", 30))))
     finally:
         try:

@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
+import threading
 from pathlib import Path
 
 import pytest
+
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import EXISTING_STATUSES
 
 SOURCE = Path(__file__).resolve().parents[3] / "roles" / "cluster" / "files" / "lambda_autostop.py"
 SPEC = importlib.util.spec_from_file_location("lambda_autostop", SOURCE)
@@ -129,3 +133,45 @@ def test_notify_writes_one_notice_per_idle_stretch_and_terminates_nothing(node_f
     assert "has been idle for 1 min" in (tmp_path / "notice").read_text() and not stopped
     log = (tmp_path / "log").read_text()
     assert log.count("notice written") == 1
+
+
+def test_the_api_key_never_follows_a_redirect(tmp_path):
+    # urllib sends the Authorization header on to wherever a redirect points; the watchdog refuses every redirect.
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path.startswith("/api/v1/"):
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+                self.end_headers()
+            else:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b'{"data": []}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        key = tmp_path / "api-key"
+        key.write_text("secret_key\n")
+        config = {"api_url": f"http://127.0.0.1:{server.server_port}/api/v1", "key_file": str(key)}
+        with pytest.raises(watchdog.urllib.error.HTTPError) as refused:
+            watchdog.api(config, "GET", "/instances")
+        assert refused.value.code == 302 and "refused" in str(refused.value)
+        assert seen == [("/api/v1/instances", "Bearer secret_key")]  # asked once, at the configured URL only
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_watchdogs_copies_agree_with_the_collection():
+    # The watchdog runs on a node with the standard library only, so it spells out what the collection defines:
+    # the statuses of a running instance, and the query that the other nodes' keys are restricted to.
+    assert set(watchdog.EXISTING) == set(EXISTING_STATUSES)
+    role = (SOURCE.parents[1] / "tasks" / "autostop.yml").read_text()
+    assert f'restrict,command="{" ".join(watchdog.QUERY)}"' in role

@@ -34,6 +34,7 @@ def result(*statuses: str) -> dict[str, Any]:
         (5, "terminate", 0, "lambda_cluster_autostop_threshold"),
         (5, "terminate", 100.5, "lambda_cluster_autostop_threshold"),
         (5, "terminate", "x", "lambda_cluster_autostop_threshold"),
+        (5, "terminate", None, "lambda_cluster_autostop_threshold"),
     ],
 )
 def test_bad_settings_name_the_variable(minutes, action, threshold, param):
@@ -54,6 +55,9 @@ def test_the_watchdog_runs_on_the_first_node_and_samples_every_node_by_its_priva
     plan = autostop_plan(result("active", "active", "active"), 30, api_url="http://127.0.0.1:1/api/v1")
     assert plan["install"] and plan["head"] == "demo-1" and plan["workers"] == ["demo-2", "demo-3"]
     assert plan["addresses"] == ["10.0.0.2", "10.0.0.3"]
+    assert plan["config"]["api_url"] == "http://127.0.0.1:1/api/v1"
+    # No URL given (neither lambda_api_url nor LAMBDA_API_URL): the collection's default API.
+    assert autostop_plan(result("active", "active"), 30)["config"]["api_url"] == "https://cloud.lambda.ai/api/v1"
     config = plan["config"]
     assert [(n["name"], n["address"], n["local"]) for n in config["nodes"]] == [
         ("demo-1", "10.0.0.1", True),
@@ -64,7 +68,7 @@ def test_the_watchdog_runs_on_the_first_node_and_samples_every_node_by_its_priva
     assert "api_key" not in str(config).lower().replace("key_file", "")  # the key goes in its own file
     assert plan["summary"] == (
         "Autostop of cluster demo: when every GPU of its 3 node(s) has stayed below 10% for 30 min, the watchdog on "
-        "demo-1 terminates the cluster; an idle cluster costs at most $1.14 more before it stops. Its log: "
+        "demo-1 terminates the cluster; an idle cluster costs about $1.14 more before it stops. Its log: "
         "/var/log/lambda-autostop.log on demo-1."
     )
 
