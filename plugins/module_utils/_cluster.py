@@ -66,12 +66,12 @@ def cluster_group(name: str) -> str:
     return "lambda_cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", str(name))
 
 
-def check_cluster_name(name: Any) -> None:
+def check_cluster_name(name: Any, param: str = "lambda_cluster_name") -> None:
+    """A cluster's name: 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit."""
     if not isinstance(name, str) or not CLUSTER_NAME.fullmatch(name):
         raise InvalidParameter(
-            "lambda_cluster_name",
-            f"lambda_cluster_name must be 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit; "
-            f"got {name!r}.",
+            param,
+            f"{param} must be 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit; got {name!r}.",
         )
 
 

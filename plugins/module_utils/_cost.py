@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import dollars, price_cents_per_hour, tags_to_dict
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import dollars, price_cents_per_hour, tag_of
 
 LAUNCHED_AT_TAG = "launched-at"
 # A launched-at tag outside these bounds (before Lambda Cloud's API, or later than now by more than a controller's
@@ -51,7 +51,7 @@ def launch_time(
 ) -> tuple[float | None, str | None]:
     """When the instance was launched (seconds since the epoch), and where that comes from: its ``launched-at`` tag,
     else the audit trail (``audit_times``: id -> seconds); (None, None) when neither says."""
-    tagged = parse_utc(tags_to_dict(instance.get("tags")).get(LAUNCHED_AT_TAG))
+    tagged = parse_utc(tag_of(instance, LAUNCHED_AT_TAG))
     latest = (time.time() if now is None else now) + CLOCK_SKEW
     if tagged is not None and EARLIEST_LAUNCH <= tagged.timestamp() <= latest:
         return tagged.timestamp(), "tag"

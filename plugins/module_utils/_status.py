@@ -20,7 +20,7 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._api import (
     natural_key,
     tag_of,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import CLUSTER_NAME, node_row
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._cluster import check_cluster_name, node_row
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import (
     launch_time,
     parse_utc,
@@ -28,7 +28,6 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import (
     spent_text,
     utc_text,
 )
-from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import check_pattern
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._wait import duration
 
 UNKNOWN = "unknown"
@@ -40,8 +39,8 @@ COLUMNS = ("CLUSTER", "NODE", "STATUS", "TYPE", "REGION", "IP", "UPTIME", "$/H",
 
 def check_cluster(param: str, name: Any) -> str | None:
     """A cluster's name as the cluster role takes it, or None for every cluster."""
-    rule = "a cluster's name is 1 to 48 letters, digits, '-' or '_', starting with a letter or a digit."
-    check_pattern(param, name, CLUSTER_NAME, rule)
+    if name is not None:
+        check_cluster_name(name, param)
     return name
 
 
@@ -116,12 +115,13 @@ def account_status(
             result_clusters.append({"name": name, "expires_at": expiry, **entry})
     strays = shown([] if cluster is not None else unclustered)
     every = [i for name in known if cluster is None or name == cluster for i in clusters[name]]
-    total = shown(every + ([] if cluster is not None else unclustered))
+    every += [] if cluster is not None else unclustered
+    figures = spent(every, now, audit_times)
     return {
         "cluster": cluster,
         "clusters": result_clusters,
         "unclustered": strays,
-        "total": {key: value for key, value in total.items() if key != "nodes"},
+        "total": {"count": len(every)} | {key: figures[key] for key in TOTALS},
         "known_clusters": known,
     }
 

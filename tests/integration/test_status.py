@@ -93,9 +93,11 @@ def status_json(ansible, tmp_path, **extra_vars: Any) -> tuple[Any, dict[str, An
 def test_a_bad_format_or_cluster_name_fails_before_the_api_is_read(ansible, account):
     run = ansible.playbook(plays=import_playbook("status"), extra_vars={"status_format": "yaml"})
     assert run.rc != 0
-    run.failure("Check the variables", "status_format must be table or json", '"yaml"')
+    run.failure("Check the output format", "status_format must be table or json", '"yaml"')
     run = ansible.playbook(plays=import_playbook("status"), extra_vars={"status_file": "/tmp/never.json"})
-    run.failure("Check the variables", "status_file is written only with -e status_format=json")
+    run.failure(
+        "Check that a file is asked for only with JSON", "status_file is written only with -e status_format=json"
+    )
     for bad in ("../training", "training\n", "tr aining"):
         run = ansible.playbook(plays=import_playbook("status"), extra_vars={"lambda_cluster_name": bad})
         assert run.rc != 0
@@ -162,7 +164,10 @@ def test_status_shows_two_clusters_and_a_stray_with_uptime_and_cost_so_far(ansib
         assert row[-2] == f"{price[kinds[name]] / 100:.2f}"
     assert rows["training-1"][6:8] == ["2", "h"] and rows["eval-1"][6:8] == ["30", "min"]
     summary = table[5:]
-    assert summary[0].startswith("Cluster eval: 1 node(s), $0.75 per hour, $0.38 so far, no expiry")
+    # 30 minutes at $0.75 per hour when seeded, and the seconds the run takes: $0.38, or $0.39 on a slow machine.
+    assert re.match(r"Cluster eval: 1 node\(s\), \$0\.75 per hour, \$0\.3[89] so far, no expiry", summary[0]), summary[
+        0
+    ]
     training = price["gpu_1x_a100_sxm4"]
     shown = re.fullmatch(
         rf"Cluster training: 2 node\(s\), \${2 * training / 100:.2f} per hour, \$(\d+\.\d\d) so far, "
