@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -59,12 +60,20 @@ def podman_image_exists() -> bool:
     return done.returncode == 0
 
 
-def test_a_job_in_the_execution_environment_provisions_configures_and_tears_down():
+@pytest.fixture
+def job_dir():
+    """The job's private data directory, as AWX makes one; removed afterwards, with the cluster's private key."""
+    made = Path(tempfile.mkdtemp(prefix="ee-job-"))
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def test_a_job_in_the_execution_environment_provisions_configures_and_tears_down(job_dir):
     require_node_fabric()
     if not podman_image_exists():
         pytest.fail(f"{IMAGE} is missing: run make ee first")
     with Simulator("--nodes", "--boot-seconds", "0.3", "--terminate-seconds", "0.3") as sim:
-        data = Path(tempfile.mkdtemp(prefix="ee-job-"))
+        data = job_dir
         key = data / "cluster-key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         status, answer = sim.api("POST", "/ssh-keys", {"name": "ee", "public_key": key.with_suffix(".pub").read_text()})

@@ -101,6 +101,8 @@ def test_failed_polls_back_off_and_honour_retry_after():
         ({"interval": math.nan}, "interval"),
         ({"interval": True}, "interval"),
         ({"interval": 10, "max_backoff": 5}, "max_backoff"),
+        ({"audit_events": "maybe"}, "audit_events"),
+        ({"initial_events": 2}, "initial_events"),
     ],
 )
 def test_bad_arguments_name_themselves(args, named):
@@ -112,3 +114,10 @@ def test_the_key_comes_from_the_environment_by_default(monkeypatch):
     monkeypatch.setenv("LAMBDA_API_KEY", "from-env")
     assert source.settings({})["api_key"] == "from-env" and source.settings({})["interval"] == 15
     assert source.settings({"api_key": "given"})["api_key"] == "given"
+
+
+def test_switches_are_read_as_a_playbooks_are():
+    # A templated value arrives as text: "false" is false, not a non-empty string.
+    assert source.settings({"audit_events": "false", "initial_events": "no"})["audit_events"] is False
+    assert source.settings({"audit_events": "false", "initial_events": "no"})["initial_events"] is False
+    assert source.settings({"audit_events": "true", "initial_events": True})["audit_events"] is True

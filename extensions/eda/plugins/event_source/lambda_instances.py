@@ -69,6 +69,10 @@ from ansible_collections.lambdalabs.cloud.plugins.module_utils._client import ( 
     LambdaCloudError,
 )
 from ansible_collections.lambdalabs.cloud.plugins.module_utils._cost import parse_utc  # noqa: E402
+from ansible_collections.lambdalabs.cloud.plugins.module_utils._validation import (  # noqa: E402
+    InvalidParameter,
+    switch,
+)
 
 LOGGER = logging.getLogger("lambdalabs.cloud.lambda_instances")
 STATUS_EVENTS = ("booting", "active", "unhealthy", "terminating", "terminated", "preempted")
@@ -183,6 +187,14 @@ def _seconds(args: Mapping[str, Any], name: str, default: float, minimum: float)
     return seconds
 
 
+def _switch(args: Mapping[str, Any], name: str) -> bool:
+    """A yes/no argument, as a playbook's switches are read (a templated "false" is false); a ValueError names it."""
+    try:
+        return switch(name, args.get(name, False))
+    except InvalidParameter as error:
+        raise ValueError(f"lambda_instances: {name} {error.detail}") from None
+
+
 def settings(args: Mapping[str, Any]) -> dict[str, Any]:
     """The source's arguments, checked; a ValueError names a bad one."""
     interval = _seconds(args, "interval", 15, MIN_INTERVAL)
@@ -191,8 +203,8 @@ def settings(args: Mapping[str, Any]) -> dict[str, Any]:
         "api_url": args.get("api_url") or os.environ.get("LAMBDA_API_URL"),
         "interval": interval,
         "max_backoff": _seconds(args, "max_backoff", 300, interval),
-        "audit_events": bool(args.get("audit_events", False)),
-        "initial_events": bool(args.get("initial_events", False)),
+        "audit_events": _switch(args, "audit_events"),
+        "initial_events": _switch(args, "initial_events"),
     }
 
 
