@@ -292,7 +292,9 @@ def stop_script(directory: str) -> str:
     quoted = shlex.quote(directory)
     return (
         f"cd && cd {quoted} && [ ! -e {EXIT_FILE} ] || exit 0\n"
-        f'pkill -TERM -g "$(cat {PID_FILE})" || true\n'
+        # kill of the negative group id: the kernel signals the whole group at once, also a child being forked
+        # meanwhile, which pkill, reading the processes one by one, could miss and leave running.
+        f'kill -TERM "-$(cat {PID_FILE})" 2>/dev/null || true\n'
         f"[ -e {EXIT_FILE} ] || echo 143 > {EXIT_FILE}\n"
     )
 
